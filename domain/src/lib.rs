@@ -1,0 +1,31 @@
+//! pgqueue's rulebook.
+//!
+//! Everything pgqueue decides about queues, tasks and tickers is stated here once, as pure
+//! functions: no I/O, no async, no clock. Every time-dependent rule takes `now` as an argument,
+//! so the in-memory adapter can execute these rules directly, the PostgreSQL adapter can be
+//! tested against them, and simulations can drive time by hand.
+//!
+//! Architecture invariant: this crate depends on nothing of pgqueue's and on no I/O crate; it
+//! cannot fail for I/O reasons.
+
+pub mod duration;
+pub mod error;
+pub mod name;
+pub mod page;
+pub mod queue;
+pub mod status;
+pub mod task;
+pub mod ticker;
+pub mod time;
+pub mod worker;
+
+pub use duration::Duration;
+pub use error::{Error, Result};
+pub use name::{Namespace, QueueName, TickerName};
+pub use page::Page;
+pub use queue::{Queue, QueueMeta, QueuePatch};
+pub use status::{State, Status, StatusCount};
+pub use task::{NewTask, Outcome, OutcomeKind, Task, TaskFilter, TaskId, TaskMeta};
+pub use ticker::{Ticker, TickerMeta, TickerPatch};
+pub use time::Timestamp;
+pub use worker::WorkerName;

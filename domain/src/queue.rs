@@ -1,0 +1,274 @@
+//! Queues: named buckets of tasks with their retry policy.
+
+use crate::duration::Duration;
+use crate::error::{Error, Result};
+use crate::name::{Namespace, QueueName};
+use serde::{Deserialize, Serialize};
+
+/// How long a task may live by default: 1 hour.
+pub const DEFAULT_TTL: Duration = Duration::from_hours(1);
+/// Maximum number of attempts by default.
+pub const DEFAULT_RETRIES: u32 = 3;
+/// Base of the exponential backoff by default: 2 minutes.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_mins(2);
+/// How long one attempt may hold a task without a heartbeat by default: 5 minutes.
+pub const DEFAULT_LEASE: Duration = Duration::from_mins(5);
+/// The most attempts a queue may allow.
+pub const MAX_RETRIES: u32 = 1_000;
+
+/// A queue and its retry policy, as stored and as sent on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Queue {
+    /// Its name, unique within the namespace.
+    #[serde(rename = "queue")]
+    pub name: QueueName,
+    /// How long a task may live from its creation (or its delay); also how long a finished
+    /// task is kept for inspection.
+    pub ttl: Duration,
+    /// Maximum number of attempts of each task created from now on.
+    pub retries: u32,
+    /// Base delay of the backoff: the k-th failure waits `retry_delay × k²`.
+    pub retry_delay: Duration,
+    /// How long one attempt may hold a task without a heartbeat before it is rescued.
+    pub lease: Duration,
+    /// The tenant it belongs to.
+    pub namespace: Namespace,
+}
+
+impl Queue {
+    /// A queue with the default policy.
+    pub fn new(namespace: Namespace, name: QueueName) -> Self {
+        Self {
+            name,
+            ttl: DEFAULT_TTL,
+            retries: DEFAULT_RETRIES,
+            retry_delay: DEFAULT_RETRY_DELAY,
+            lease: DEFAULT_LEASE,
+            namespace,
+        }
+    }
+
+    /// Applies the fields a patch gives, including a rename.
+    pub fn apply(&mut self, patch: &QueuePatch) {
+        if let Some(name) = &patch.name {
+            self.name = name.clone();
+        }
+        if let Some(ttl) = patch.ttl {
+            self.ttl = ttl;
+        }
+        if let Some(retries) = patch.retries {
+            self.retries = retries;
+        }
+        if let Some(delay) = patch.retry_delay {
+            self.retry_delay = delay;
+        }
+        if let Some(lease) = patch.lease {
+            self.lease = lease;
+        }
+    }
+}
+
+/// A queue as a user describes it: every field optional and not yet validated. This is the
+/// input of `register_queue`, `create_queue` and `update_queue`, and the HTTP body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueMeta {
+    /// Name (required to create; renames on update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// Task lifetime, > 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Duration>,
+    /// Maximum attempts, 0 to 1,000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i64>,
+    /// Backoff base, ≥ 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay: Option<Duration>,
+    /// Lease per attempt, > 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Duration>,
+    /// Accepted for wire compatibility (the Go system echoed it); the namespace comes from
+    /// the caller's binding, never from the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// A validated set of changes to a queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueuePatch {
+    /// New name.
+    pub name: Option<QueueName>,
+    /// New ttl.
+    pub ttl: Option<Duration>,
+    /// New maximum attempts.
+    pub retries: Option<u32>,
+    /// New backoff base.
+    pub retry_delay: Option<Duration>,
+    /// New lease.
+    pub lease: Option<Duration>,
+}
+
+impl QueuePatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.ttl.is_none()
+            && self.retries.is_none()
+            && self.retry_delay.is_none()
+            && self.lease.is_none()
+    }
+}
+
+/// Checks that a duration field is strictly positive.
+pub fn positive(field: &'static str, d: Duration) -> Result<Duration> {
+    if d.as_nanos() <= 0 {
+        return Err(Error::InvalidField {
+            field,
+            reason: format!("must be greater than 0, got {d}"),
+        });
+    }
+    Ok(d)
+}
+
+impl QueueMeta {
+    /// Validates every given field against the spec's ranges.
+    pub fn validate(&self) -> Result<QueuePatch> {
+        let retries = match self.retries {
+            None => None,
+            Some(r) if (0..=MAX_RETRIES as i64).contains(&r) => Some(r as u32),
+            Some(r) => {
+                return Err(Error::InvalidField {
+                    field: "retries",
+                    reason: format!("must be between 0 and {MAX_RETRIES}, got {r}"),
+                });
+            }
+        };
+        let retry_delay = match self.retry_delay {
+            Some(d) if d.as_nanos() < 0 => {
+                return Err(Error::InvalidField {
+                    field: "retry_delay",
+                    reason: format!("must not be negative, got {d}"),
+                });
+            }
+            other => other,
+        };
+        Ok(QueuePatch {
+            name: self.queue.as_deref().map(QueueName::parse).transpose()?,
+            ttl: self.ttl.map(|d| positive("ttl", d)).transpose()?,
+            retries,
+            retry_delay,
+            lease: self.lease.map(|d| positive("lease", d)).transpose()?,
+        })
+    }
+
+    /// Validates a queue to create: the name is required.
+    pub fn validate_new(&self) -> Result<(QueueName, QueuePatch)> {
+        let patch = self.validate()?;
+        let name = patch.name.clone().ok_or(Error::MissingName("queue"))?;
+        Ok((name, patch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let q = Queue::new(Namespace::default(), QueueName::parse("emails").unwrap());
+        let json = serde_json::to_value(&q).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"queue":"emails","ttl":3600000000000i64,"retries":3,
+                "retry_delay":120000000000i64,"lease":300000000000i64,"namespace":"default"})
+        );
+    }
+
+    #[test]
+    fn ranges_are_checked_and_name_the_field() {
+        let err = |m: QueueMeta| m.validate().unwrap_err().to_string();
+        assert!(
+            err(QueueMeta {
+                retries: Some(-1),
+                ..Default::default()
+            })
+            .contains("retries")
+        );
+        assert!(
+            err(QueueMeta {
+                retries: Some(1001),
+                ..Default::default()
+            })
+            .contains("retries")
+        );
+        assert!(
+            err(QueueMeta {
+                ttl: Some(Duration::ZERO),
+                ..Default::default()
+            })
+            .contains("ttl")
+        );
+        assert!(
+            err(QueueMeta {
+                lease: Some(Duration::from_secs(-1)),
+                ..Default::default()
+            })
+            .contains("lease")
+        );
+        assert!(
+            err(QueueMeta {
+                retry_delay: Some(Duration::from_secs(-1)),
+                ..Default::default()
+            })
+            .contains("retry_delay")
+        );
+        let ok = QueueMeta {
+            retries: Some(0),
+            retry_delay: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        assert_eq!(ok.validate().unwrap().retries, Some(0));
+        assert_eq!(
+            QueueMeta {
+                retries: Some(1000),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap()
+            .retries,
+            Some(1000)
+        );
+    }
+
+    #[test]
+    fn a_new_queue_needs_a_name_and_patches_apply_only_given_fields() {
+        assert_eq!(
+            QueueMeta::default().validate_new().unwrap_err(),
+            Error::MissingName("queue")
+        );
+        let (name, patch) = QueueMeta {
+            queue: Some(" Emails ".into()),
+            retries: Some(5),
+            ..Default::default()
+        }
+        .validate_new()
+        .unwrap();
+        let mut q = Queue::new(Namespace::default(), name);
+        q.apply(&patch);
+        assert_eq!(
+            (q.name.as_str(), q.retries, q.ttl),
+            ("emails", 5, DEFAULT_TTL)
+        );
+        assert!(QueueMeta::default().validate().unwrap().is_empty());
+    }
+
+    #[test]
+    fn durations_are_read_as_strings_too() {
+        let meta: QueueMeta =
+            serde_json::from_str(r#"{"queue":"q","ttl":"90s","lease":1000}"#).unwrap();
+        assert_eq!(meta.ttl, Some(Duration::from_secs(90)));
+        assert_eq!(meta.lease, Some(Duration::from_nanos(1000)));
+        assert!(serde_json::from_str::<QueueMeta>(r#"{"queue":"q","bogus":1}"#).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! The ports: what pgqueue's application core needs from the outside world.
+//!
+//! The core (`pgqueue-app`) talks only to these traits; adapters implement them
+//! (`pgqueue-postgres`, `pgqueue-memory`, or an embedder's own). They are async because real
+//! storage is I/O, and `mockall`-annotated (feature `mocks`) so the core's orchestration can be
+//! unit-tested without any storage.
+//!
+//! Architecture invariant: this crate holds traits and plain data only; no logic beyond
+//! conversions, no I/O.
+
+pub mod clock;
+pub mod error;
+pub mod signal;
+pub mod store;
+
+pub use clock::{Clock, ManualClock, StorageClock, SystemClock};
+pub use error::{StoreError, StoreResult};
+pub use signal::{Signal, Wakeup};
+pub use store::{FiredTicker, Listing, Store, TickerScope};
+
+#[cfg(feature = "mocks")]
+pub use clock::MockClock;
+#[cfg(feature = "mocks")]
+pub use store::MockStore;

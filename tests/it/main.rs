@@ -1,0 +1,4 @@
+//! The one integration-test binary: every suite is a module, so the graph links once.
+
+mod memory;
+mod postgres;

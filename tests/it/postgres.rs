@@ -1,0 +1,1 @@
+//! The PostgreSQL adapter against a real database.

@@ -1,0 +1,1 @@
+//! The test database harness (filled in by the PostgreSQL work).

@@ -1,0 +1,6 @@
+//! pgqueue's shared test harness: the storage contract suite, the test database, and helpers
+//! to start servers and binaries. The tests themselves live in `it/` (one test binary, so the
+//! dependency graph is linked once).
+
+pub mod contract;
+pub mod db;
