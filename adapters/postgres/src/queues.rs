@@ -269,7 +269,8 @@ struct NameRow {
 /// Namespaces that have a queue or a ticker, sorted.
 pub(crate) async fn namespaces(conn: &mut AsyncPgConnection) -> Result<Vec<Namespace>, PgError> {
     let rows: Vec<NameRow> = diesel::sql_query(
-        "SELECT namespace AS name FROM queues UNION SELECT namespace FROM tickers ORDER BY 1 COLLATE \"C\"",
+        "SELECT name FROM (SELECT namespace AS name FROM queues \
+         UNION SELECT namespace FROM tickers) AS n ORDER BY name COLLATE \"C\"",
     )
     .load(conn)
     .await?;
