@@ -1,0 +1,22 @@
+//! Hooks for metrics: the Manager tells an observer what happened to tasks.
+//!
+//! The core does not depend on a metrics library; the HTTP adapter implements this with
+//! Prometheus counters, an embedder with whatever it uses.
+
+use pgqueue_domain::{Namespace, QueueName, Task};
+
+/// Told about task events as they happen. Every method defaults to doing nothing.
+pub trait Observer: Send + Sync {
+    /// `n` tasks were created in a queue.
+    fn tasks_created(&self, _ns: &Namespace, _queue: &QueueName, _n: usize) {}
+    /// A task was retained by a worker.
+    fn task_retained(&self, _task: &Task) {}
+    /// A task was released; `task` is its state after release (released, retry or failed).
+    fn task_released(&self, _task: &Task) {}
+}
+
+/// Observes nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopObserver;
+
+impl Observer for NoopObserver {}
