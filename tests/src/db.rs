@@ -131,7 +131,10 @@ fn server_url() -> &'static str {
         if let Some(bin) = find_pg_bin() {
             match local::start(&bin) {
                 Ok(url) => return url,
-                Err(e) => eprintln!("cannot start a local PostgreSQL from {}: {e}", bin.display()),
+                Err(e) => eprintln!(
+                    "cannot start a local PostgreSQL from {}: {e}",
+                    bin.display()
+                ),
             }
         }
         #[cfg(feature = "testcontainers")]
@@ -344,8 +347,8 @@ mod local {
         let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && probe(&url).is_ok();
+            let ready =
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && probe(&url).is_ok();
             if ready {
                 return Ok(url);
             }

@@ -25,11 +25,7 @@ pub(crate) struct ConnSpec {
 
 impl ConnSpec {
     /// Parses `url` and pins the session's `search_path` to `schema` when one is given.
-    pub(crate) fn new(
-        url: &str,
-        schema: Option<&str>,
-        timeout: Duration,
-    ) -> Result<Self, PgError> {
+    pub(crate) fn new(url: &str, schema: Option<&str>, timeout: Duration) -> Result<Self, PgError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: tokio_postgres::Error| PgError::InvalidUrl(e.to_string()))?;

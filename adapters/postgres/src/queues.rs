@@ -6,7 +6,9 @@ use crate::tasks::{Now, clamp, status_sql, with_now};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use pgqueue_domain::{Duration, Namespace, Page, Queue, QueueName, QueuePatch, Status, StatusCount};
+use pgqueue_domain::{
+    Duration, Namespace, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
+};
 use pgqueue_ports::{Listing, StoreError};
 
 /// One row of `queues`.
@@ -237,11 +239,12 @@ pub(crate) async fn statuses(
         .bind::<Text, _>(ns.as_str())
         .load(conn)
         .await?;
-    let names: Vec<NameRow> =
-        diesel::sql_query("SELECT name FROM queues WHERE namespace = $1 ORDER BY name COLLATE \"C\"")
-            .bind::<Text, _>(ns.as_str())
-            .load(conn)
-            .await?;
+    let names: Vec<NameRow> = diesel::sql_query(
+        "SELECT name FROM queues WHERE namespace = $1 ORDER BY name COLLATE \"C\"",
+    )
+    .bind::<Text, _>(ns.as_str())
+    .load(conn)
+    .await?;
     let mut out = Vec::with_capacity(names.len() * Status::ALL.len());
     for NameRow { name } in names {
         let queue = QueueName::parse(&name).map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -275,6 +278,8 @@ pub(crate) async fn namespaces(conn: &mut AsyncPgConnection) -> Result<Vec<Names
     .load(conn)
     .await?;
     rows.into_iter()
-        .map(|r| Namespace::parse(&r.name).map_err(|e| StoreError::Unavailable(e.to_string()).into()))
+        .map(|r| {
+            Namespace::parse(&r.name).map_err(|e| StoreError::Unavailable(e.to_string()).into())
+        })
         .collect()
 }

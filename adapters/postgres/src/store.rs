@@ -8,12 +8,11 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use pgqueue_domain::{
-    Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task,
-    TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task, TaskFilter,
+    TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 use pgqueue_ports::{
-    Clock, FiredTicker, Listing, Signal, StorageClock, Store, StoreError, StoreResult,
-    TickerScope,
+    Clock, FiredTicker, Listing, Signal, StorageClock, Store, StoreError, StoreResult, TickerScope,
 };
 use std::sync::Arc;
 use std::time::Duration;

@@ -395,10 +395,9 @@ async fn refusal(
         return StoreError::Rule(pgqueue_domain::Error::NotRetained).into();
     }
     match worker {
-        Some(w) if task.worker.as_deref() != Some(w.as_str()) => StoreError::Rule(
-            pgqueue_domain::Error::NotRetainedBy(w.as_str().to_string()),
-        )
-        .into(),
+        Some(w) if task.worker.as_deref() != Some(w.as_str()) => {
+            StoreError::Rule(pgqueue_domain::Error::NotRetainedBy(w.as_str().to_string())).into()
+        }
         // The row changed between the update and this read (released and retained again by
         // the same worker): report the refusal the update saw.
         _ => StoreError::Rule(pgqueue_domain::Error::NotRetained).into(),
@@ -439,7 +438,8 @@ pub(crate) async fn release_many(
     releases: &[(TaskId, Outcome)],
 ) -> Result<Vec<Result<Task, PgError>>, PgError> {
     let mut seen = std::collections::HashSet::new();
-    let unique: Vec<&(TaskId, Outcome)> = releases.iter().filter(|(id, _)| seen.insert(*id)).collect();
+    let unique: Vec<&(TaskId, Outcome)> =
+        releases.iter().filter(|(id, _)| seen.insert(*id)).collect();
     let ids: Vec<i64> = unique.iter().map(|(id, _)| *id).collect();
     let fails: Vec<bool> = unique
         .iter()
@@ -467,7 +467,9 @@ pub(crate) async fn release_many(
     for (id, outcome) in releases {
         match released.remove(id) {
             Some(task) => out.push(Ok(task)),
-            None => out.push(Err(refusal(conn, now, ns, *id, outcome.worker.as_ref()).await)),
+            None => out.push(Err(
+                refusal(conn, now, ns, *id, outcome.worker.as_ref()).await
+            )),
         }
     }
     Ok(out)
@@ -529,7 +531,27 @@ pub(crate) async fn rescue(
         .bind::<BigInt, _>(i64::from(limit))
         .load(conn)
         .await?;
-    into_tasks(rows, |t| t.id)
+    let tasks = into_tasks(rows, |t| t.id)?;
+    // Rescued tasks may be retainable again: wake their queues (after the rescue committed).
+    let mut woken: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.state == State::Retry)
+        .map(|t| format!("task:{}:{}", t.namespace, t.queue))
+        .collect();
+    woken.sort();
+    woken.dedup();
+    if !woken.is_empty() {
+        let notified =
+            diesel::sql_query("SELECT pg_notify('pgqueue', p) FROM unnest($1::text[]) AS p")
+                .bind::<Array<Text>, _>(woken)
+                .execute(conn)
+                .await;
+        if let Err(e) = notified {
+            // A lost wake-up only delays the next retain until a poll; the rescue stands.
+            tracing::warn!(error = %e, "cannot notify rescued tasks");
+        }
+    }
+    Ok(tasks)
 }
 
 /// Clean-up (domain rule `Task::is_cleanable`): tasks that ended — finished at

@@ -71,10 +71,6 @@ fn notifying(changed: &str) -> String {
     )
 }
 
-/// `$5` names a queue that must exist in namespace `$1` (or is NULL).
-const QUEUE_OK: &str =
-    "($5::text IS NULL OR EXISTS (SELECT 1 FROM queues WHERE namespace = $1 AND name = $5))";
-
 /// The ticker, or NotFound.
 pub(crate) async fn get(
     conn: &mut AsyncPgConnection,
@@ -90,32 +86,18 @@ pub(crate) async fn get(
     first(rows, name)
 }
 
-/// The patch's target queue, if it names one (to check that it exists).
+/// The patch's target queue, if it names one.
 fn target(patch: &TickerPatch) -> Option<&str> {
-    patch.queue.as_ref().and_then(|q| q.as_ref()).map(|q| q.as_str())
+    patch
+        .queue
+        .as_ref()
+        .and_then(|q| q.as_ref())
+        .map(|q| q.as_str())
 }
 
-/// When the statement touched nothing: the ticker is missing (update) or its queue is.
-async fn missing(
-    conn: &mut AsyncPgConnection,
-    ns: &Namespace,
-    name: &TickerName,
-    patch: &TickerPatch,
-    ticker_should_exist: bool,
-) -> PgError {
-    if ticker_should_exist {
-        if let Err(e) = get(conn, ns, name).await {
-            return e;
-        }
-    }
-    match target(patch) {
-        Some(q) => StoreError::not_found("queue", q).into(),
-        None => StoreError::not_found("ticker", name).into(),
-    }
-}
-
-/// Creates the ticker with defaults + patch; Conflict if it exists, NotFound for an unknown
-/// target queue.
+/// Creates the ticker with defaults + patch; Conflict if it exists. (That a target queue
+/// exists is checked by the application core, as for every adapter: no foreign key, since a
+/// queue may be deleted later.)
 pub(crate) async fn create(
     conn: &mut AsyncPgConnection,
     ns: &Namespace,
@@ -125,7 +107,7 @@ pub(crate) async fn create(
     let t = defaults(ns, name, patch);
     let sql = notifying(&format!(
         "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue) \
-         SELECT $1, $2, $3, $4, NULL, $5 WHERE {QUEUE_OK} RETURNING *"
+         VALUES ($1, $2, $3, $4, NULL, $5) RETURNING *"
     ));
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
         .bind::<Text, _>(ns.as_str())
@@ -136,9 +118,6 @@ pub(crate) async fn create(
         .load(conn)
         .await
         .map_err(|e| conflict_on_unique(e.into(), "ticker already exists"))?;
-    if rows.is_empty() {
-        return Err(missing(conn, ns, name, patch, false).await);
-    }
     first(rows, name)
 }
 
@@ -161,7 +140,7 @@ pub(crate) async fn register(
     let t = defaults(ns, name, patch);
     let sql = notifying(&format!(
         "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue) \
-         SELECT $1, $2, $3, $4, NULL, $5 WHERE {QUEUE_OK} \
+         VALUES ($1, $2, $3, $4, NULL, $5) \
          ON CONFLICT (namespace, name) DO UPDATE SET \
            payload = coalesce($6, tickers.payload), \
            \"interval\" = coalesce($7, tickers.\"interval\"), \
@@ -179,9 +158,6 @@ pub(crate) async fn register(
         .bind::<Bool, _>(patch.queue.is_some())
         .load(conn)
         .await?;
-    if rows.is_empty() {
-        return Err(missing(conn, ns, name, patch, false).await);
-    }
     first(rows, name)
 }
 
@@ -196,7 +172,7 @@ pub(crate) async fn update(
         "UPDATE tickers SET name = coalesce($3, name), payload = coalesce($4, payload), \
            \"interval\" = coalesce($6, \"interval\"), \
            queue = CASE WHEN $7 THEN $5 ELSE queue END \
-         WHERE namespace = $1 AND name = $2 AND {QUEUE_OK} RETURNING *"
+         WHERE namespace = $1 AND name = $2 RETURNING *"
     ));
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
         .bind::<Text, _>(ns.as_str())
@@ -209,9 +185,6 @@ pub(crate) async fn update(
         .load(conn)
         .await
         .map_err(|e| conflict_on_unique(e.into(), "ticker already exists"))?;
-    if rows.is_empty() {
-        return Err(missing(conn, ns, name, patch, true).await);
-    }
     let renamed = patch.name.as_ref().unwrap_or(name);
     first(rows, renamed)
 }
@@ -277,20 +250,49 @@ macro_rules! matures_at_sql {
     };
 }
 
-/// Claims up to `$3` matured tickers in `$2`'s scope, longest matured first.
+/// When ticker `k` matured, NULL if it never fired (which sorts first: longest matured).
+macro_rules! due_sql {
+    () => {
+        "(k.\"timestamp\" + (k.\"interval\" / 1000) * interval '1 microsecond')"
+    };
+}
+
+/// Claims up to `$3` matured tickers in `$2`'s scope, longest matured first (never fired,
+/// then by maturity, namespace and name), returning each with when it was due.
 fn claim_sql(scope: &str) -> String {
     format!(
-        "{}UPDATE tickers t SET \"timestamp\" = c.now FROM c \
-         WHERE (t.namespace, t.name) IN ( \
-           SELECT k.namespace, k.name FROM tickers k, c WHERE {scope} \
+        "{}UPDATE tickers t SET \"timestamp\" = c.now FROM c, ( \
+           SELECT k.namespace, k.name, {} AS due FROM tickers k, c WHERE {scope} \
              AND {} <= c.now \
-           ORDER BY {}, k.namespace COLLATE \"C\", k.name COLLATE \"C\" LIMIT $3 \
-           FOR UPDATE OF k SKIP LOCKED) \
-         RETURNING t.*",
+           ORDER BY due NULLS FIRST, k.namespace COLLATE \"C\", k.name COLLATE \"C\" LIMIT $3 \
+           FOR UPDATE OF k SKIP LOCKED) AS d \
+         WHERE t.namespace = d.namespace AND t.name = d.name \
+         RETURNING t.*, d.due",
         with_now!(),
-        matures_at_sql!(),
+        due_sql!(),
         matures_at_sql!(),
     )
+}
+
+/// A claimed ticker and when it was due.
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(embed)]
+    ticker: TickerRow,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    due: Option<DateTime<Utc>>,
+}
+
+/// The claimed tickers in claim order.
+fn in_claim_order(mut rows: Vec<Claimed>) -> Result<Vec<Ticker>, PgError> {
+    rows.sort_by(|a, b| {
+        (a.due, &a.ticker.namespace, &a.ticker.name).cmp(&(
+            b.due,
+            &b.ticker.namespace,
+            &b.ticker.name,
+        ))
+    });
+    rows.into_iter().map(|c| c.ticker.into_ticker()).collect()
 }
 
 /// Claims one matured queue-less ticker of the namespace.
@@ -300,13 +302,13 @@ pub(crate) async fn claim(
     ns: &Namespace,
 ) -> Result<Option<Ticker>, PgError> {
     let sql = claim_sql("k.namespace = $2 AND k.queue IS NULL");
-    let rows: Vec<TickerRow> = diesel::sql_query(sql)
+    let rows: Vec<Claimed> = diesel::sql_query(sql)
         .bind::<Nullable<Timestamptz>, _>(now)
         .bind::<Text, _>(ns.as_str())
         .bind::<BigInt, _>(1)
         .load(conn)
         .await?;
-    rows.into_iter().next().map(TickerRow::into_ticker).transpose()
+    Ok(in_claim_order(rows)?.into_iter().next())
 }
 
 /// Claims up to `limit` matured queue tickers in every namespace and creates their tasks in
@@ -322,17 +324,13 @@ pub(crate) async fn fire(
     conn.transaction(async |conn| -> Result<Vec<FiredTicker>, PgError> {
         {
             let sql = claim_sql("($2::text IS NULL) AND k.queue IS NOT NULL");
-            let rows: Vec<TickerRow> = diesel::sql_query(sql)
+            let rows: Vec<Claimed> = diesel::sql_query(sql)
                 .bind::<Nullable<Timestamptz>, _>(now)
                 .bind::<Nullable<Text>, _>(None::<&str>)
                 .bind::<BigInt, _>(i64::from(limit))
                 .load(conn)
                 .await?;
-            let mut tickers = rows
-                .into_iter()
-                .map(TickerRow::into_ticker)
-                .collect::<Result<Vec<_>, _>>()?;
-            tickers.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+            let tickers = in_claim_order(rows)?;
             let mut fired = Vec::with_capacity(tickers.len());
             for ticker in tickers {
                 let Some(queue) = ticker.queue.clone() else {
@@ -342,8 +340,7 @@ pub(crate) async fn fire(
                     payload: ticker.payload.clone(),
                     delayed_at: None,
                 };
-                let task = match tasks::create(conn, now, &ticker.namespace, &queue, &[new]).await
-                {
+                let task = match tasks::create(conn, now, &ticker.namespace, &queue, &[new]).await {
                     Ok(mut created) => created.pop(),
                     Err(PgError::Store(StoreError::NotFound(_))) => {
                         tracing::warn!(
