@@ -429,8 +429,9 @@ const RELEASE_MANY: &str = concat!(
      RETURNING t.*, c.now AS now"
 );
 
-/// Releases several tasks in one round trip (plus one read per refused release). A task
-/// named twice is released once; the second mention is refused as not retained.
+/// Releases several tasks in one round trip (plus one read per refused release). When a task
+/// is named more than once, the releases depend on each other, so they are applied one by
+/// one in the given order instead, as the port's default does.
 pub(crate) async fn release_many(
     conn: &mut AsyncPgConnection,
     now: Now,
@@ -438,8 +439,18 @@ pub(crate) async fn release_many(
     releases: &[(TaskId, Outcome)],
 ) -> Result<Vec<Result<Task, PgError>>, PgError> {
     let mut seen = std::collections::HashSet::new();
-    let unique: Vec<&(TaskId, Outcome)> =
-        releases.iter().filter(|(id, _)| seen.insert(*id)).collect();
+    if !releases.iter().all(|(id, _)| seen.insert(*id)) {
+        let mut out = Vec::with_capacity(releases.len());
+        for (id, outcome) in releases {
+            match release(conn, now, ns, *id, outcome).await {
+                Err(PgError::Store(e)) => out.push(Err(PgError::Store(e))),
+                Err(e) => return Err(e),
+                Ok(task) => out.push(Ok(task)),
+            }
+        }
+        return Ok(out);
+    }
+    let unique: Vec<&(TaskId, Outcome)> = releases.iter().collect();
     let ids: Vec<i64> = unique.iter().map(|(id, _)| *id).collect();
     let fails: Vec<bool> = unique
         .iter()
@@ -555,7 +566,8 @@ pub(crate) async fn rescue(
 }
 
 /// Clean-up (domain rule `Task::is_cleanable`): tasks that ended — finished at
-/// `finished_at`, or expired at `dies_at` — at least their queue's `ttl` ago.
+/// `finished_at`, or expired at `dies_at` — at least their queue's `ttl` ago, oldest id first
+/// (the oldest tasks are the likeliest to have ended, and every adapter deletes the same ones).
 const CLEAN_UP: &str = concat!(
     with_now!(),
     "DELETE FROM tasks WHERE id IN ( \
@@ -565,7 +577,7 @@ const CLEAN_UP: &str = concat!(
               AND t.finished_at + (q.ttl / 1000) * interval '1 microsecond' <= c.now) \
           OR (t.state IN ('new', 'retry', 'retained') \
               AND t.dies_at + (q.ttl / 1000) * interval '1 microsecond' <= c.now) \
-       LIMIT $2 FOR UPDATE OF t SKIP LOCKED)"
+       ORDER BY t.id LIMIT $2 FOR UPDATE OF t SKIP LOCKED)"
 );
 
 /// Deletes up to `limit` cleanable tasks in every namespace; returns how many.
