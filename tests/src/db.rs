@@ -122,11 +122,11 @@ fn with_database(url: &str, name: &str) -> String {
 fn server_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            if !url.trim().is_empty() {
-                sweep_stale_databases(&url);
-                return url;
-            }
+        if let Ok(url) = std::env::var("DATABASE_URL")
+            && !url.trim().is_empty()
+        {
+            sweep_stale_databases(&url);
+            return url;
         }
         if let Some(bin) = find_pg_bin() {
             match local::start(&bin) {
@@ -191,15 +191,15 @@ fn sweep_stale_databases(admin: &str) {
 /// The directory holding `initdb` and `postgres`.
 fn find_pg_bin() -> Option<PathBuf> {
     let has = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
-    if let Some(dir) = std::env::var_os("PG_BIN").map(PathBuf::from) {
-        if has(&dir) {
-            return Some(dir);
-        }
+    if let Some(dir) = std::env::var_os("PG_BIN").map(PathBuf::from)
+        && has(&dir)
+    {
+        return Some(dir);
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|d| has(d)) {
-            return Some(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|d| has(d))
+    {
+        return Some(dir);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
@@ -266,10 +266,10 @@ mod local {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if let Some(pid) = name.strip_prefix(PREFIX) {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    let _ = std::fs::remove_dir_all(e.path());
-                }
+            if let Some(pid) = name.strip_prefix(PREFIX)
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }

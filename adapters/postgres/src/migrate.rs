@@ -15,7 +15,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
 
 /// The advisory lock key that serialises migrations (arbitrary, fixed: "pgqueue" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7067_7175_6575_65;
+const MIGRATION_LOCK: i64 = 0x0070_6771_7565_7565;
 
 /// Creates the schema if asked and applies every pending migration, under the lock.
 pub(crate) async fn run(spec: &ConnSpec, schema: Option<&str>) -> Result<(), PgError> {

@@ -72,10 +72,8 @@ impl PgStore {
     /// Fails with a message naming the server when it cannot be reached.
     pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore, PgError> {
         let schema = options.schema.as_deref().filter(|s| !s.is_empty());
-        if let Some(s) = schema {
-            if !migrate::valid_schema(s) {
-                return Err(PgError::InvalidSchema(s.to_string()));
-            }
+        if let Some(s) = schema.filter(|s| !migrate::valid_schema(s)) {
+            return Err(PgError::InvalidSchema(s.to_string()));
         }
         let spec = ConnSpec::new(url, schema, options.connect_timeout)?;
         migrate::run(&spec, schema).await?;

@@ -105,10 +105,10 @@ pub(crate) async fn create(
     patch: &TickerPatch,
 ) -> Result<Ticker, PgError> {
     let t = defaults(ns, name, patch);
-    let sql = notifying(&format!(
+    let sql = notifying(
         "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue) \
-         VALUES ($1, $2, $3, $4, NULL, $5) RETURNING *"
-    ));
+         VALUES ($1, $2, $3, $4, NULL, $5) RETURNING *",
+    );
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
         .bind::<Text, _>(ns.as_str())
         .bind::<Text, _>(name.as_str())
@@ -138,15 +138,15 @@ pub(crate) async fn register(
     patch: &TickerPatch,
 ) -> Result<Ticker, PgError> {
     let t = defaults(ns, name, patch);
-    let sql = notifying(&format!(
+    let sql = notifying(
         "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue) \
          VALUES ($1, $2, $3, $4, NULL, $5) \
          ON CONFLICT (namespace, name) DO UPDATE SET \
            payload = coalesce($6, tickers.payload), \
            \"interval\" = coalesce($7, tickers.\"interval\"), \
            queue = CASE WHEN $8 THEN $5 ELSE tickers.queue END \
-         RETURNING *"
-    ));
+         RETURNING *",
+    );
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
         .bind::<Text, _>(ns.as_str())
         .bind::<Text, _>(name.as_str())
@@ -168,12 +168,12 @@ pub(crate) async fn update(
     name: &TickerName,
     patch: &TickerPatch,
 ) -> Result<Ticker, PgError> {
-    let sql = notifying(&format!(
+    let sql = notifying(
         "UPDATE tickers SET name = coalesce($3, name), payload = coalesce($4, payload), \
            \"interval\" = coalesce($6, \"interval\"), \
            queue = CASE WHEN $7 THEN $5 ELSE queue END \
-         WHERE namespace = $1 AND name = $2 RETURNING *"
-    ));
+         WHERE namespace = $1 AND name = $2 RETURNING *",
+    );
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
         .bind::<Text, _>(ns.as_str())
         .bind::<Text, _>(name.as_str())
