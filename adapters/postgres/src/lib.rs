@@ -58,6 +58,7 @@ pub mod error;
 pub mod listen;
 pub mod migrate;
 
+mod cached;
 mod connect;
 mod queues;
 mod schema;

@@ -6,6 +6,7 @@
 //! CTE `c`), and returns that instant next to the rows so that the status of each returned
 //! task is derived in Rust with `Status::derive`, exactly as the domain does.
 
+use crate::cached::cached;
 use crate::error::PgError;
 use crate::schema::tasks;
 use chrono::{DateTime, Utc};
@@ -269,21 +270,28 @@ pub(crate) fn clamp(n: u64) -> i64 {
 
 /// The claim: the oldest retainable rows, locked with `SKIP LOCKED` so concurrent retainers
 /// neither block nor share, updated in the same statement (domain rule `Task::retain`).
-const RETAIN: &str = concat!(
-    with_now!(),
-    "UPDATE tasks t SET worker = $3, started_at = c.now, result = NULL, \
-       lease_expires_at = c.now + (q.lease / 1000) * interval '1 microsecond', \
-       state = 'retained' \
-     FROM queues q, c \
-     WHERE q.namespace = t.namespace AND q.name = t.queue AND t.id IN ( \
-       SELECT r.id FROM tasks r, c \
-       WHERE r.namespace = $2 AND r.state IN ('new', 'retry') \
-         AND (cardinality($4::text[]) = 0 OR r.queue = ANY($4::text[])) \
-         AND (r.delayed_at IS NULL OR r.delayed_at <= c.now) AND r.dies_at > c.now \
-       ORDER BY r.created_at, r.id LIMIT $5 \
-       FOR UPDATE OF r SKIP LOCKED) \
-     RETURNING t.*, c.now AS now"
-);
+/// `$queue_filter` narrows the candidates by `$4`; each variant is its own prepared statement
+/// so that its plan fits: one queue walks `tasks_retainable_by_queue` in claim order, any queue
+/// (or several) walks `tasks_retainable`.
+macro_rules! retain_sql {
+    ($queue_filter:literal) => {
+        concat!(
+            with_now!(),
+            "UPDATE tasks t SET worker = $3, started_at = c.now, result = NULL, \
+               lease_expires_at = c.now + (q.lease / 1000) * interval '1 microsecond', \
+               state = 'retained' \
+             FROM queues q, c \
+             WHERE q.namespace = t.namespace AND q.name = t.queue AND t.id IN ( \
+               SELECT r.id FROM tasks r, c \
+               WHERE r.namespace = $2 AND r.state IN ('new', 'retry') ",
+            $queue_filter,
+            " AND (r.delayed_at IS NULL OR r.delayed_at <= c.now) AND r.dies_at > c.now \
+               ORDER BY r.created_at, r.id LIMIT $5 \
+               FOR UPDATE OF r SKIP LOCKED) \
+             RETURNING t.*, c.now AS now"
+        )
+    };
+}
 
 /// Retains up to `limit` tasks for `worker`, oldest first.
 pub(crate) async fn retain(
@@ -294,18 +302,55 @@ pub(crate) async fn retain(
     queues: &[QueueName],
     limit: u32,
 ) -> Result<Vec<Task>, PgError> {
+    struct RetainAny;
+    struct RetainOne;
+    struct RetainSome;
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let queues: Vec<&str> = queues.iter().map(|q| q.as_str()).collect();
-    let rows: Vec<TaskRow> = diesel::sql_query(RETAIN)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(worker.as_str())
-        .bind::<Array<Text>, _>(queues)
-        .bind::<BigInt, _>(i64::from(limit))
-        .load(conn)
-        .await?;
+    let limit = i64::from(limit);
+    let rows: Vec<TaskRow> = match queues {
+        [] => {
+            let sql = retain_sql!("AND $4::text IS NULL");
+            cached::<RetainAny, _>(
+                diesel::sql_query(sql)
+                    .bind::<Nullable<Timestamptz>, _>(now)
+                    .bind::<Text, _>(ns.as_str())
+                    .bind::<Text, _>(worker.as_str())
+                    .bind::<Nullable<Text>, _>(None::<&str>)
+                    .bind::<BigInt, _>(limit),
+            )
+            .load(conn)
+            .await?
+        }
+        [queue] => {
+            let sql = retain_sql!("AND r.queue = $4");
+            cached::<RetainOne, _>(
+                diesel::sql_query(sql)
+                    .bind::<Nullable<Timestamptz>, _>(now)
+                    .bind::<Text, _>(ns.as_str())
+                    .bind::<Text, _>(worker.as_str())
+                    .bind::<Text, _>(queue.as_str())
+                    .bind::<BigInt, _>(limit),
+            )
+            .load(conn)
+            .await?
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(|q| q.as_str()).collect();
+            let sql = retain_sql!("AND r.queue = ANY($4::text[])");
+            cached::<RetainSome, _>(
+                diesel::sql_query(sql)
+                    .bind::<Nullable<Timestamptz>, _>(now)
+                    .bind::<Text, _>(ns.as_str())
+                    .bind::<Text, _>(worker.as_str())
+                    .bind::<Array<Text>, _>(names)
+                    .bind::<BigInt, _>(limit),
+            )
+            .load(conn)
+            .await?
+        }
+    };
     into_tasks(rows, |t| (t.created_at, t.id))
 }
 
@@ -358,20 +403,30 @@ pub(crate) async fn release(
     id: TaskId,
     outcome: &Outcome,
 ) -> Result<Task, PgError> {
-    let sql = match outcome.kind {
-        OutcomeKind::Success => RELEASE_SUCCESS,
-        OutcomeKind::Failure => RELEASE_FAILURE,
-    };
+    struct ReleaseSuccess;
+    struct ReleaseFailure;
     let worker = outcome.worker.as_ref().map(|w| w.as_str());
-    let row: Option<TaskRow> = diesel::sql_query(sql)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Nullable<Jsonb>, _>(outcome.result.clone())
-        .bind::<Nullable<Text>, _>(worker)
-        .load(conn)
-        .await?
-        .pop();
+    let statement = |sql| {
+        diesel::sql_query(sql)
+            .bind::<Nullable<Timestamptz>, _>(now)
+            .bind::<BigInt, _>(id)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Nullable<Jsonb>, _>(outcome.result.clone())
+            .bind::<Nullable<Text>, _>(worker)
+    };
+    let rows: Vec<TaskRow> = match outcome.kind {
+        OutcomeKind::Success => {
+            cached::<ReleaseSuccess, _>(statement(RELEASE_SUCCESS))
+                .load(conn)
+                .await?
+        }
+        OutcomeKind::Failure => {
+            cached::<ReleaseFailure, _>(statement(RELEASE_FAILURE))
+                .load(conn)
+                .await?
+        }
+    };
+    let row = rows.into_iter().next();
     match row {
         Some(row) => row.into_task(),
         None => Err(refusal(conn, now, ns, id, outcome.worker.as_ref()).await),
@@ -502,14 +557,17 @@ pub(crate) async fn heartbeat(
     id: TaskId,
     worker: &WorkerName,
 ) -> Result<Task, PgError> {
-    let row: Option<TaskRow> = diesel::sql_query(HEARTBEAT)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(worker.as_str())
-        .load(conn)
-        .await?
-        .pop();
+    struct Heartbeat;
+    let row: Option<TaskRow> = cached::<Heartbeat, _>(
+        diesel::sql_query(HEARTBEAT)
+            .bind::<Nullable<Timestamptz>, _>(now)
+            .bind::<BigInt, _>(id)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Text, _>(worker.as_str()),
+    )
+    .load(conn)
+    .await?
+    .pop();
     match row {
         Some(row) => row.into_task(),
         None => Err(refusal(conn, now, ns, id, Some(worker)).await),
