@@ -997,3 +997,53 @@ async fn batched_release_applies_each_outcome() {
         &StoreError::Rule(pgqueue_domain::Error::NotRetained)
     );
 }
+
+/// How many backends of the test database are the store's listener.
+async fn listeners(url: &str, db: &str) -> usize {
+    strings(
+        url,
+        &format!(
+            "SELECT pid::text FROM pg_stat_activity WHERE datname = '{db}' \
+             AND query = 'LISTEN pgqueue'"
+        ),
+    )
+    .await
+    .len()
+}
+
+/// Polls until `listeners` reports `want`, for up to 5 s.
+async fn wait_for_listeners(url: &str, db: &str, want: usize) -> usize {
+    let mut seen = usize::MAX;
+    for _ in 0..100 {
+        seen = listeners(url, db).await;
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_listener_stops_on_close_and_when_the_last_clone_is_dropped() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    assert_eq!(wait_for_listeners(db.url(), db.name(), 1).await, 1);
+    let clone = store.clone();
+    drop(store);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(listeners(db.url(), db.name()).await, 1, "a clone keeps it");
+    clone.close();
+    assert_eq!(wait_for_listeners(db.url(), db.name(), 0).await, 0);
+    // Still usable for statements after close; only wake-ups stop.
+    assert_eq!(
+        clone.list_namespaces().await.unwrap(),
+        Vec::<Namespace>::new()
+    );
+    drop(clone);
+
+    let other = db.store(Arc::new(StorageClock)).await;
+    assert_eq!(wait_for_listeners(db.url(), db.name(), 1).await, 1);
+    drop(other);
+    assert_eq!(wait_for_listeners(db.url(), db.name(), 0).await, 0);
+}

@@ -45,6 +45,21 @@
 //! `SELECT … FOR UPDATE SKIP LOCKED` subquery: many processes share the work without blocking
 //! each other and no row is handed out twice. Release and heartbeat are one `UPDATE` each,
 //! fenced on the worker; only when they match nothing is the row read once to say why.
+//! `release_tasks` releases a batch in one statement over arrays. Creating tasks is one
+//! `INSERT … SELECT … FROM unnest(…) WITH ORDINALITY` whatever the batch size. The hot-path
+//! statements (retain, release, heartbeat) stay prepared on each pooled connection; the
+//! others are hand-written SQL parsed per call (they are not on the hot path).
+//!
+//! Tickers have no foreign key to their queue: that the queue exists when a ticker is created
+//! or updated is checked by the application core, like for every adapter; a queue deleted
+//! later makes its maturities be claimed without a task (and logged).
+//!
+//! # Pool and errors
+//! A bb8 pool whose checkout does no round trip (like `RecyclingMethod::Fast`) but drops
+//! connections whose backend is gone; a statement that could not even be sent on such a
+//! connection is retried once on another. Driver errors never leave the crate: unique
+//! violations become `StoreError::Conflict`, pool timeouts and connection failures
+//! `StoreError::Unavailable`.
 //!
 //! # NOTIFY protocol
 //! Channel `pgqueue` ([`listen::CHANNEL`]). Creating tasks notifies `task:<namespace>:<queue>`
