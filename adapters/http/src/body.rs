@@ -100,7 +100,11 @@ mod tests {
     }
 
     fn chunks(parts: &[&'static str]) -> BodyStream {
-        stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p.as_bytes())))).boxed()
+        let parts: Vec<Result<Bytes, warp::Error>> = parts
+            .iter()
+            .map(|p| Ok(Bytes::from_static(p.as_bytes())))
+            .collect();
+        stream::iter(parts).boxed()
     }
 
     #[test]

@@ -30,3 +30,6 @@ pub use config::{DEFAULT_BODY_LIMIT, DEFAULT_PREFIX, HttpConfig};
 pub use error::HttpError;
 pub use metrics::Metrics;
 pub use server::{routes, serve};
+
+#[cfg(test)]
+mod tests;
