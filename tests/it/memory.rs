@@ -15,3 +15,15 @@ pub async fn subject(clock: Arc<ManualClock>) -> Subject {
 }
 
 pgqueue_tests::store_contract_tests!(subject);
+
+/// A fresh in-memory store on this process's clock.
+pub async fn realtime() -> pgqueue_tests::runtime::Realtime {
+    pgqueue_tests::runtime::Realtime {
+        store: Arc::new(MemoryStore::default()),
+        guard: Box::new(()),
+    }
+}
+
+mod runtime {
+    pgqueue_tests::runtime_tests!(super::realtime);
+}

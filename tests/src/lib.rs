@@ -4,3 +4,4 @@
 
 pub mod contract;
 pub mod db;
+pub mod runtime;

@@ -1,0 +1,368 @@
+//! The worker runtime: run a handler for every task of the queues it serves.
+//!
+//! A user registers one async handler per queue and calls [`Worker::run`]. The runtime
+//! retains only as many tasks as it has free slots (claiming several per statement when
+//! several slots are free), runs handlers concurrently up to the limit, releases each task
+//! with the handler's value or its error text, turns a panic into a failure, heartbeats long
+//! handlers, and on shutdown stops retaining and waits for the handlers in flight.
+//!
+//! It sleeps on the store's wake-up signal when there is nothing to do, with a slow poll as a
+//! safety net (delayed tasks and backoffs become due without any signal).
+
+use crate::error::{Error, Result};
+use crate::manager::Manager;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use pgqueue_domain::{Outcome, QueueName, Task, WorkerName};
+use pgqueue_ports::Wakeup;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Semaphore, broadcast};
+use tokio::task::JoinSet;
+
+/// A queue's handler: the task payload in, a result value or an error text out.
+type Handler =
+    Arc<dyn Fn(Value) -> BoxFuture<'static, std::result::Result<Value, String>> + Send + Sync>;
+
+/// Numbers a runtime's default name within this process.
+static RUNTIMES: AtomicU64 = AtomicU64::new(0);
+
+/// What a run did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Tasks released as successes.
+    pub succeeded: u64,
+    /// Tasks released as failures (including panics).
+    pub failed: u64,
+    /// Tasks given up without a release: rescued from under the handler, refused releases,
+    /// or still running when the grace period ended (left to lease rescue).
+    pub abandoned: u64,
+}
+
+/// A worker runtime under construction; [`Worker::run`] starts it.
+pub struct Worker {
+    manager: Manager,
+    handlers: HashMap<QueueName, Handler>,
+    concurrency: usize,
+    name: String,
+    poll_interval: Duration,
+    grace_period: Duration,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("name", &self.name)
+            .field("queues", &self.handlers.keys().collect::<Vec<_>>())
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `<hostname>@<pid>`, with `-<k>` for the k-th runtime of a process: fencing needs the name
+/// to differ between processes on one host, not just between hosts.
+fn default_name() -> String {
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    let k = RUNTIMES.fetch_add(1, Ordering::Relaxed) + 1;
+    let pid = std::process::id();
+    if k == 1 {
+        format!("{host}@{pid}")
+    } else {
+        format!("{host}@{pid}-{k}")
+    }
+}
+
+impl Worker {
+    /// A runtime for `manager`'s namespace with no handler yet, concurrency = number of CPUs.
+    pub fn new(manager: Manager) -> Self {
+        Self {
+            manager,
+            handlers: HashMap::new(),
+            concurrency: std::thread::available_parallelism().map_or(4, |n| n.get()),
+            name: default_name(),
+            poll_interval: Duration::from_secs(1),
+            grace_period: Duration::from_secs(30),
+        }
+    }
+
+    /// Registers the handler for `queue`. It gets the payload; `Ok(value)` releases the task
+    /// with `value` as its result, `Err(e)` as a failure with `e.to_string()` as a JSON string.
+    pub fn handle<F, Fut, E>(mut self, queue: &str, handler: F) -> Result<Self>
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<Value, E>> + Send + 'static,
+        E: Display,
+    {
+        let queue = QueueName::parse(queue)?;
+        let handler = Arc::new(handler);
+        self.handlers.insert(
+            queue,
+            Arc::new(move |payload| {
+                let fut = handler(payload);
+                async move { fut.await.map_err(|e| e.to_string()) }.boxed()
+            }),
+        );
+        Ok(self)
+    }
+
+    /// How many handlers may run at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// The worker name sent with every retain, heartbeat and release.
+    pub fn name(mut self, name: &str) -> Result<Self> {
+        self.name = WorkerName::parse(name)?.to_string();
+        Ok(self)
+    }
+
+    /// How often to look for work when no wake-up came (delays and backoffs end silently).
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long shutdown waits for handlers in flight before leaving them to lease rescue.
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace_period = grace;
+        self
+    }
+
+    /// The worker name in use.
+    pub fn worker_name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs until `shutdown` resolves, then stops retaining, waits up to the grace period
+    /// for handlers in flight, and returns what it did. Storage errors are logged and
+    /// retried; they never end the run.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<WorkerReport> {
+        if self.handlers.is_empty() {
+            return Err(Error::invalid(
+                "handlers",
+                "register at least one handler before running",
+            ));
+        }
+        let worker = WorkerName::parse(&self.name)?;
+        let queues: Vec<QueueName> = self.handlers.keys().cloned().collect();
+        let queue_names: Vec<&str> = queues.iter().map(|q| q.as_str()).collect();
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let report = Arc::new(Counters::default());
+        let mut running = JoinSet::new();
+        let mut wakeups = self.manager.store().signal().subscribe();
+        let mut signal_closed = false;
+        tokio::pin!(shutdown);
+        tracing::info!(worker = %worker, queues = ?queue_names, concurrency = self.concurrency, "worker started");
+
+        'run: loop {
+            // Wait for at least one free slot, then take every free slot: one claim fills them.
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break 'run },
+                _ = &mut shutdown => break 'run,
+                Some(_) = running.join_next(), if !running.is_empty() => continue 'run,
+            };
+            let mut permits = vec![first];
+            while let Ok(p) = slots.clone().try_acquire_owned() {
+                permits.push(p);
+            }
+            let tasks = match self
+                .manager
+                .next_tasks(worker.as_str(), &queue_names, permits.len() as u32)
+                .await
+            {
+                Ok(tasks) => tasks,
+                Err(e) => {
+                    tracing::warn!(error = %e, "retaining tasks failed; retrying");
+                    drop(permits);
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.poll_interval) => continue 'run,
+                        _ = &mut shutdown => break 'run,
+                    }
+                }
+            };
+            let got = tasks.len();
+            for task in tasks {
+                let Some(permit) = permits.pop() else { break };
+                let Some(handler) = self.handlers.get(&task.queue).cloned() else {
+                    // Cannot happen: we only retain from our queues. Leave it to rescue.
+                    continue;
+                };
+                let job = Job {
+                    manager: self.manager.clone(),
+                    worker: worker.clone(),
+                    handler,
+                    task,
+                    report: report.clone(),
+                };
+                running.spawn(async move {
+                    job.run().await;
+                    drop(permit);
+                });
+            }
+            drop(permits);
+            if got == 0 {
+                // Nothing available: sleep until a wake-up for one of our queues, the safety
+                // poll, or shutdown. Finished handlers are reaped meanwhile.
+                let sleep = tokio::time::sleep(self.poll_interval);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        _ = &mut sleep => continue 'run,
+                        _ = &mut shutdown => break 'run,
+                        w = wakeups.recv(), if !signal_closed => {
+                            signal_closed = matches!(w, Err(broadcast::error::RecvError::Closed));
+                            if concerns(&w, &self.manager, &queues) { continue 'run }
+                        }
+                        Some(_) = running.join_next(), if !running.is_empty() => {}
+                    }
+                }
+            }
+        }
+
+        tracing::info!(worker = %worker, in_flight = running.len(), "worker stopping");
+        let drained = tokio::time::timeout(self.grace_period, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            let left = running.len() as u64;
+            tracing::warn!(worker = %worker, left, "grace period over; leaving tasks to lease rescue");
+            report.abandoned.fetch_add(left, Ordering::Relaxed);
+            running.shutdown().await;
+        }
+        Ok(report.snapshot())
+    }
+}
+
+/// Whether a wake-up may concern one of our queues.
+fn concerns(
+    w: &std::result::Result<Wakeup, broadcast::error::RecvError>,
+    m: &Manager,
+    queues: &[QueueName],
+) -> bool {
+    match w {
+        Ok(Wakeup::Task { namespace, queue }) => {
+            namespace == m.namespace() && queues.contains(queue)
+        }
+        Ok(Wakeup::Ticker { .. }) => false,
+        Ok(Wakeup::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => true,
+        // The store is gone; the poll still runs.
+        Err(broadcast::error::RecvError::Closed) => false,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    abandoned: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> WorkerReport {
+        WorkerReport {
+            succeeded: self.succeeded.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            abandoned: self.abandoned.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One retained task and everything needed to finish it.
+struct Job {
+    manager: Manager,
+    worker: WorkerName,
+    handler: Handler,
+    task: Task,
+    report: Arc<Counters>,
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+impl Job {
+    /// The lease this attempt was given, so heartbeats can be sent at half of it.
+    fn lease(&self) -> Option<Duration> {
+        let (start, until) = (self.task.started_at?, self.task.lease_expires_at?);
+        (until - start).to_std().ok().filter(|d| !d.is_zero())
+    }
+
+    async fn run(self) {
+        let id = self.task.id;
+        let work = AssertUnwindSafe((self.handler)(self.task.payload.clone())).catch_unwind();
+        tokio::pin!(work);
+        let beat_every = self.lease().map(|l| l / 2);
+        let outcome = loop {
+            let beat = async {
+                match beat_every {
+                    Some(every) => tokio::time::sleep(every).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                done = &mut work => break match done {
+                    Ok(Ok(value)) => Outcome::success(Some(value)),
+                    Ok(Err(text)) => Outcome::failure(Value::String(text)),
+                    Err(panic) => Outcome::failure(Value::String(format!("panic: {}", panic_message(panic.as_ref())))),
+                },
+                _ = beat => match self.manager.heartbeat(id, self.worker.as_str()).await {
+                    Ok(_) => {}
+                    Err(Error::Conflict(reason) | Error::NotFound(reason)) => {
+                        // Rescued (or deleted) from under us: someone else owns it now.
+                        tracing::warn!(task = id, %reason, "heartbeat refused; giving the task up");
+                        self.report.abandoned.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => tracing::warn!(task = id, error = %e, "heartbeat failed; will retry"),
+                },
+            }
+        };
+        let failed = outcome.kind == pgqueue_domain::OutcomeKind::Failure;
+        self.release(outcome.by(self.worker.clone()), failed).await;
+    }
+
+    /// Releases with a few retries on storage errors; a refusal is final (the task moved on).
+    async fn release(&self, outcome: Outcome, failed: bool) {
+        let id = self.task.id;
+        let mut wait = Duration::from_millis(50);
+        for attempt in 1..=5 {
+            match self.manager.release_task(id, outcome.clone()).await {
+                Ok(_) => {
+                    let counter = if failed {
+                        &self.report.failed
+                    } else {
+                        &self.report.succeeded
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Err(Error::Storage(e)) if attempt < 5 => {
+                    tracing::warn!(task = id, error = %e, attempt, "release failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => {
+                    tracing::warn!(task = id, error = %e, "release refused; the lease decides");
+                    self.report.abandoned.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    }
+}

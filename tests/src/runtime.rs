@@ -1,0 +1,714 @@
+//! The background-runtime suite: the worker runtime, the scheduler, lease rescue and
+//! clean-up, on real time, written once and run against every adapter.
+//!
+//! ```ignore
+//! pgqueue_tests::runtime_tests!(crate::memory::realtime);
+//! ```
+//!
+//! where `realtime` is `async fn() -> Realtime`: a fresh store on the storage's own clock.
+
+use pgqueue_app::{Error, Manager, Runtime, RuntimeConfig, Worker};
+use pgqueue_domain::{
+    Duration as WireDuration, Outcome, Page, QueueMeta, Status, TaskFilter, TaskMeta, TickerMeta,
+    WorkerName,
+};
+use pgqueue_ports::Store;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A store on real time and whatever must outlive it.
+pub struct Realtime {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Dropped after the test.
+    pub guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl Realtime {
+    /// A manager of namespace `ns`.
+    pub fn manager(&self, ns: &str) -> Manager {
+        Manager::new(self.store.clone())
+            .with_namespace(ns)
+            .expect("namespace")
+    }
+}
+
+/// Instantiates every runtime test for one adapter.
+#[macro_export]
+macro_rules! runtime_tests {
+    ($make:path) => {
+        $crate::runtime_tests!(@each $make;
+            worker_runs_handlers_and_stores_results, worker_retries_follow_the_backoff, worker_respects_the_concurrency_limit,
+            killed_worker_task_is_rescued_and_completed_elsewhere, shutdown_waits_for_handlers_in_flight,
+            shutdown_leaves_overdue_handlers_to_rescue, heartbeats_keep_long_handlers_alive, worker_gives_up_a_task_taken_from_it,
+            queue_ticker_fires_once_per_maturity_across_runtimes, ticker_created_during_a_long_sleep_fires_on_time,
+            ticker_loop_delivers_matured_tickers, clean_up_covers_every_namespace_and_queue);
+    };
+    (@each $make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::runtime::$name($make().await).await;
+            }
+        )*
+    };
+}
+
+async fn queue(m: &Manager, name: &str, meta: QueueMeta) {
+    m.create_queue(QueueMeta {
+        queue: Some(name.into()),
+        ..meta
+    })
+    .await
+    .expect("queue");
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `within`.
+async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn count(m: &Manager, status: Status) -> u64 {
+    let filter = TaskFilter {
+        status: Some(status),
+        page: Page::new(None, Some(0)),
+        ..Default::default()
+    };
+    m.list_tasks(&filter).await.expect("list").count
+}
+
+/// A shutdown future and the switch that resolves it.
+fn shutdown_switch() -> (
+    tokio::sync::oneshot::Sender<()>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+fn fast(worker: Worker) -> Worker {
+    worker.poll_interval(Duration::from_millis(50))
+}
+
+fn fast_runtime(m: &Manager) -> Runtime {
+    Runtime::new(
+        m.clone(),
+        RuntimeConfig {
+            rescue_interval: Duration::from_millis(100),
+            ..Default::default()
+        },
+    )
+}
+
+/// Handlers get the payload; values are stored as results, errors as JSON strings, panics as
+/// `"panic: …"` failures.
+pub async fn worker_runs_handlers_and_stores_results(rt: Realtime) {
+    let m = rt.manager("handlers");
+    queue(
+        &m,
+        "q",
+        QueueMeta {
+            retries: Some(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let ok = m
+        .create_task("q", TaskMeta::new(json!({"op": "ok", "n": 7})))
+        .await
+        .unwrap();
+    let err = m
+        .create_task("q", TaskMeta::new(json!({"op": "err"})))
+        .await
+        .unwrap();
+    let boom = m
+        .create_task("q", TaskMeta::new(json!({"op": "panic"})))
+        .await
+        .unwrap();
+    let worker = fast(Worker::new(m.clone()))
+        .name("tester@1")
+        .unwrap()
+        .handle("q", |payload: Value| async move {
+            match payload["op"].as_str() {
+                Some("ok") => Ok(json!({"echo": payload})),
+                Some("err") => Err(format!("bad input {}", payload["op"])),
+                _ => panic!("kaboom"),
+            }
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown));
+    eventually(Duration::from_secs(10), "all three finished", || async {
+        (count(&m, Status::Released).await + count(&m, Status::Failed).await == 3).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    let report = run.await.unwrap().unwrap();
+    assert_eq!(
+        (report.succeeded, report.failed, report.abandoned),
+        (1, 2, 0)
+    );
+    let ok = m.get_task(ok.id).await.unwrap();
+    assert_eq!(
+        (ok.status, ok.result, ok.worker.as_deref()),
+        (
+            Status::Released,
+            Some(json!({"echo": {"op": "ok", "n": 7}})),
+            Some("tester@1")
+        )
+    );
+    let err = m.get_task(err.id).await.unwrap();
+    assert_eq!(
+        (err.status, err.result),
+        (Status::Failed, Some(json!("bad input \"err\"")))
+    );
+    let boom = m.get_task(boom.id).await.unwrap();
+    assert_eq!(
+        (boom.status, boom.result),
+        (Status::Failed, Some(json!("panic: kaboom")))
+    );
+}
+
+/// A failing handler is called again after retry_delay × k², then the task fails.
+pub async fn worker_retries_follow_the_backoff(rt: Realtime) {
+    let m = rt.manager("backoff");
+    queue(
+        &m,
+        "q",
+        QueueMeta {
+            retries: Some(3),
+            retry_delay: Some(WireDuration::from_millis(150)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let t = m.create_task("q", TaskMeta::new(json!(1))).await.unwrap();
+    let calls = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let seen = calls.clone();
+    let worker = fast(Worker::new(m.clone()))
+        .handle("q", move |_| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(Instant::now());
+                Err::<Value, _>("always")
+            }
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown));
+    eventually(Duration::from_secs(10), "the task to fail", || async {
+        (m.get_task(t.id).await.unwrap().status == Status::Failed).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    run.await.unwrap().unwrap();
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3);
+    let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps[0] >= Duration::from_millis(150),
+        "first retry after 1×150ms, was {:?}",
+        gaps[0]
+    );
+    assert!(
+        gaps[1] >= Duration::from_millis(600),
+        "second retry after 4×150ms, was {:?}",
+        gaps[1]
+    );
+    assert_eq!(
+        m.get_task(t.id).await.unwrap().result,
+        Some(json!("always"))
+    );
+}
+
+/// Never more than `concurrency` handlers at once, and the limit is actually used.
+pub async fn worker_respects_the_concurrency_limit(rt: Realtime) {
+    let m = rt.manager("limit");
+    queue(&m, "q", QueueMeta::default()).await;
+    m.create_tasks("q", vec![TaskMeta::new(json!(1)); 24])
+        .await
+        .unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let (n, mx) = (now.clone(), max.clone());
+    let worker = fast(Worker::new(m.clone()))
+        .concurrency(3)
+        .handle("q", move |_| {
+            let (n, mx) = (n.clone(), mx.clone());
+            async move {
+                let running = n.fetch_add(1, Ordering::SeqCst) + 1;
+                mx.fetch_max(running, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, String>(Value::Null)
+            }
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown));
+    eventually(Duration::from_secs(10), "all released", || async {
+        (count(&m, Status::Released).await == 24).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    assert_eq!(run.await.unwrap().unwrap().succeeded, 24);
+    assert_eq!(max.load(Ordering::SeqCst), 3);
+}
+
+/// A worker dropped mid-task: the task is rescued after its lease and completed by another
+/// worker; the first worker's late release is refused.
+pub async fn killed_worker_task_is_rescued_and_completed_elsewhere(rt: Realtime) {
+    let m = rt.manager("killed");
+    queue(
+        &m,
+        "q",
+        QueueMeta {
+            lease: Some(WireDuration::from_millis(400)),
+            retry_delay: Some(WireDuration::ZERO),
+            ..Default::default()
+        },
+    )
+    .await;
+    let t = m
+        .create_task("q", TaskMeta::new(json!("work")))
+        .await
+        .unwrap();
+    let doomed = fast(Worker::new(m.clone()))
+        .name("doomed")
+        .unwrap()
+        .handle("q", |_| std::future::pending::<Result<Value, String>>())
+        .unwrap();
+    let killed = tokio::spawn(doomed.run(std::future::pending()));
+    eventually(
+        Duration::from_secs(5),
+        "the doomed worker to retain",
+        || async { (m.get_task(t.id).await.unwrap().status == Status::Retained).then_some(()) },
+    )
+    .await;
+    killed.abort();
+    let _ = killed.await;
+    let (stop, shutdown) = shutdown_switch();
+    let maintenance = tokio::spawn(fast_runtime(&m).run(shutdown));
+    let (stop_b, shutdown_b) = shutdown_switch();
+    let rescuer = fast(Worker::new(m.clone()))
+        .name("rescuer")
+        .unwrap()
+        .handle("q", |p| async move { Ok::<_, String>(p) })
+        .unwrap();
+    let run_b = tokio::spawn(rescuer.run(shutdown_b));
+    let done = eventually(
+        Duration::from_secs(10),
+        "the rescuer to finish it",
+        || async {
+            let task = m.get_task(t.id).await.unwrap();
+            (task.status == Status::Released).then_some(task)
+        },
+    )
+    .await;
+    assert_eq!(
+        (done.worker.as_deref(), done.retries, done.result.clone()),
+        (Some("rescuer"), 2, Some(json!("work")))
+    );
+    let late = m
+        .release_task(
+            t.id,
+            Outcome::success(None).by(WorkerName::parse("doomed").unwrap()),
+        )
+        .await;
+    assert!(matches!(late, Err(Error::Conflict(_))), "{late:?}");
+    let _ = stop.send(());
+    let _ = stop_b.send(());
+    maintenance.await.unwrap();
+    run_b.await.unwrap().unwrap();
+}
+
+/// Shutdown stops retaining at once and waits for the handlers in flight, which release.
+pub async fn shutdown_waits_for_handlers_in_flight(rt: Realtime) {
+    let m = rt.manager("graceful");
+    queue(&m, "q", QueueMeta::default()).await;
+    m.create_tasks("q", vec![TaskMeta::new(json!(1)); 6])
+        .await
+        .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let worker = fast(Worker::new(m.clone()))
+        .concurrency(4)
+        .handle("q", move |_| {
+            let s = s.clone();
+            async move {
+                s.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, String>(json!("done"))
+            }
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown));
+    eventually(Duration::from_secs(5), "four handlers running", || async {
+        (started.load(Ordering::SeqCst) == 4).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.succeeded, report.abandoned), (4, 0));
+    assert_eq!(
+        started.load(Ordering::SeqCst),
+        4,
+        "nothing retained after shutdown"
+    );
+    assert_eq!(
+        (
+            count(&m, Status::Released).await,
+            count(&m, Status::Retained).await,
+            count(&m, Status::New).await
+        ),
+        (4, 0, 2)
+    );
+}
+
+/// Handlers still running after the grace period are left retained for lease rescue.
+pub async fn shutdown_leaves_overdue_handlers_to_rescue(rt: Realtime) {
+    let m = rt.manager("overdue");
+    queue(&m, "q", QueueMeta::default()).await;
+    let t = m.create_task("q", TaskMeta::new(json!(1))).await.unwrap();
+    let worker = fast(Worker::new(m.clone()))
+        .grace_period(Duration::from_millis(100))
+        .handle("q", |_| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok::<_, String>(Value::Null)
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown));
+    eventually(Duration::from_secs(5), "the task retained", || async {
+        (m.get_task(t.id).await.unwrap().status == Status::Retained).then_some(())
+    })
+    .await;
+    let begin = Instant::now();
+    let _ = stop.send(());
+    let report = run.await.unwrap().unwrap();
+    assert!(begin.elapsed() < Duration::from_secs(5));
+    assert_eq!(report.abandoned, 1);
+    assert_eq!(
+        m.get_task(t.id).await.unwrap().status,
+        Status::Retained,
+        "left for lease rescue, not lost"
+    );
+}
+
+/// A handler longer than its lease is kept alive by heartbeats: no rescue, no extra attempt.
+pub async fn heartbeats_keep_long_handlers_alive(rt: Realtime) {
+    let m = rt.manager("beats");
+    queue(
+        &m,
+        "q",
+        QueueMeta {
+            lease: Some(WireDuration::from_millis(300)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let t = m.create_task("q", TaskMeta::new(json!(1))).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let worker = fast(Worker::new(m.clone()))
+        .handle("q", move |_| {
+            let c = c.clone();
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+                Ok::<_, String>(json!("slow"))
+            }
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let maintenance = tokio::spawn(fast_runtime(&m).run(shutdown));
+    let (stop_w, shutdown_w) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown_w));
+    let done = eventually(
+        Duration::from_secs(10),
+        "the slow task released",
+        || async {
+            let task = m.get_task(t.id).await.unwrap();
+            (task.status == Status::Released).then_some(task)
+        },
+    )
+    .await;
+    assert_eq!(
+        (done.retries, calls.load(Ordering::SeqCst)),
+        (3, 1),
+        "one attempt, never rescued"
+    );
+    let _ = stop.send(());
+    let _ = stop_w.send(());
+    maintenance.await.unwrap();
+    assert_eq!(run.await.unwrap().unwrap().succeeded, 1);
+}
+
+/// When a heartbeat is refused (the task was taken away), the runtime gives the task up
+/// without releasing it and drops the handler.
+pub async fn worker_gives_up_a_task_taken_from_it(rt: Realtime) {
+    let m = rt.manager("taken");
+    queue(
+        &m,
+        "q",
+        QueueMeta {
+            lease: Some(WireDuration::from_millis(200)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let t = m.create_task("q", TaskMeta::new(json!(1))).await.unwrap();
+    let finished = Arc::new(AtomicBool::new(false));
+    let f = finished.clone();
+    let worker = fast(Worker::new(m.clone()))
+        .handle("q", move |_| {
+            let f = f.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                f.store(true, Ordering::SeqCst);
+                Ok::<_, String>(Value::Null)
+            }
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown));
+    eventually(Duration::from_secs(5), "retained", || async {
+        (m.get_task(t.id).await.unwrap().status == Status::Retained).then_some(())
+    })
+    .await;
+    // Someone else takes it: the queue (and the task) is deleted under the worker.
+    m.delete_queue("q").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let _ = stop.send(());
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.abandoned, report.succeeded), (1, 0));
+    assert!(
+        !finished.load(Ordering::SeqCst),
+        "the handler was dropped, not run to the end"
+    );
+}
+
+/// Two runtimes on one store: every maturity of a queue ticker becomes exactly one task.
+pub async fn queue_ticker_fires_once_per_maturity_across_runtimes(rt: Realtime) {
+    let m = rt.manager("qticks");
+    queue(&m, "reports", QueueMeta::default()).await;
+    let (stop, shutdown) = shutdown_switch();
+    let (stop2, shutdown2) = shutdown_switch();
+    let a = tokio::spawn(Runtime::new(m.clone(), RuntimeConfig::default()).run(shutdown));
+    let b = tokio::spawn(Runtime::new(m.clone(), RuntimeConfig::default()).run(shutdown2));
+    let meta = TickerMeta {
+        ticker: Some("tick".into()),
+        interval: Some(WireDuration::from_millis(250)),
+        queue: Some(Some("reports".into())),
+        payload: Some(json!({"report": "daily"})),
+        ..Default::default()
+    };
+    m.create_ticker(meta).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let _ = stop.send(());
+    let _ = stop2.send(());
+    a.await.unwrap();
+    b.await.unwrap();
+    let tasks = m.list_tasks(&TaskFilter::default()).await.unwrap().items;
+    assert!(
+        (4..=7).contains(&tasks.len()),
+        "expected about 1.4 s / 250 ms maturities, got {}",
+        tasks.len()
+    );
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.payload == json!({"report": "daily"}) && t.queue.as_str() == "reports")
+    );
+    let gaps: Vec<chrono::TimeDelta> = tasks
+        .windows(2)
+        .map(|w| w[1].created_at - w[0].created_at)
+        .collect();
+    assert!(
+        gaps.iter()
+            .all(|g| *g >= chrono::TimeDelta::milliseconds(250)),
+        "two tasks for one maturity: {gaps:?}"
+    );
+}
+
+/// A ticker created while the scheduler sleeps towards a far-away maturity fires at once.
+pub async fn ticker_created_during_a_long_sleep_fires_on_time(rt: Realtime) {
+    let m = rt.manager("longsleep");
+    queue(&m, "q", QueueMeta::default()).await;
+    let far = TickerMeta {
+        ticker: Some("far".into()),
+        interval: Some(WireDuration::from_hours(1)),
+        queue: Some(Some("q".into())),
+        ..Default::default()
+    };
+    m.create_ticker(far).await.unwrap();
+    let config = RuntimeConfig {
+        max_ticker_sleep: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(Runtime::new(m.clone(), config).run(shutdown));
+    eventually(
+        Duration::from_secs(5),
+        "the far ticker's first maturity",
+        || async { (m.list_tasks(&TaskFilter::default()).await.unwrap().count == 1).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await; // the scheduler is now asleep for an hour
+    let begin = Instant::now();
+    let soon = TickerMeta {
+        ticker: Some("soon".into()),
+        payload: Some(json!("soon")),
+        queue: Some(Some("q".into())),
+        ..Default::default()
+    };
+    m.create_ticker(soon).await.unwrap();
+    eventually(Duration::from_secs(5), "the new ticker's task", || async {
+        (m.list_tasks(&TaskFilter::default()).await.unwrap().count == 2).then_some(())
+    })
+    .await;
+    assert!(
+        begin.elapsed() < Duration::from_secs(1),
+        "fired after {:?}",
+        begin.elapsed()
+    );
+    let _ = stop.send(());
+    run.await.unwrap();
+}
+
+/// run_ticker_loop hands every matured queue-less ticker to the handler until shutdown.
+pub async fn ticker_loop_delivers_matured_tickers(rt: Realtime) {
+    let m = rt.manager("loop");
+    m.create_ticker(TickerMeta {
+        ticker: Some("beat".into()),
+        interval: Some(WireDuration::from_millis(200)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let (stop, shutdown) = shutdown_switch();
+    let m2 = m.clone();
+    let run = tokio::spawn(async move {
+        m2.run_ticker_loop(
+            move |t| {
+                let s = s.clone();
+                async move {
+                    s.lock().unwrap().push(t);
+                    Ok(())
+                }
+            },
+            shutdown,
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _ = stop.send(());
+    run.await.unwrap().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        (4..=7).contains(&seen.len()),
+        "expected about 1.1 s / 200 ms deliveries, got {}",
+        seen.len()
+    );
+    assert!(seen.iter().all(|t| t.name.as_str() == "beat"));
+    let stamps: Vec<_> = seen.iter().map(|t| t.timestamp).collect();
+    assert!(
+        stamps.windows(2).all(|w| w[0] < w[1]),
+        "each maturity delivered once"
+    );
+}
+
+/// Clean-up (claimed through the system ticker at start) deletes ended tasks past retention in
+/// every namespace, beyond 100 queues and 100 tasks per queue, and keeps the rest.
+pub async fn clean_up_covers_every_namespace_and_queue(rt: Realtime) {
+    let a = rt.manager("clean-a");
+    let b = rt.manager("clean-b");
+    let short = QueueMeta {
+        ttl: Some(WireDuration::from_millis(100)),
+        ..Default::default()
+    };
+    for i in 0..101 {
+        queue(&a, &format!("q{i:03}"), short.clone()).await;
+        a.create_tasks(&format!("q{i:03}"), vec![TaskMeta::new(json!(i)); 101])
+            .await
+            .unwrap();
+    }
+    queue(&b, "q", short).await;
+    b.create_tasks("q", vec![TaskMeta::new(json!(0)); 150])
+        .await
+        .unwrap();
+    queue(&b, "keep", QueueMeta::default()).await;
+    let kept = b
+        .create_task("keep", TaskMeta::new(json!("keep")))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await; // expired at 100 ms, past retention at 200 ms
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(
+        Runtime::new(
+            a.clone(),
+            RuntimeConfig {
+                cleanup_batch: 500,
+                ..Default::default()
+            },
+        )
+        .run(shutdown),
+    );
+    eventually(
+        Duration::from_secs(20),
+        "every expired task deleted",
+        || async {
+            let left = a
+                .list_tasks(&TaskFilter {
+                    page: Page::new(None, Some(0)),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .count
+                + b.list_tasks(&TaskFilter {
+                    page: Page::new(None, Some(0)),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .count;
+            (left == 1).then_some(())
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    run.await.unwrap();
+    assert_eq!(b.get_task(kept.id).await.unwrap().status, Status::New);
+    let system = a.system();
+    let ticker = system.get_ticker("cleanup").await.unwrap();
+    assert_eq!(
+        (ticker.interval, ticker.namespace.as_str()),
+        (WireDuration::from_hours(1), "pgqueue")
+    );
+    assert!(
+        ticker.timestamp.is_some(),
+        "clean-up was claimed through the system ticker"
+    );
+}
