@@ -103,13 +103,8 @@ impl Api {
     }
 
     pub async fn raw(&self, method: &str, path: &str, body: &str) -> Reply {
-        self.send(
-            warp::test::request()
-                .method(method)
-                .path(path)
-                .body(body),
-        )
-        .await
+        self.send(warp::test::request().method(method).path(path).body(body))
+            .await
     }
 
     /// Creates a queue and asserts success.
