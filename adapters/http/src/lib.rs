@@ -4,7 +4,7 @@
 //! bound (port 0 in tests) until a shutdown future resolves, ending open SSE streams so the
 //! graceful shutdown does not wait for them forever.
 //!
-//! Routing is deliberately table-driven ([`router`]): warp's own path filters cannot tell
+//! Routing is deliberately table-driven (module `router`): warp's own path filters cannot tell
 //! "unknown route" (404) from "known path, other method" (405) reliably once many routes are
 //! combined, and a path id that fails to parse would be a silent 404. Here one function
 //! resolves `method + path` to an endpoint, a 404, a 405 or a 400 naming the bad segment, and
@@ -12,7 +12,7 @@
 //!
 //! Architecture invariant: no rule of the queue lives here. Handlers parse the wire, call one
 //! [`pgqueue_app::Manager`] method and shape its answer; every error becomes the spec's
-//! envelope in [`envelope`], with its status decided once in [`error`].
+//! envelope in module `envelope`, with its status decided once in [`HttpError::status`].
 
 mod body;
 mod config;

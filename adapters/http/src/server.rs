@@ -38,7 +38,8 @@ pub(crate) struct State {
 
 /// The whole REST API as one filter, for embedding in another warp server or for
 /// `warp::test`. SSE streams of this filter end only when their client leaves; use
-/// [`serve`] for a server whose streams also end on shutdown.
+/// [`serve`] for a server whose streams also end on shutdown. The manager is rebound to
+/// report to the configured (or a fresh) [`Metrics`], replacing any observer it had.
 pub fn routes(
     manager: Manager,
     config: HttpConfig,
