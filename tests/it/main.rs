@@ -1,4 +1,5 @@
 //! The one integration-test binary: every suite is a module, so the graph links once.
 
+mod http;
 mod memory;
 mod postgres;
