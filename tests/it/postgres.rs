@@ -1,1 +1,1000 @@
-//! The PostgreSQL adapter against a real database.
+//! The PostgreSQL adapter against a real database: the storage contract suite and the
+//! runtime suite, then what only a real database shows — migrations, the schema option,
+//! concurrency of claims across connections and stores, wake-ups, transactional enqueue,
+//! recovery from killed connections — and the differential simulation against the in-memory
+//! adapter (`postgres/simulation.rs`).
+
+mod simulation;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use pgqueue_domain::{
+    Duration, Namespace, NewTask, Outcome, Page, QueueName, QueuePatch, Status, TaskFilter,
+    TickerName, TickerPatch, WorkerName,
+};
+use pgqueue_ports::{Clock, ManualClock, StorageClock, Store, StoreError, TickerScope, Wakeup};
+use pgqueue_postgres::{PgOptions, PgStore, enqueue_in};
+use pgqueue_tests::contract::Subject;
+use pgqueue_tests::db::fresh_database;
+use pgqueue_tests::runtime::Realtime;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// A fresh database and a store on it, on the test's clock (the database lives as long as the
+/// subject).
+pub async fn subject(clock: Arc<ManualClock>) -> Subject {
+    let db = fresh_database().await;
+    let store = db.store(clock.clone()).await;
+    Subject {
+        store: Arc::new(store),
+        clock,
+        guard: Box::new(db),
+    }
+}
+
+/// A fresh database and a store on the database's own clock.
+pub async fn realtime() -> Realtime {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    Realtime {
+        store: Arc::new(store),
+        guard: Box::new(db),
+    }
+}
+
+mod contract {
+    pgqueue_tests::store_contract_tests!(super::subject);
+}
+
+mod runtime {
+    pgqueue_tests::runtime_tests!(super::realtime);
+}
+
+fn ns(s: &str) -> Namespace {
+    Namespace::parse(s).unwrap()
+}
+fn queue(s: &str) -> QueueName {
+    QueueName::parse(s).unwrap()
+}
+fn worker(s: &str) -> WorkerName {
+    WorkerName::parse(s).unwrap()
+}
+fn task(payload: serde_json::Value) -> NewTask {
+    NewTask {
+        payload,
+        delayed_at: None,
+    }
+}
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+fn manual() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(t0()))
+}
+
+/// Runs one SQL query returning one text column on a fresh connection.
+async fn strings(url: &str, sql: &str) -> Vec<String> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_survive_a_concurrent_start() {
+    let db = fresh_database().await;
+    let options = || PgOptions {
+        pool_size: 2,
+        ..PgOptions::default()
+    };
+    let (a, b) = tokio::join!(
+        PgStore::connect(db.url(), options()),
+        PgStore::connect(db.url(), options())
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let c = PgStore::connect(db.url(), options()).await.unwrap();
+    let versions = strings(
+        db.url(),
+        "SELECT version FROM __diesel_schema_migrations ORDER BY version",
+    )
+    .await;
+    assert_eq!(versions, vec!["20261125000000".to_string()]);
+    // All three work on the same tables.
+    a.create_queue(&ns("app"), &queue("q"), &QueuePatch::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        c.get_queue(&ns("app"), &queue("q")).await.unwrap().name,
+        queue("q")
+    );
+    assert_eq!(b.list_namespaces().await.unwrap(), vec![ns("app")]);
+}
+
+#[tokio::test]
+async fn the_schema_option_puts_the_tables_in_that_schema() {
+    let db = fresh_database().await;
+    let store = db
+        .store_with(PgOptions {
+            pool_size: 2,
+            schema: Some("pgq_custom".into()),
+            ..PgOptions::default()
+        })
+        .await;
+    store
+        .create_queue(&ns("app"), &queue("q"), &QueuePatch::default())
+        .await
+        .unwrap();
+    let tables = strings(
+        db.url(),
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables \
+         WHERE table_name IN ('queues', 'tasks', 'tickers') ORDER BY 1",
+    )
+    .await;
+    assert_eq!(
+        tables,
+        vec![
+            "pgq_custom.queues",
+            "pgq_custom.tasks",
+            "pgq_custom.tickers"
+        ]
+    );
+    let names = strings(db.url(), "SELECT name FROM pgq_custom.queues").await;
+    assert_eq!(names, vec!["q"]);
+    // A second store on the same schema finds the migrations applied.
+    let again = db
+        .store_with(PgOptions {
+            pool_size: 1,
+            schema: Some("pgq_custom".into()),
+            ..PgOptions::default()
+        })
+        .await;
+    assert_eq!(again.list_namespaces().await.unwrap(), vec![ns("app")]);
+    assert!(matches!(
+        PgStore::connect(
+            db.url(),
+            PgOptions {
+                schema: Some("bad; drop".into()),
+                ..PgOptions::default()
+            }
+        )
+        .await,
+        Err(pgqueue_postgres::PgError::InvalidSchema(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_connection_failure_names_the_server() {
+    let err = PgStore::connect(
+        "postgres://postgres@127.0.0.1:1/nothing",
+        PgOptions {
+            connect_timeout: std::time::Duration::from_secs(2),
+            ..PgOptions::default()
+        },
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("127.0.0.1:1"), "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+}
+
+#[tokio::test]
+async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
+    let db = fresh_database().await;
+    let clock = manual();
+    let store = db.store(clock.clone()).await;
+    let (app, q) = (ns("app"), queue("emails"));
+    store
+        .create_queue(
+            &app,
+            &q,
+            &QueuePatch {
+                retries: Some(2),
+                retry_delay: Some(Duration::from_secs(10)),
+                lease: Some(Duration::from_secs(30)),
+                ttl: Some(Duration::from_nanos(3_600_000_000_999)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .create_queue(&app, &q, &QueuePatch::default())
+            .await
+            .unwrap_err(),
+        StoreError::Conflict("queue already exists".into())
+    );
+    let created = store
+        .create_tasks(&app, &q, &[task(json!(null)), task(json!({"n": 2}))])
+        .await
+        .unwrap();
+    assert_eq!(created.len(), 2);
+    assert_eq!(created[0].payload, json!(null));
+    assert!(created[0].id < created[1].id);
+    assert_eq!(created[0].status, Status::New);
+    assert_eq!(created[0].created_at, t0());
+    // ttl truncated to whole microseconds, like domain::time::add.
+    assert_eq!(
+        created[0].dies_at,
+        t0() + TimeDelta::microseconds(3_600_000_000)
+    );
+    assert_eq!((created[0].retries, created[0].max_retries), (2, 2));
+    assert_eq!(
+        store
+            .create_tasks(&app, &queue("nope"), &[task(json!(1))])
+            .await
+            .unwrap_err(),
+        StoreError::not_found("queue", "nope")
+    );
+
+    let got = store
+        .retain_tasks(&app, &worker("w1"), &[], 1)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    let t = &got[0];
+    assert_eq!(t.id, created[0].id);
+    assert_eq!(t.status, Status::Retained);
+    assert_eq!(t.worker.as_deref(), Some("w1"));
+    assert_eq!(t.started_at, Some(t0()));
+    assert_eq!(t.lease_expires_at, Some(t0() + TimeDelta::seconds(30)));
+
+    // Fencing and refusals.
+    let fenced = Outcome::success(None).by(worker("w2"));
+    assert_eq!(
+        store.release_task(&app, t.id, &fenced).await.unwrap_err(),
+        StoreError::Rule(pgqueue_domain::Error::NotRetainedBy("w2".into()))
+    );
+    assert_eq!(
+        store
+            .release_task(&app, created[1].id, &Outcome::success(None))
+            .await
+            .unwrap_err(),
+        StoreError::Rule(pgqueue_domain::Error::NotRetained)
+    );
+    assert_eq!(
+        store
+            .release_task(&app, 999_999, &Outcome::success(None))
+            .await
+            .unwrap_err(),
+        StoreError::task_not_found(999_999)
+    );
+    assert_eq!(
+        store
+            .release_task(&ns("other"), t.id, &Outcome::success(None))
+            .await
+            .unwrap_err(),
+        StoreError::task_not_found(t.id)
+    );
+
+    // Heartbeat extends the lease at the new now.
+    clock.advance(TimeDelta::seconds(20));
+    let hb = store.heartbeat(&app, t.id, &worker("w1")).await.unwrap();
+    assert_eq!(hb.lease_expires_at, Some(t0() + TimeDelta::seconds(50)));
+    assert_eq!(
+        store
+            .heartbeat(&app, t.id, &worker("w9"))
+            .await
+            .unwrap_err(),
+        StoreError::Rule(pgqueue_domain::Error::NotRetainedBy("w9".into()))
+    );
+
+    // First failure: retry after 1 × delay, started_at cleared, error stored as sent.
+    let failed = store
+        .release_task(
+            &app,
+            t.id,
+            &Outcome::failure(json!("boom")).by(worker("w1")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.status, Status::Retry);
+    assert_eq!(failed.retries, 1);
+    assert_eq!(failed.result, Some(json!("boom")));
+    assert_eq!(failed.started_at, None);
+    assert_eq!(failed.lease_expires_at, None);
+    let now = t0() + TimeDelta::seconds(20);
+    assert_eq!(failed.delayed_at, Some(now + TimeDelta::seconds(10)));
+
+    // Not due yet: the other task comes first, then nothing.
+    let second = store
+        .retain_tasks(&app, &worker("w1"), &[q.clone()], 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![created[1].id]
+    );
+    let done = store
+        .release_task(
+            &app,
+            created[1].id,
+            &Outcome::success(Some(json!({"ok": 1}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, Status::Released);
+    assert_eq!(done.finished_at, Some(now));
+    assert_eq!(done.result, Some(json!({"ok": 1})));
+
+    // Due again after the backoff; the last attempt fails for good.
+    clock.advance(TimeDelta::seconds(10));
+    let again = store
+        .retain_tasks(&app, &worker("w2"), &[queue("other"), q.clone()], 1)
+        .await
+        .unwrap();
+    assert_eq!(again[0].id, t.id);
+    assert_eq!(again[0].result, None);
+    let dead = store
+        .release_task(&app, t.id, &Outcome::failure(json!({"e": 2})))
+        .await
+        .unwrap();
+    assert_eq!(dead.status, Status::Failed);
+    assert_eq!(dead.retries, 0);
+    assert_eq!(dead.started_at, Some(t0() + TimeDelta::seconds(30)));
+    assert_eq!(dead.finished_at, Some(t0() + TimeDelta::seconds(30)));
+
+    // Statuses, listings, clean_queue.
+    let counts = store.queue_statuses(&app).await.unwrap();
+    assert_eq!(counts.len(), 6);
+    assert_eq!(
+        counts
+            .iter()
+            .map(|c| (c.status, c.count))
+            .collect::<Vec<_>>(),
+        vec![
+            (Status::New, 0),
+            (Status::Retained, 0),
+            (Status::Retry, 0),
+            (Status::Released, 1),
+            (Status::Failed, 1),
+            (Status::Expired, 0)
+        ]
+    );
+    let failed_only = store
+        .list_tasks(
+            &app,
+            &TaskFilter {
+                status: Some(Status::Failed),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed_only.count, 1);
+    assert_eq!(failed_only.items[0].id, t.id);
+    let counted = store
+        .list_tasks(
+            &app,
+            &TaskFilter {
+                page: Page::new(None, Some(0)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((counted.count, counted.items.len()), (2, 0));
+    let cleaned = store.clean_queue(&app, &q).await.unwrap();
+    assert_eq!(
+        cleaned.iter().map(|t| t.id).collect::<Vec<_>>(),
+        vec![created[0].id, created[1].id]
+    );
+    assert_eq!(
+        store.clean_queue(&app, &queue("nope")).await.unwrap(),
+        vec![]
+    );
+}
+
+#[tokio::test]
+async fn expiry_rescue_and_clean_up_follow_the_domain() {
+    let db = fresh_database().await;
+    let clock = manual();
+    let store = db.store(clock.clone()).await;
+    let app = ns("app");
+    let q = queue("q");
+    store
+        .create_queue(
+            &app,
+            &q,
+            &QueuePatch {
+                ttl: Some(Duration::from_secs(100)),
+                lease: Some(Duration::from_secs(10)),
+                retries: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store
+        .create_tasks(&app, &q, &[task(json!(1)), task(json!(2)), task(json!(3))])
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let held = store
+        .retain_tasks(&app, &worker("w"), &[], 2)
+        .await
+        .unwrap();
+    assert_eq!(held.iter().map(|t| t.id).collect::<Vec<_>>(), ids[..2]);
+    assert_eq!(store.rescue_leases(10).await.unwrap(), vec![]);
+    clock.advance(TimeDelta::seconds(10));
+    let rescued = store.rescue_leases(1).await.unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].status, Status::Failed);
+    assert_eq!(rescued[0].result, Some(json!({"error": "lease expired"})));
+    // Past dies_at: the other retained task expires and is not rescued.
+    clock.advance(TimeDelta::seconds(90));
+    assert_eq!(store.rescue_leases(10).await.unwrap(), vec![]);
+    let expired = store
+        .list_tasks(
+            &app,
+            &TaskFilter {
+                status: Some(Status::Expired),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        expired.items.iter().map(|t| t.id).collect::<Vec<_>>(),
+        ids[1..]
+    );
+    assert!(
+        store
+            .retain_tasks(&app, &worker("w"), &[], 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A retained task past dies_at may still be released.
+    let late = store
+        .release_task(&app, ids[1], &Outcome::success(None))
+        .await
+        .unwrap();
+    assert_eq!(late.status, Status::Released);
+    // Ended at t0+10 (failed), t0+100 (released) and t0+100 (expired): kept for ttl = 100 s.
+    assert_eq!(store.clean_up(10).await.unwrap(), 0);
+    clock.advance(TimeDelta::seconds(10));
+    assert_eq!(store.clean_up(10).await.unwrap(), 1);
+    clock.advance(TimeDelta::seconds(90));
+    assert_eq!(store.clean_up(1).await.unwrap(), 1);
+    assert_eq!(store.clean_up(10).await.unwrap(), 1);
+    assert_eq!(store.clean_up(10).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn tickers_register_claim_and_fire_queue_tasks() {
+    let db = fresh_database().await;
+    let clock = manual();
+    let store = db.store(clock.clone()).await;
+    let app = ns("app");
+    let hourly = TickerName::parse("hourly").unwrap();
+    let patch = TickerPatch {
+        interval: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let created = store.create_ticker(&app, &hourly, &patch).await.unwrap();
+    assert_eq!(created.payload, json!({}));
+    assert_eq!(created.timestamp, None);
+    assert_eq!(
+        store
+            .create_ticker(&app, &hourly, &patch)
+            .await
+            .unwrap_err(),
+        StoreError::Conflict("ticker already exists".into())
+    );
+    assert_eq!(
+        store
+            .next_maturity(&TickerScope::Deliveries(app.clone()))
+            .await
+            .unwrap(),
+        Some(std::time::Duration::ZERO)
+    );
+    let claimed = store.claim_ticker(&app).await.unwrap().unwrap();
+    assert_eq!(claimed.timestamp, Some(t0()));
+    assert_eq!(store.claim_ticker(&app).await.unwrap(), None);
+    assert_eq!(
+        store
+            .next_maturity(&TickerScope::Deliveries(app.clone()))
+            .await
+            .unwrap(),
+        Some(std::time::Duration::from_secs(60))
+    );
+    // Re-registering keeps the timestamp.
+    let re = store
+        .register_ticker(
+            &app,
+            &hourly,
+            &TickerPatch {
+                payload: Some(json!({"a": 1})),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(re.timestamp, Some(t0()));
+    assert_eq!(re.payload, json!({"a": 1}));
+    assert_eq!(re.interval, Duration::from_secs(60));
+    clock.advance(TimeDelta::seconds(60));
+    assert!(store.claim_ticker(&app).await.unwrap().is_some());
+
+    // A queue ticker: needs its queue, fires a task, skips when the queue is gone.
+    let reports = TickerName::parse("reports").unwrap();
+    let to_queue = TickerPatch {
+        queue: Some(Some(queue("jobs"))),
+        payload: Some(json!({"r": 1})),
+        ..Default::default()
+    };
+    store
+        .create_queue(&app, &queue("jobs"), &QueuePatch::default())
+        .await
+        .unwrap();
+    store
+        .create_ticker(&app, &reports, &to_queue)
+        .await
+        .unwrap();
+    assert_eq!(store.claim_ticker(&app).await.unwrap(), None);
+    let fired = store.fire_queue_tickers(10).await.unwrap();
+    assert_eq!(fired.len(), 1);
+    let task = fired[0].task.as_ref().unwrap();
+    assert_eq!(
+        (task.queue.as_str(), &task.payload),
+        ("jobs", &json!({"r": 1}))
+    );
+    assert!(store.fire_queue_tickers(10).await.unwrap().is_empty());
+    store.delete_queue(&app, &queue("jobs")).await.unwrap();
+    clock.advance(TimeDelta::seconds(60));
+    let skipped = store.fire_queue_tickers(10).await.unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].task, None);
+    assert_eq!(skipped[0].ticker.timestamp, Some(clock.get()));
+
+    let listed = store.list_tickers(&app, Page::default()).await.unwrap();
+    assert_eq!(listed.count, 2);
+    assert_eq!(listed.items[0].name, hourly);
+    let renamed = store
+        .update_ticker(
+            &app,
+            &hourly,
+            &TickerPatch {
+                name: Some(TickerName::parse("daily").unwrap()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name.as_str(), "daily");
+    assert_eq!(
+        store
+            .update_ticker(
+                &app,
+                &renamed.name,
+                &TickerPatch {
+                    name: Some(reports.clone()),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap_err(),
+        StoreError::Conflict("ticker already exists".into())
+    );
+    store.delete_ticker(&app, &reports).await.unwrap();
+    assert_eq!(
+        store.get_ticker(&app, &reports).await.unwrap_err(),
+        StoreError::not_found("ticker", "reports")
+    );
+}
+
+#[tokio::test]
+async fn queues_rename_with_their_tasks_and_conflict_on_existing_names() {
+    let db = fresh_database().await;
+    let store = db.store(manual()).await;
+    let app = ns("app");
+    store
+        .create_queue(&app, &queue("a"), &QueuePatch::default())
+        .await
+        .unwrap();
+    store
+        .create_queue(&app, &queue("b"), &QueuePatch::default())
+        .await
+        .unwrap();
+    let t = store
+        .create_tasks(&app, &queue("a"), &[task(json!(1))])
+        .await
+        .unwrap();
+    let rename = |to: &str| QueuePatch {
+        name: Some(queue(to)),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .update_queue(&app, &queue("a"), &rename("b"))
+            .await
+            .unwrap_err(),
+        StoreError::Conflict("queue already exists".into())
+    );
+    let renamed = store
+        .update_queue(&app, &queue("a"), &rename("c"))
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, queue("c"));
+    assert_eq!(
+        store.get_task(&app, t[0].id).await.unwrap().queue,
+        queue("c")
+    );
+    assert_eq!(
+        store
+            .update_queue(&app, &queue("zz"), &rename("y"))
+            .await
+            .unwrap_err(),
+        StoreError::not_found("queue", "zz")
+    );
+    let reg = store
+        .register_queue(
+            &app,
+            &queue("c"),
+            &QueuePatch {
+                retries: Some(7),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((reg.retries, reg.ttl), (7, Duration::from_hours(1)));
+    let page = store
+        .list_queues(&app, Page::new(Some(1), Some(1)))
+        .await
+        .unwrap();
+    assert_eq!((page.count, page.items[0].name.as_str()), (2, "c"));
+    store.delete_queue(&app, &queue("c")).await.unwrap();
+    assert_eq!(
+        store.get_task(&app, t[0].id).await.unwrap_err(),
+        StoreError::task_not_found(t[0].id)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_retainers_take_each_task_exactly_once() {
+    const TASKS: usize = 20_000;
+    const RETAINERS: usize = 16;
+    let db = fresh_database().await;
+    let store = db
+        .store_with(PgOptions {
+            pool_size: RETAINERS as u32,
+            ..PgOptions::default()
+        })
+        .await;
+    let app = ns("app");
+    store
+        .create_queue(&app, &queue("q"), &QueuePatch::default())
+        .await
+        .unwrap();
+    let batch: Vec<NewTask> = (0..5_000).map(|i| task(json!(i))).collect();
+    for _ in 0..TASKS / batch.len() {
+        store.create_tasks(&app, &queue("q"), &batch).await.unwrap();
+    }
+    let mut handles = Vec::new();
+    for r in 0..RETAINERS {
+        let store = store.clone();
+        let app = app.clone();
+        handles.push(tokio::spawn(async move {
+            let me = worker(&format!("w{r}"));
+            let mut got = Vec::new();
+            loop {
+                let batch = store.retain_tasks(&app, &me, &[], 4).await.unwrap();
+                if batch.is_empty() {
+                    break got;
+                }
+                assert!(
+                    batch
+                        .iter()
+                        .all(|t| t.worker.as_deref() == Some(me.as_str()))
+                );
+                got.extend(batch.into_iter().map(|t| t.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    let mut busy = 0;
+    for h in handles {
+        let got = h.await.unwrap();
+        busy += usize::from(!got.is_empty());
+        all.extend(got);
+    }
+    let distinct: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), TASKS, "every task retained exactly once");
+    assert_eq!(distinct.len(), TASKS, "no task retained twice");
+    assert!(busy > 1, "retainers ran concurrently");
+    let retained = store
+        .list_tasks(
+            &app,
+            &TaskFilter {
+                status: Some(Status::Retained),
+                page: Page::new(None, Some(0)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(retained.count, TASKS as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_share_a_ticker_without_double_firing() {
+    let db = fresh_database().await;
+    let a = db.store(Arc::new(StorageClock)).await;
+    let b = db.store(Arc::new(StorageClock)).await;
+    let app = ns("app");
+    a.create_ticker(
+        &app,
+        &TickerName::parse("fast").unwrap(),
+        &TickerPatch {
+            interval: Some(Duration::from_millis(200)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let run = |store: PgStore| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let end = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+            let mut fired = Vec::new();
+            while tokio::time::Instant::now() < end {
+                if let Some(t) = store.claim_ticker(&app).await.unwrap() {
+                    fired.push(t.timestamp.unwrap());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            fired
+        })
+    };
+    let (fa, fb) = tokio::join!(run(a.clone()), run(b.clone()));
+    let (fa, fb) = (fa.unwrap(), fb.unwrap());
+    let mut all: Vec<DateTime<Utc>> = fa.iter().chain(fb.iter()).copied().collect();
+    all.sort();
+    assert!(
+        (12..=16).contains(&all.len()),
+        "fired {} times: {all:?}",
+        all.len()
+    );
+    assert!(!fa.is_empty() || !fb.is_empty());
+    for w in all.windows(2) {
+        assert!(
+            w[1] - w[0] >= TimeDelta::milliseconds(200),
+            "two firings for one maturity: {w:?}"
+        );
+    }
+}
+
+/// Waits for the first task wake-up (skipping others), up to `within`.
+async fn next_task_wakeup(
+    rx: &mut tokio::sync::broadcast::Receiver<Wakeup>,
+    within: std::time::Duration,
+) -> Option<Wakeup> {
+    tokio::time::timeout(within, async {
+        loop {
+            match rx.recv().await {
+                Ok(w @ Wakeup::Task { .. }) => return Some(w),
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+#[tokio::test]
+async fn created_tasks_wake_subscribers_and_rolled_back_ones_do_not() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let app = ns("app");
+    let q = queue("q");
+    store
+        .create_queue(&app, &q, &QueuePatch::default())
+        .await
+        .unwrap();
+    let mut rx = store.signal().subscribe();
+    store
+        .create_tasks(&app, &q, &[task(json!(1))])
+        .await
+        .unwrap();
+    assert_eq!(
+        next_task_wakeup(&mut rx, std::time::Duration::from_secs(2)).await,
+        Some(Wakeup::Task {
+            namespace: app.clone(),
+            queue: q.clone()
+        })
+    );
+
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    // Rolled back: no task, no wake-up.
+    let rolled: Result<(), diesel::result::Error> = conn
+        .transaction(async |conn| {
+            let made = enqueue_in(conn, &app, &q, &[task(json!("rolled back"))])
+                .await
+                .unwrap();
+            assert_eq!(made.len(), 1);
+            Err(diesel::result::Error::RollbackTransaction)
+        })
+        .await;
+    assert!(rolled.is_err());
+    assert_eq!(
+        next_task_wakeup(&mut rx, std::time::Duration::from_millis(500)).await,
+        None
+    );
+    let all = store
+        .list_tasks(&app, &TaskFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.count, 1);
+
+    // Committed with the caller's own change: the task exists and wakes subscribers.
+    let made = conn
+        .transaction(async |conn| {
+            diesel::sql_query("CREATE TABLE orders (id int)")
+                .execute(conn)
+                .await?;
+            let made = enqueue_in(conn, &app, &q, &[task(json!("committed"))])
+                .await
+                .unwrap();
+            Ok::<_, diesel::result::Error>(made)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_task(&app, made[0].id).await.unwrap().payload,
+        json!("committed")
+    );
+    assert!(
+        next_task_wakeup(&mut rx, std::time::Duration::from_secs(2))
+            .await
+            .is_some()
+    );
+    assert_eq!(
+        enqueue_in(&mut conn, &app, &queue("missing"), &[task(json!(1))])
+            .await
+            .unwrap_err(),
+        StoreError::not_found("queue", "missing")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_and_the_listener_recover_from_killed_backends() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let app = ns("app");
+    let q = queue("q");
+    store
+        .create_queue(&app, &q, &QueuePatch::default())
+        .await
+        .unwrap();
+    let batch: Vec<NewTask> = (0..100).map(|i| task(json!(i))).collect();
+    store.create_tasks(&app, &q, &batch).await.unwrap();
+    let mut seen: Vec<i64> = Vec::new();
+    // Use several pool connections so that more than one is killed.
+    let w = worker("w");
+    let firsts =
+        futures::future::join_all((0..4).map(|_| store.retain_tasks(&app, &w, &[], 5))).await;
+    for r in firsts {
+        seen.extend(r.unwrap().iter().map(|t| t.id));
+    }
+    let mut rx = store.signal().subscribe();
+
+    let killed = strings(
+        db.url(),
+        &format!(
+            "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            db.name()
+        ),
+    )
+    .await;
+    assert!(killed.len() >= 2, "killed {killed:?}");
+
+    let resync = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Ok(Wakeup::Resync) = rx.recv().await {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(
+        resync.is_ok(),
+        "the listener sent Resync after reconnecting"
+    );
+
+    loop {
+        let got = store
+            .retain_tasks(&app, &worker("w"), &[], 7)
+            .await
+            .unwrap();
+        if got.is_empty() {
+            break;
+        }
+        seen.extend(got.iter().map(|t| t.id));
+    }
+    let distinct: HashSet<i64> = seen.iter().copied().collect();
+    assert_eq!(seen.len(), 100);
+    assert_eq!(distinct.len(), 100);
+    // The listener listens again.
+    store
+        .create_tasks(&app, &q, &[task(json!(1))])
+        .await
+        .unwrap();
+    assert!(
+        next_task_wakeup(&mut rx, std::time::Duration::from_secs(2))
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn batched_release_applies_each_outcome() {
+    let db = fresh_database().await;
+    let clock = manual();
+    let store = db.store(clock.clone()).await;
+    let app = ns("app");
+    let q = queue("q");
+    store
+        .create_queue(
+            &app,
+            &q,
+            &QueuePatch {
+                retry_delay: Some(Duration::from_secs(1)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let made = store
+        .create_tasks(&app, &q, &[task(json!(1)), task(json!(2)), task(json!(3))])
+        .await
+        .unwrap();
+    store
+        .retain_tasks(&app, &worker("w"), &[], 2)
+        .await
+        .unwrap();
+    let results = store
+        .release_tasks(
+            &app,
+            &[
+                (made[1].id, Outcome::failure(json!("x"))),
+                (made[0].id, Outcome::success(Some(json!("ok")))),
+                (made[2].id, Outcome::success(None)),
+                (made[0].id, Outcome::success(None)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    let r1 = results[0].as_ref().unwrap();
+    assert_eq!((r1.status, r1.retries), (Status::Retry, 2));
+    assert_eq!(r1.delayed_at, Some(t0() + TimeDelta::seconds(1)));
+    assert_eq!(results[1].as_ref().unwrap().status, Status::Released);
+    assert_eq!(
+        results[2].as_ref().unwrap_err(),
+        &StoreError::Rule(pgqueue_domain::Error::NotRetained)
+    );
+    assert_eq!(
+        results[3].as_ref().unwrap_err(),
+        &StoreError::Rule(pgqueue_domain::Error::NotRetained)
+    );
+    let _ = clock.now();
+}

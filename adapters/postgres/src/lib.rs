@@ -1,1 +1,75 @@
-//! placeholder
+//! pgqueue's storage on PostgreSQL: the [`Store`] port over diesel-async + bb8, with embedded
+//! migrations and LISTEN/NOTIFY wake-ups.
+//!
+//! # Time
+//! Every decision (is a task due, expired, has a ticker matured, when does a lease end) is
+//! taken inside the statement that acts on it, at `coalesce($1, now())`: each statement binds
+//! the store's [`Clock`] answer as a nullable `timestamptz`. In production the clock is
+//! [`StorageClock`], which answers `NULL`, so every process uses the **database's** clock and
+//! servers on different hosts agree. Tests and simulations pass a
+//! [`ManualClock`](pgqueue_ports::ManualClock) and drive time by hand. `now()` is
+//! transaction-start time, so one statement sees one instant; statements return it beside
+//! their rows, and each returned task's status is derived from it with
+//! `Status::derive`, exactly as the domain does. Durations are stored as BIGINT nanoseconds
+//! and added as whole microseconds (`t + (ns / 1000) * interval '1 microsecond'`), like
+//! `domain::time::add`.
+//!
+//! # Schema (`migrations/`)
+//! - `queues (namespace, name)`: policy (`ttl`, `retries`, `retry_delay`, `lease`), with
+//!   CHECKs mirroring the domain's ranges.
+//! - `tasks (id)`: one row per task; `state` is the stored lifecycle state (`expired` is never
+//!   stored, it is derived); foreign key to `queues` with `ON DELETE CASCADE` (deleting a queue
+//!   deletes its tasks) and `ON UPDATE CASCADE` (renaming carries them). Aggressive
+//!   per-table autovacuum settings, because tasks churn.
+//! - `tickers (namespace, name)`: `timestamp` of the last maturity, optional `queue` with no
+//!   foreign key (a deleted queue makes a maturity be skipped, not the ticker disappear).
+//!
+//! Indexes, each for one statement:
+//! - `tasks_retainable_by_queue (namespace, queue, created_at, id) WHERE state IN ('new','retry')`
+//!   and `tasks_retainable (namespace, created_at, id)` with the same predicate: the claim reads
+//!   only waiting rows, already in claim order, for a list of queues or for any queue; finished
+//!   rows never enter these indexes, so the claim does not slow down as history grows.
+//! - `tasks_lease (lease_expires_at) WHERE state = 'retained'`: lease rescue.
+//! - `tasks_finished (finished_at) WHERE state IN ('released','failed')` and
+//!   `tasks_dies (dies_at) WHERE state IN ('new','retry','retained')`: clean-up of finished and
+//!   expired tasks without scanning live ones.
+//! - `tasks_queue (namespace, queue, id)`: listings, counts and `clean_queue` of one queue, and
+//!   the foreign key's cascades.
+//!
+//! Migrations are applied by [`PgStore::connect`], under a `pg_advisory_lock`, so several
+//! processes may start at once. [`PgOptions::schema`] puts the tables in a schema of their own
+//! (created if missing); every connection sets its `search_path` to it.
+//!
+//! # Claims
+//! Retain, lease rescue, clean-up and ticker claims are each one `UPDATE`/`DELETE` over a
+//! `SELECT … FOR UPDATE SKIP LOCKED` subquery: many processes share the work without blocking
+//! each other and no row is handed out twice. Release and heartbeat are one `UPDATE` each,
+//! fenced on the worker; only when they match nothing is the row read once to say why.
+//!
+//! # NOTIFY protocol
+//! Channel `pgqueue` ([`listen::CHANNEL`]). Creating tasks notifies `task:<namespace>:<queue>`
+//! from the inserting statement itself, so a rolled-back insert (for example in a caller's
+//! transaction, see [`enqueue_in`]) wakes nobody. Creating, registering, updating or deleting
+//! a ticker notifies `ticker:<namespace>`. Each store runs one listener on a dedicated
+//! connection and relays these as [`Wakeup`](pgqueue_ports::Wakeup)s on [`Store::signal`];
+//! after reconnecting it sends `Wakeup::Resync`.
+
+pub mod error;
+pub mod listen;
+pub mod migrate;
+
+mod connect;
+mod queues;
+mod schema;
+mod store;
+mod tasks;
+mod tickers;
+
+pub use error::PgError;
+pub use store::{PgOptions, PgStore, enqueue_in};
+
+// The connection type of `enqueue_in`, so callers need not name diesel-async's path.
+pub use diesel_async::AsyncPgConnection;
+
+#[doc(hidden)]
+pub use pgqueue_ports::{Clock, StorageClock, Store};

@@ -1,0 +1,114 @@
+//! Opening connections: one recipe for the pool, the listener and the migrator.
+//!
+//! Every connection is opened the same way so that all of them see pgqueue's tables through
+//! the same `search_path` (the schema option) and fail with the same readable error naming
+//! the server they tried.
+
+use crate::error::PgError;
+use diesel::ConnectionError;
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::bb8::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
+};
+use std::time::Duration;
+use tokio_postgres::config::Host;
+
+/// Where and how to connect; cheap to clone into every connection attempt.
+#[derive(Clone)]
+pub(crate) struct ConnSpec {
+    config: tokio_postgres::Config,
+    /// `host:port` for error messages.
+    pub(crate) target: String,
+    timeout: Duration,
+}
+
+impl ConnSpec {
+    /// Parses `url` and pins the session's `search_path` to `schema` when one is given.
+    pub(crate) fn new(url: &str, schema: Option<&str>, timeout: Duration) -> Result<Self, PgError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| PgError::InvalidUrl(e.to_string()))?;
+        config.connect_timeout(timeout);
+        if let Some(schema) = schema {
+            let options = match config.get_options() {
+                Some(o) if !o.trim().is_empty() => format!("{o} -c search_path={schema}"),
+                _ => format!("-c search_path={schema}"),
+            };
+            config.options(&options);
+        }
+        let host = match config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".to_string(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        Ok(Self {
+            config,
+            target: format!("{host}:{port}"),
+            timeout,
+        })
+    }
+
+    /// Opens one connection (never pooled: the caller owns it).
+    pub(crate) async fn establish(&self) -> Result<AsyncPgConnection, PgError> {
+        let fail = |reason: String| PgError::Connect {
+            target: self.target.clone(),
+            reason,
+        };
+        let (client, connection) =
+            tokio::time::timeout(self.timeout, self.config.connect(tokio_postgres::NoTls))
+                .await
+                .map_err(|_| fail(format!("timed out after {:?}", self.timeout)))?
+                .map_err(|e| fail(error_chain(&e)))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection)
+            .await
+            .map_err(|e| fail(e.to_string()))
+    }
+
+    /// A pool of `size` connections opened by [`ConnSpec::establish`].
+    pub(crate) async fn pool(&self, size: u32) -> Result<Pool<AsyncPgConnection>, PgError> {
+        let spec = self.clone();
+        let mut config = ManagerConfig::<AsyncPgConnection>::default();
+        // Like `RecyclingMethod::Fast` (no `SELECT 1` round trip per checkout), but a
+        // connection whose backend is already gone is dropped instead of handed out.
+        config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn| {
+            let broken = PoolableConnection::is_broken(conn);
+            Box::pin(async move {
+                if broken {
+                    Err(diesel::result::Error::BrokenTransactionManager)
+                } else {
+                    Ok(())
+                }
+            })
+        }));
+        config.custom_setup = Box::new(move |_url| {
+            let spec = spec.clone();
+            Box::pin(async move {
+                spec.establish()
+                    .await
+                    .map_err(|e| ConnectionError::BadConnection(e.to_string()))
+            })
+        });
+        let manager = AsyncDieselConnectionManager::new_with_config(String::new(), config);
+        Pool::builder()
+            .max_size(size.max(1))
+            .connection_timeout(self.timeout)
+            .build(manager)
+            .await
+            .map_err(|e| PgError::Pool(e.to_string()))
+    }
+}
+
+/// The error with its causes, so "connection refused" is not hidden behind "error connecting".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,89 @@
+//! The adapter's one error type, and its translation into the port's [`StoreError`].
+//!
+//! Start-up failures (cannot connect, cannot migrate) are [`PgError`]s the caller shows as they
+//! are; everything a running store reports goes out as a [`StoreError`], so nothing
+//! diesel- or bb8-specific leaks past this seam.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use pgqueue_ports::StoreError;
+
+/// What can go wrong in the PostgreSQL adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The database URL could not be parsed.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The schema option is not a plain identifier.
+    #[error("invalid schema name {0:?}: expected letters, digits and underscores")]
+    InvalidSchema(String),
+    /// The server could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL at {target}: {reason}")]
+    Connect {
+        /// `host:port` as given in the URL.
+        target: String,
+        /// Why, as the driver says it.
+        reason: String,
+    },
+    /// Applying the embedded migrations failed.
+    #[error("cannot migrate the pgqueue schema: {0}")]
+    Migrate(String),
+    /// A statement failed.
+    #[error("database error: {0}")]
+    Query(#[from] DieselError),
+    /// No pooled connection could be had (timeout or connection failure).
+    #[error("connection pool: {0}")]
+    Pool(String),
+    /// A rule or lookup failure already stated in the port's words.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<PgError> for StoreError {
+    fn from(e: PgError) -> Self {
+        match e {
+            PgError::Store(s) => s,
+            PgError::Query(q) => from_diesel(q),
+            other => StoreError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Translates a driver error with no more specific context: constraint violations become
+/// conflicts or rule errors, everything else an unavailable store.
+pub(crate) fn from_diesel(e: DieselError) -> StoreError {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            StoreError::Conflict(info.message().to_string())
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+            StoreError::NotFound(info.message().to_string())
+        }
+        DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+            StoreError::Rule(pgqueue_domain::Error::InvalidField {
+                field: "value",
+                reason: info.message().to_string(),
+            })
+        }
+        other => StoreError::Unavailable(other.to_string()),
+    }
+}
+
+/// A unique violation becomes `Conflict(message)`; anything else goes through [`from_diesel`].
+pub(crate) fn conflict_on_unique(e: PgError, message: &str) -> PgError {
+    match e {
+        PgError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            PgError::Store(StoreError::Conflict(message.to_string()))
+        }
+        other => other,
+    }
+}
+
+/// Whether the statement never reached the server because the connection was already closed,
+/// so running it again on another connection cannot apply it twice.
+pub(crate) fn never_sent(e: &PgError) -> bool {
+    matches!(
+        e,
+        PgError::Query(DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info))
+            if info.message() == "connection closed"
+    )
+}

@@ -1,0 +1,285 @@
+//! Queues: their policy rows, listings, status counts and namespaces.
+
+use crate::error::{PgError, conflict_on_unique};
+use crate::schema::queues;
+use crate::tasks::{Now, clamp, status_sql, with_now};
+use diesel::QueryableByName;
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use pgqueue_domain::{
+    Duration, Namespace, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
+};
+use pgqueue_ports::{Listing, StoreError};
+
+/// One row of `queues`.
+#[derive(QueryableByName, Debug)]
+#[diesel(table_name = queues)]
+pub(crate) struct QueueRow {
+    namespace: String,
+    name: String,
+    ttl: i64,
+    retries: i32,
+    retry_delay: i64,
+    lease: i64,
+}
+
+impl QueueRow {
+    fn into_queue(self) -> Result<Queue, PgError> {
+        let corrupt = |what: &str| {
+            PgError::Store(StoreError::Unavailable(format!(
+                "queue {:?} has an invalid {what}",
+                self.name
+            )))
+        };
+        Ok(Queue {
+            name: QueueName::parse(&self.name).map_err(|_| corrupt("name"))?,
+            ttl: Duration::from_nanos(self.ttl),
+            retries: u32::try_from(self.retries).map_err(|_| corrupt("retries"))?,
+            retry_delay: Duration::from_nanos(self.retry_delay),
+            lease: Duration::from_nanos(self.lease),
+            namespace: Namespace::parse(&self.namespace).map_err(|_| corrupt("namespace"))?,
+        })
+    }
+}
+
+/// The one row of a keyed statement, or NotFound.
+fn first(rows: Vec<QueueRow>, name: &QueueName) -> Result<Queue, PgError> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| StoreError::not_found("queue", name).into())
+        .and_then(QueueRow::into_queue)
+}
+
+fn retries(n: Option<u32>) -> Option<i32> {
+    n.map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+/// The queue, or NotFound.
+pub(crate) async fn get(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    name: &QueueName,
+) -> Result<Queue, PgError> {
+    let rows: Vec<QueueRow> =
+        diesel::sql_query("SELECT * FROM queues WHERE namespace = $1 AND name = $2")
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Text, _>(name.as_str())
+            .load(conn)
+            .await?;
+    first(rows, name)
+}
+
+/// The queue with the defaults and then the patch (its name ignored).
+fn with_defaults(ns: &Namespace, name: &QueueName, patch: &QueuePatch) -> Queue {
+    let mut q = Queue::new(ns.clone(), name.clone());
+    q.apply(&QueuePatch {
+        name: None,
+        ..patch.clone()
+    });
+    q
+}
+
+const INSERT: &str = "INSERT INTO queues (namespace, name, ttl, retries, retry_delay, lease) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Creates the queue; Conflict if it exists.
+pub(crate) async fn create(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    name: &QueueName,
+    patch: &QueuePatch,
+) -> Result<Queue, PgError> {
+    let q = with_defaults(ns, name, patch);
+    let rows: Vec<QueueRow> = diesel::sql_query(format!("{INSERT} RETURNING *"))
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(name.as_str())
+        .bind::<BigInt, _>(q.ttl.as_nanos())
+        .bind::<Integer, _>(retries(Some(q.retries)).unwrap_or(0))
+        .bind::<BigInt, _>(q.retry_delay.as_nanos())
+        .bind::<BigInt, _>(q.lease.as_nanos())
+        .load(conn)
+        .await
+        .map_err(|e| conflict_on_unique(e.into(), "queue already exists"))?;
+    first(rows, name)
+}
+
+/// Upsert: creates with defaults + patch, or applies the patch's fields to the existing one.
+pub(crate) async fn register(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    name: &QueueName,
+    patch: &QueuePatch,
+) -> Result<Queue, PgError> {
+    let q = with_defaults(ns, name, patch);
+    let sql = format!(
+        "{INSERT} ON CONFLICT (namespace, name) DO UPDATE SET \
+           ttl = coalesce($7, queues.ttl), retries = coalesce($8, queues.retries), \
+           retry_delay = coalesce($9, queues.retry_delay), lease = coalesce($10, queues.lease) \
+         RETURNING *"
+    );
+    let rows: Vec<QueueRow> = diesel::sql_query(sql)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(name.as_str())
+        .bind::<BigInt, _>(q.ttl.as_nanos())
+        .bind::<Integer, _>(retries(Some(q.retries)).unwrap_or(0))
+        .bind::<BigInt, _>(q.retry_delay.as_nanos())
+        .bind::<BigInt, _>(q.lease.as_nanos())
+        .bind::<Nullable<BigInt>, _>(patch.ttl.map(Duration::as_nanos))
+        .bind::<Nullable<Integer>, _>(retries(patch.retries))
+        .bind::<Nullable<BigInt>, _>(patch.retry_delay.map(Duration::as_nanos))
+        .bind::<Nullable<BigInt>, _>(patch.lease.map(Duration::as_nanos))
+        .load(conn)
+        .await?;
+    first(rows, name)
+}
+
+/// Applies the patch; a new name renames (tasks follow through `ON UPDATE CASCADE`).
+pub(crate) async fn update(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    name: &QueueName,
+    patch: &QueuePatch,
+) -> Result<Queue, PgError> {
+    let rows: Vec<QueueRow> = diesel::sql_query(
+        "UPDATE queues SET name = coalesce($3, name), ttl = coalesce($4, ttl), \
+           retries = coalesce($5, retries), retry_delay = coalesce($6, retry_delay), \
+           lease = coalesce($7, lease) \
+         WHERE namespace = $1 AND name = $2 RETURNING *",
+    )
+    .bind::<Text, _>(ns.as_str())
+    .bind::<Text, _>(name.as_str())
+    .bind::<Nullable<Text>, _>(patch.name.as_ref().map(|n| n.as_str()))
+    .bind::<Nullable<BigInt>, _>(patch.ttl.map(Duration::as_nanos))
+    .bind::<Nullable<Integer>, _>(retries(patch.retries))
+    .bind::<Nullable<BigInt>, _>(patch.retry_delay.map(Duration::as_nanos))
+    .bind::<Nullable<BigInt>, _>(patch.lease.map(Duration::as_nanos))
+    .load(conn)
+    .await
+    .map_err(|e| conflict_on_unique(e.into(), "queue already exists"))?;
+    first(rows, name)
+}
+
+/// Deletes the queue (and its tasks, by cascade); returns it.
+pub(crate) async fn delete(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    name: &QueueName,
+) -> Result<Queue, PgError> {
+    let rows: Vec<QueueRow> =
+        diesel::sql_query("DELETE FROM queues WHERE namespace = $1 AND name = $2 RETURNING *")
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Text, _>(name.as_str())
+            .load(conn)
+            .await?;
+    first(rows, name)
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Queues by name, one page, with the total.
+pub(crate) async fn list(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    page: Page,
+) -> Result<Listing<Queue>, PgError> {
+    let count: Count =
+        diesel::sql_query("SELECT count(*) AS count FROM queues WHERE namespace = $1")
+            .bind::<Text, _>(ns.as_str())
+            .get_result(conn)
+            .await?;
+    let items = if page.limit == 0 {
+        Vec::new()
+    } else {
+        let rows: Vec<QueueRow> = diesel::sql_query(
+            "SELECT * FROM queues WHERE namespace = $1 ORDER BY name COLLATE \"C\" OFFSET $2 LIMIT $3",
+        )
+        .bind::<Text, _>(ns.as_str())
+        .bind::<BigInt, _>(clamp(page.offset))
+        .bind::<BigInt, _>(clamp(page.limit))
+        .load(conn)
+        .await?;
+        rows.into_iter()
+            .map(QueueRow::into_queue)
+            .collect::<Result<_, _>>()?
+    };
+    Ok(Listing {
+        count: u64::try_from(count.count).unwrap_or(0),
+        items,
+    })
+}
+
+#[derive(QueryableByName)]
+struct StatusRow {
+    #[diesel(sql_type = Text)]
+    queue: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// Every queue × every status (in `Status::ALL` order), zeros included.
+pub(crate) async fn statuses(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+) -> Result<Vec<StatusCount>, PgError> {
+    let sql = format!(
+        "{}SELECT t.queue AS queue, {} AS status, count(*) AS count \
+         FROM tasks t CROSS JOIN c WHERE t.namespace = $2 GROUP BY 1, 2",
+        with_now!(),
+        status_sql!()
+    );
+    let counts: Vec<StatusRow> = diesel::sql_query(sql)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<Text, _>(ns.as_str())
+        .load(conn)
+        .await?;
+    let names: Vec<NameRow> = diesel::sql_query(
+        "SELECT name FROM queues WHERE namespace = $1 ORDER BY name COLLATE \"C\"",
+    )
+    .bind::<Text, _>(ns.as_str())
+    .load(conn)
+    .await?;
+    let mut out = Vec::with_capacity(names.len() * Status::ALL.len());
+    for NameRow { name } in names {
+        let queue = QueueName::parse(&name).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        for status in Status::ALL {
+            let count = counts
+                .iter()
+                .find(|c| c.queue == name && c.status == status.as_str())
+                .map_or(0, |c| u64::try_from(c.count).unwrap_or(0));
+            out.push(StatusCount {
+                queue: queue.clone(),
+                status,
+                count,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[derive(QueryableByName)]
+struct NameRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// Namespaces that have a queue or a ticker, sorted.
+pub(crate) async fn namespaces(conn: &mut AsyncPgConnection) -> Result<Vec<Namespace>, PgError> {
+    let rows: Vec<NameRow> = diesel::sql_query(
+        "SELECT name FROM (SELECT namespace AS name FROM queues \
+         UNION SELECT namespace FROM tickers) AS n ORDER BY name COLLATE \"C\"",
+    )
+    .load(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Namespace::parse(&r.name).map_err(|e| StoreError::Unavailable(e.to_string()).into())
+        })
+        .collect()
+}

@@ -1,0 +1,48 @@
+//! The tables, in the shape `diesel print-schema` produces (written by hand: diesel_cli needs
+//! libpq). The SQL lives in `migrations/`; this mirrors it for typed rows.
+
+// @generated-style: keep in sync with migrations/.
+
+diesel::table! {
+    queues (namespace, name) {
+        namespace -> Text,
+        name -> Text,
+        ttl -> Int8,
+        retries -> Int4,
+        retry_delay -> Int8,
+        lease -> Int8,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Int8,
+        namespace -> Text,
+        queue -> Text,
+        payload -> Jsonb,
+        result -> Nullable<Jsonb>,
+        worker -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delayed_at -> Nullable<Timestamptz>,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        dies_at -> Timestamptz,
+        lease_expires_at -> Nullable<Timestamptz>,
+        retries -> Int4,
+        max_retries -> Int4,
+        state -> Text,
+    }
+}
+
+diesel::table! {
+    tickers (namespace, name) {
+        namespace -> Text,
+        name -> Text,
+        payload -> Jsonb,
+        interval -> Int8,
+        timestamp -> Nullable<Timestamptz>,
+        queue -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(queues, tasks, tickers);

@@ -1,0 +1,347 @@
+//! [`PgStore`]: the [`Store`] port on a bb8 pool, plus transactional enqueue.
+
+use crate::connect::ConnSpec;
+use crate::error::{PgError, never_sent};
+use crate::{listen, migrate, queues, tasks, tickers};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
+use pgqueue_domain::{
+    Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task, TaskFilter,
+    TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+};
+use pgqueue_ports::{
+    Clock, FiredTicker, Listing, Signal, StorageClock, Store, StoreError, StoreResult, TickerScope,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Pooled connections (the listener has one more of its own). Default 10.
+    pub pool_size: u32,
+    /// The schema holding pgqueue's tables (created if missing); `None`: the server's default
+    /// `search_path` (usually `public`).
+    pub schema: Option<String>,
+    /// Where time comes from: [`StorageClock`] (the database's clock) in production.
+    pub clock: Arc<dyn Clock>,
+    /// How long to wait for a connection (opening one, or a free one from the pool).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            schema: None,
+            clock: Arc::new(StorageClock),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// pgqueue's storage on PostgreSQL. Cheap to clone (all clones share the pool and the
+/// listener); the listener stops when the last clone is dropped or on [`PgStore::close`].
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool<AsyncPgConnection>,
+    clock: Arc<dyn Clock>,
+    signal: Signal,
+    /// Dropping it (with the last clone) or sending `true` stops the listener.
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.inner.pool.state())
+            .field("clock", &self.inner.clock)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects, applies pending migrations, opens the pool and starts the listener.
+    /// Fails with a message naming the server when it cannot be reached.
+    pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore, PgError> {
+        let schema = options.schema.as_deref().filter(|s| !s.is_empty());
+        if let Some(s) = schema {
+            if !migrate::valid_schema(s) {
+                return Err(PgError::InvalidSchema(s.to_string()));
+            }
+        }
+        let spec = ConnSpec::new(url, schema, options.connect_timeout)?;
+        migrate::run(&spec, schema).await?;
+        let pool = spec.pool(options.pool_size).await?;
+        let listener = listen::subscribe(&spec).await?;
+        let signal = Signal::default();
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(listen::run(spec, listener, signal.clone(), stopped));
+        Ok(PgStore {
+            inner: Arc::new(Inner {
+                pool,
+                clock: options.clock,
+                signal,
+                stop,
+            }),
+        })
+    }
+
+    /// Stops the listener now (the pool closes when the last clone is dropped).
+    pub fn close(&self) {
+        let _ = self.inner.stop.send(true);
+    }
+
+    fn now_param(&self) -> Option<DateTime<Utc>> {
+        self.inner.clock.now()
+    }
+
+    async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>, PgError> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| PgError::Pool(e.to_string()))
+    }
+}
+
+/// Runs `$body` with `$c` bound to a pooled connection, once more on another connection if
+/// the first was found closed before the statement was sent (a backend killed while idle).
+macro_rules! with_conn {
+    ($self:ident, |$c:ident| $body:expr) => {{
+        let mut retried = false;
+        loop {
+            let mut pooled = $self.conn().await?;
+            let $c: &mut AsyncPgConnection = &mut pooled;
+            match $body.await {
+                Err(e) if !retried && never_sent(&e) => {
+                    retried = true;
+                    continue;
+                }
+                other => break other.map_err(StoreError::from),
+            }
+        }
+    }};
+}
+
+/// Creates tasks on the caller's connection, inside the caller's transaction: the tasks exist
+/// exactly when that transaction commits, and the wake-up is delivered only then. The time is
+/// the database's `now()` (the transaction's start). NotFound for an unknown queue.
+///
+/// ```ignore
+/// conn.transaction(async |conn| {
+///     diesel::sql_query("INSERT INTO orders ...").execute(conn).await?;
+///     pgqueue_postgres::enqueue_in(conn, &ns, &queue, &[task]).await
+///         .map_err(MyError::from)
+/// }).await?;
+/// ```
+pub async fn enqueue_in(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    queue: &QueueName,
+    tasks: &[NewTask],
+) -> Result<Vec<Task>, StoreError> {
+    tasks::create(conn, None, ns, queue, tasks)
+        .await
+        .map_err(StoreError::from)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn now(&self) -> StoreResult<DateTime<Utc>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::now(c, now))
+    }
+
+    fn signal(&self) -> Signal {
+        self.inner.signal.clone()
+    }
+
+    async fn list_namespaces(&self) -> StoreResult<Vec<Namespace>> {
+        with_conn!(self, |c| queues::namespaces(c))
+    }
+
+    async fn create_queue(
+        &self,
+        ns: &Namespace,
+        name: &QueueName,
+        patch: &QueuePatch,
+    ) -> StoreResult<Queue> {
+        with_conn!(self, |c| queues::create(c, ns, name, patch))
+    }
+
+    async fn register_queue(
+        &self,
+        ns: &Namespace,
+        name: &QueueName,
+        patch: &QueuePatch,
+    ) -> StoreResult<Queue> {
+        with_conn!(self, |c| queues::register(c, ns, name, patch))
+    }
+
+    async fn get_queue(&self, ns: &Namespace, name: &QueueName) -> StoreResult<Queue> {
+        with_conn!(self, |c| queues::get(c, ns, name))
+    }
+
+    async fn update_queue(
+        &self,
+        ns: &Namespace,
+        name: &QueueName,
+        patch: &QueuePatch,
+    ) -> StoreResult<Queue> {
+        with_conn!(self, |c| queues::update(c, ns, name, patch))
+    }
+
+    async fn delete_queue(&self, ns: &Namespace, name: &QueueName) -> StoreResult<Queue> {
+        with_conn!(self, |c| queues::delete(c, ns, name))
+    }
+
+    async fn list_queues(&self, ns: &Namespace, page: Page) -> StoreResult<Listing<Queue>> {
+        with_conn!(self, |c| queues::list(c, ns, page))
+    }
+
+    async fn queue_statuses(&self, ns: &Namespace) -> StoreResult<Vec<StatusCount>> {
+        let now = self.now_param();
+        with_conn!(self, |c| queues::statuses(c, now, ns))
+    }
+
+    async fn clean_queue(&self, ns: &Namespace, name: &QueueName) -> StoreResult<Vec<Task>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::clean_queue(c, now, ns, name))
+    }
+
+    async fn create_tasks(
+        &self,
+        ns: &Namespace,
+        queue: &QueueName,
+        new: &[NewTask],
+    ) -> StoreResult<Vec<Task>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::create(c, now, ns, queue, new))
+    }
+
+    async fn get_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::get(c, now, ns, id))
+    }
+
+    async fn list_tasks(&self, ns: &Namespace, filter: &TaskFilter) -> StoreResult<Listing<Task>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::list(c, now, ns, filter))
+    }
+
+    async fn retain_tasks(
+        &self,
+        ns: &Namespace,
+        worker: &WorkerName,
+        queues: &[QueueName],
+        limit: u32,
+    ) -> StoreResult<Vec<Task>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::retain(c, now, ns, worker, queues, limit))
+    }
+
+    async fn release_task(
+        &self,
+        ns: &Namespace,
+        id: TaskId,
+        outcome: &Outcome,
+    ) -> StoreResult<Task> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::release(c, now, ns, id, outcome))
+    }
+
+    async fn release_tasks(
+        &self,
+        ns: &Namespace,
+        releases: &[(TaskId, Outcome)],
+    ) -> StoreResult<Vec<StoreResult<Task>>> {
+        let now = self.now_param();
+        let results = with_conn!(self, |c| tasks::release_many(c, now, ns, releases))?;
+        Ok(results
+            .into_iter()
+            .map(|r| r.map_err(StoreError::from))
+            .collect())
+    }
+
+    async fn heartbeat(
+        &self,
+        ns: &Namespace,
+        id: TaskId,
+        worker: &WorkerName,
+    ) -> StoreResult<Task> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::heartbeat(c, now, ns, id, worker))
+    }
+
+    async fn rescue_leases(&self, limit: u32) -> StoreResult<Vec<Task>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::rescue(c, now, limit))
+    }
+
+    async fn clean_up(&self, limit: u32) -> StoreResult<u64> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::clean_up(c, now, limit))
+    }
+
+    async fn create_ticker(
+        &self,
+        ns: &Namespace,
+        name: &TickerName,
+        patch: &TickerPatch,
+    ) -> StoreResult<Ticker> {
+        with_conn!(self, |c| tickers::create(c, ns, name, patch))
+    }
+
+    async fn register_ticker(
+        &self,
+        ns: &Namespace,
+        name: &TickerName,
+        patch: &TickerPatch,
+    ) -> StoreResult<Ticker> {
+        with_conn!(self, |c| tickers::register(c, ns, name, patch))
+    }
+
+    async fn get_ticker(&self, ns: &Namespace, name: &TickerName) -> StoreResult<Ticker> {
+        with_conn!(self, |c| tickers::get(c, ns, name))
+    }
+
+    async fn update_ticker(
+        &self,
+        ns: &Namespace,
+        name: &TickerName,
+        patch: &TickerPatch,
+    ) -> StoreResult<Ticker> {
+        with_conn!(self, |c| tickers::update(c, ns, name, patch))
+    }
+
+    async fn delete_ticker(&self, ns: &Namespace, name: &TickerName) -> StoreResult<Ticker> {
+        with_conn!(self, |c| tickers::delete(c, ns, name))
+    }
+
+    async fn list_tickers(&self, ns: &Namespace, page: Page) -> StoreResult<Listing<Ticker>> {
+        with_conn!(self, |c| tickers::list(c, ns, page))
+    }
+
+    async fn claim_ticker(&self, ns: &Namespace) -> StoreResult<Option<Ticker>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tickers::claim(c, now, ns))
+    }
+
+    async fn fire_queue_tickers(&self, limit: u32) -> StoreResult<Vec<FiredTicker>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tickers::fire(c, now, limit))
+    }
+
+    async fn next_maturity(&self, scope: &TickerScope) -> StoreResult<Option<Duration>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tickers::next_maturity(c, now, scope))
+    }
+}

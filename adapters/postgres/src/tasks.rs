@@ -1,0 +1,606 @@
+//! Tasks: the domain's lifecycle rules (`Task::create/retain/release/rescue/heartbeat`,
+//! `is_cleanable`) stated as single SQL statements, so that many processes can share one
+//! database without read-then-write races.
+//!
+//! Every statement takes the clock's answer as `$1` and works at `coalesce($1, now())` (the
+//! CTE `c`), and returns that instant next to the rows so that the status of each returned
+//! task is derived in Rust with `Status::derive`, exactly as the domain does.
+
+use crate::error::PgError;
+use crate::schema::tasks;
+use chrono::{DateTime, Utc};
+use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use pgqueue_domain::{
+    Namespace, NewTask, Outcome, OutcomeKind, QueueName, State, Status, Task, TaskFilter, TaskId,
+    WorkerName,
+};
+use pgqueue_ports::{Listing, StoreError};
+use serde_json::Value;
+
+/// The instant every statement works at.
+pub(crate) type Now = Option<DateTime<Utc>>;
+
+/// The derived status of task `t` at `c.now`, the SQL twin of `Status::derive`.
+macro_rules! status_sql {
+    () => {
+        "(CASE WHEN t.state IN ('released', 'failed') THEN t.state \
+              WHEN t.dies_at <= c.now THEN 'expired' ELSE t.state END)"
+    };
+}
+pub(crate) use status_sql;
+
+/// `c.now` as the first CTE of every statement.
+macro_rules! with_now {
+    () => {
+        "WITH c AS (SELECT coalesce($1::timestamptz, now()) AS now) "
+    };
+}
+pub(crate) use with_now;
+
+#[derive(QueryableByName)]
+struct NowRow {
+    #[diesel(sql_type = Timestamptz)]
+    now: DateTime<Utc>,
+}
+
+/// The store's now: the pinned instant, or the database's clock.
+pub(crate) async fn now(conn: &mut AsyncPgConnection, now: Now) -> Result<DateTime<Utc>, PgError> {
+    let row: NowRow = diesel::sql_query(concat!(with_now!(), "SELECT c.now AS now FROM c"))
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .get_result(conn)
+        .await?;
+    Ok(row.now)
+}
+
+/// One row of `tasks` plus the instant the statement worked at.
+#[derive(QueryableByName, Debug)]
+#[diesel(table_name = tasks)]
+pub(crate) struct TaskRow {
+    id: i64,
+    namespace: String,
+    queue: String,
+    payload: Value,
+    result: Option<Value>,
+    worker: Option<String>,
+    created_at: DateTime<Utc>,
+    delayed_at: Option<DateTime<Utc>>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    dies_at: DateTime<Utc>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    retries: i32,
+    max_retries: i32,
+    state: String,
+    #[diesel(sql_type = Timestamptz)]
+    now: DateTime<Utc>,
+}
+
+impl TaskRow {
+    /// The domain task, its status derived at the statement's now.
+    pub(crate) fn into_task(self) -> Result<Task, PgError> {
+        let corrupt = |what: &str| {
+            PgError::Store(StoreError::Unavailable(format!(
+                "task {} has an invalid {what}",
+                self.id
+            )))
+        };
+        let state = State::parse(&self.state).map_err(|_| corrupt("state"))?;
+        let task = Task {
+            id: self.id,
+            queue: QueueName::parse(&self.queue).map_err(|_| corrupt("queue"))?,
+            namespace: Namespace::parse(&self.namespace).map_err(|_| corrupt("namespace"))?,
+            payload: self.payload,
+            result: self.result,
+            worker: self.worker,
+            created_at: self.created_at,
+            delayed_at: self.delayed_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            dies_at: self.dies_at,
+            lease_expires_at: self.lease_expires_at,
+            retries: u32::try_from(self.retries).map_err(|_| corrupt("retries"))?,
+            max_retries: u32::try_from(self.max_retries).map_err(|_| corrupt("max_retries"))?,
+            status: Status::New,
+            state,
+        };
+        Ok(task.observe(self.now))
+    }
+}
+
+/// Rows to tasks, in the order given by `key`.
+fn into_tasks<K: Ord>(rows: Vec<TaskRow>, key: impl Fn(&Task) -> K) -> Result<Vec<Task>, PgError> {
+    let mut tasks = rows
+        .into_iter()
+        .map(TaskRow::into_task)
+        .collect::<Result<Vec<_>, _>>()?;
+    tasks.sort_by_key(key);
+    Ok(tasks)
+}
+
+/// Inserts all rows in one statement from two arrays (`unnest ... WITH ORDINALITY` keeps the
+/// caller's order, so ids follow it), reading the queue's policy in the same statement, and
+/// notifies `task:<ns>:<queue>` from it when something was inserted: a rolled-back insert
+/// therefore wakes nobody.
+const CREATE: &str = concat!(
+    with_now!(),
+    ", q AS (SELECT * FROM queues WHERE namespace = $2 AND name = $3), \
+     ins AS ( \
+       INSERT INTO tasks (namespace, queue, payload, created_at, delayed_at, dies_at, \
+                          retries, max_retries, state, finished_at) \
+       SELECT q.namespace, q.name, n.payload, c.now, n.delayed_at, \
+              greatest(coalesce(n.delayed_at, c.now), c.now) \
+                + (q.ttl / 1000) * interval '1 microsecond', \
+              q.retries, q.retries, \
+              CASE WHEN q.retries = 0 THEN 'failed' ELSE 'new' END, \
+              CASE WHEN q.retries = 0 THEN c.now END \
+       FROM unnest($4::jsonb[], $5::timestamptz[]) WITH ORDINALITY AS n(payload, delayed_at, ord) \
+       CROSS JOIN q CROSS JOIN c \
+       ORDER BY n.ord \
+       RETURNING *) \
+     SELECT ins.*, c.now AS now FROM ins CROSS JOIN c \
+     CROSS JOIN (SELECT pg_notify('pgqueue', 'task:' || $2 || ':' || $3) \
+                 FROM (SELECT 1 FROM ins LIMIT 1) AS one) AS notified"
+);
+
+/// Creates tasks on `conn`, inside whatever transaction the caller has open (or none).
+pub(crate) async fn create(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    queue: &QueueName,
+    new: &[NewTask],
+) -> Result<Vec<Task>, PgError> {
+    if new.is_empty() {
+        crate::queues::get(conn, ns, queue).await?;
+        return Ok(Vec::new());
+    }
+    let payloads: Vec<Value> = new.iter().map(|n| n.payload.clone()).collect();
+    let delays: Vec<Option<DateTime<Utc>>> = new.iter().map(|n| n.delayed_at).collect();
+    let rows: Vec<TaskRow> = diesel::sql_query(CREATE)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(queue.as_str())
+        .bind::<Array<Jsonb>, _>(payloads)
+        .bind::<Array<Nullable<Timestamptz>>, _>(delays)
+        .load(conn)
+        .await
+        .map_err(|e| queue_gone(e.into(), queue))?;
+    if rows.is_empty() {
+        return Err(StoreError::not_found("queue", queue).into());
+    }
+    into_tasks(rows, |t| t.id)
+}
+
+/// A foreign-key violation on insert means the queue was deleted meanwhile.
+fn queue_gone(e: PgError, queue: &QueueName) -> PgError {
+    match e {
+        PgError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _,
+        )) => StoreError::not_found("queue", queue).into(),
+        other => other,
+    }
+}
+
+const GET: &str = concat!(
+    with_now!(),
+    "SELECT t.*, c.now AS now FROM tasks t CROSS JOIN c WHERE t.id = $2 AND t.namespace = $3"
+);
+
+/// The task, or NotFound.
+pub(crate) async fn get(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    id: TaskId,
+) -> Result<Task, PgError> {
+    let row: Option<TaskRow> = diesel::sql_query(GET)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(ns.as_str())
+        .load(conn)
+        .await?
+        .pop();
+    row.ok_or_else(|| StoreError::task_not_found(id).into())
+        .and_then(TaskRow::into_task)
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+const LIST_FILTER: &str = "FROM tasks t CROSS JOIN c WHERE t.namespace = $2 \
+     AND ($3::text IS NULL OR t.queue = $3) AND ($4::text IS NULL OR ";
+
+/// One page of tasks by id, filtered by queue and derived status, with the total count.
+pub(crate) async fn list(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    filter: &TaskFilter,
+) -> Result<Listing<Task>, PgError> {
+    let queue = filter.queue.as_ref().map(|q| q.as_str().to_string());
+    let status = filter.status.map(|s| s.as_str());
+    let count_sql = format!(
+        "{}SELECT count(*) AS count {LIST_FILTER}{} = $4)",
+        with_now!(),
+        status_sql!()
+    );
+    let count: Count = diesel::sql_query(count_sql)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Nullable<Text>, _>(queue.clone())
+        .bind::<Nullable<Text>, _>(status)
+        .get_result(conn)
+        .await?;
+    let items = if filter.page.limit == 0 {
+        Vec::new()
+    } else {
+        let page_sql = format!(
+            "{}SELECT t.*, c.now AS now {LIST_FILTER}{} = $4) ORDER BY t.id OFFSET $5 LIMIT $6",
+            with_now!(),
+            status_sql!()
+        );
+        let rows: Vec<TaskRow> = diesel::sql_query(page_sql)
+            .bind::<Nullable<Timestamptz>, _>(now)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Nullable<Text>, _>(queue)
+            .bind::<Nullable<Text>, _>(status)
+            .bind::<BigInt, _>(clamp(filter.page.offset))
+            .bind::<BigInt, _>(clamp(filter.page.limit))
+            .load(conn)
+            .await?;
+        into_tasks(rows, |t| t.id)?
+    };
+    Ok(Listing {
+        count: u64::try_from(count.count).unwrap_or(0),
+        items,
+    })
+}
+
+/// A page bound as SQL's BIGINT.
+pub(crate) fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The claim: the oldest retainable rows, locked with `SKIP LOCKED` so concurrent retainers
+/// neither block nor share, updated in the same statement (domain rule `Task::retain`).
+const RETAIN: &str = concat!(
+    with_now!(),
+    "UPDATE tasks t SET worker = $3, started_at = c.now, result = NULL, \
+       lease_expires_at = c.now + (q.lease / 1000) * interval '1 microsecond', \
+       state = 'retained' \
+     FROM queues q, c \
+     WHERE q.namespace = t.namespace AND q.name = t.queue AND t.id IN ( \
+       SELECT r.id FROM tasks r, c \
+       WHERE r.namespace = $2 AND r.state IN ('new', 'retry') \
+         AND (cardinality($4::text[]) = 0 OR r.queue = ANY($4::text[])) \
+         AND (r.delayed_at IS NULL OR r.delayed_at <= c.now) AND r.dies_at > c.now \
+       ORDER BY r.created_at, r.id LIMIT $5 \
+       FOR UPDATE OF r SKIP LOCKED) \
+     RETURNING t.*, c.now AS now"
+);
+
+/// Retains up to `limit` tasks for `worker`, oldest first.
+pub(crate) async fn retain(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    worker: &WorkerName,
+    queues: &[QueueName],
+    limit: u32,
+) -> Result<Vec<Task>, PgError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let queues: Vec<&str> = queues.iter().map(|q| q.as_str()).collect();
+    let rows: Vec<TaskRow> = diesel::sql_query(RETAIN)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(worker.as_str())
+        .bind::<Array<Text>, _>(queues)
+        .bind::<BigInt, _>(i64::from(limit))
+        .load(conn)
+        .await?;
+    into_tasks(rows, |t| (t.created_at, t.id))
+}
+
+/// The SET list of a failed attempt (domain rule `Task::fail_attempt`) with the error
+/// payload in `$err`: one attempt used; attempts left → `retry` after `retry_delay × k²`
+/// (k = failures so far, this one included), none left → `failed`.
+macro_rules! fail_attempt_sql {
+    ($err:literal) => {
+        concat!(
+            "retries = greatest(t.retries - 1, 0), result = ",
+            $err,
+            ", lease_expires_at = NULL, \
+             state = CASE WHEN t.retries - 1 > 0 THEN 'retry' ELSE 'failed' END, \
+             started_at = CASE WHEN t.retries - 1 > 0 THEN NULL ELSE t.started_at END, \
+             finished_at = CASE WHEN t.retries - 1 > 0 THEN t.finished_at ELSE c.now END, \
+             delayed_at = CASE WHEN t.retries - 1 > 0 THEN c.now + \
+               (least(q.retry_delay::numeric * (t.max_retries - t.retries + 1) \
+                        * (t.max_retries - t.retries + 1), 9223372036854775807)::bigint / 1000) \
+               * interval '1 microsecond' \
+               ELSE t.delayed_at END"
+        )
+    };
+}
+
+/// Release (domain rule `Task::release`), fenced on `$5` when a worker is named.
+const RELEASE_SUCCESS: &str = concat!(
+    with_now!(),
+    "UPDATE tasks t SET state = 'released', finished_at = c.now, lease_expires_at = NULL, \
+       result = $4 \
+     FROM c WHERE t.id = $2 AND t.namespace = $3 AND t.state = 'retained' \
+       AND ($5::text IS NULL OR t.worker = $5) \
+     RETURNING t.*, c.now AS now"
+);
+
+const RELEASE_FAILURE: &str = concat!(
+    with_now!(),
+    "UPDATE tasks t SET ",
+    fail_attempt_sql!("$4"),
+    " FROM queues q, c WHERE t.id = $2 AND t.namespace = $3 AND t.state = 'retained' \
+       AND ($5::text IS NULL OR t.worker = $5) \
+       AND q.namespace = t.namespace AND q.name = t.queue \
+     RETURNING t.*, c.now AS now"
+);
+
+/// Releases one task with `outcome`; explains a refusal by reading the row once.
+pub(crate) async fn release(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    id: TaskId,
+    outcome: &Outcome,
+) -> Result<Task, PgError> {
+    let sql = match outcome.kind {
+        OutcomeKind::Success => RELEASE_SUCCESS,
+        OutcomeKind::Failure => RELEASE_FAILURE,
+    };
+    let worker = outcome.worker.as_ref().map(|w| w.as_str());
+    let row: Option<TaskRow> = diesel::sql_query(sql)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Nullable<Jsonb>, _>(outcome.result.clone())
+        .bind::<Nullable<Text>, _>(worker)
+        .load(conn)
+        .await?
+        .pop();
+    match row {
+        Some(row) => row.into_task(),
+        None => Err(refusal(conn, now, ns, id, outcome.worker.as_ref()).await),
+    }
+}
+
+/// Why a release or heartbeat changed nothing: unknown task, not retained, or retained by
+/// someone else (the same checks, in the same order, as the domain's `check_holder`).
+async fn refusal(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    id: TaskId,
+    worker: Option<&WorkerName>,
+) -> PgError {
+    let task = match get(conn, now, ns, id).await {
+        Ok(task) => task,
+        Err(e) => return e,
+    };
+    if task.state != State::Retained {
+        return StoreError::Rule(pgqueue_domain::Error::NotRetained).into();
+    }
+    match worker {
+        Some(w) if task.worker.as_deref() != Some(w.as_str()) => {
+            StoreError::Rule(pgqueue_domain::Error::NotRetainedBy(w.as_str().to_string())).into()
+        }
+        // The row changed between the update and this read (released and retained again by
+        // the same worker): report the refusal the update saw.
+        _ => StoreError::Rule(pgqueue_domain::Error::NotRetained).into(),
+    }
+}
+
+/// Many releases in one statement: each `(id, kind, result, worker)` row is applied with the
+/// rules of [`release`]; the rows that matched come back, the others are explained one by one.
+const RELEASE_MANY: &str = concat!(
+    with_now!(),
+    ", r AS (SELECT * FROM unnest($3::bigint[], $4::bool[], $5::jsonb[], $6::text[]) \
+                AS r(id, fail, result, worker)) \
+     UPDATE tasks t SET \
+       retries = CASE WHEN r.fail THEN greatest(t.retries - 1, 0) ELSE t.retries END, \
+       result = r.result, lease_expires_at = NULL, \
+       state = CASE WHEN NOT r.fail THEN 'released' \
+                    WHEN t.retries - 1 > 0 THEN 'retry' ELSE 'failed' END, \
+       started_at = CASE WHEN r.fail AND t.retries - 1 > 0 THEN NULL ELSE t.started_at END, \
+       finished_at = CASE WHEN r.fail AND t.retries - 1 > 0 THEN t.finished_at ELSE c.now END, \
+       delayed_at = CASE WHEN r.fail AND t.retries - 1 > 0 THEN c.now + \
+         (least(q.retry_delay::numeric * (t.max_retries - t.retries + 1) \
+                  * (t.max_retries - t.retries + 1), 9223372036854775807)::bigint / 1000) \
+         * interval '1 microsecond' \
+         ELSE t.delayed_at END \
+     FROM r, queues q, c \
+     WHERE t.id = r.id AND t.namespace = $2 AND t.state = 'retained' \
+       AND (r.worker IS NULL OR t.worker = r.worker) \
+       AND q.namespace = t.namespace AND q.name = t.queue \
+     RETURNING t.*, c.now AS now"
+);
+
+/// Releases several tasks in one round trip (plus one read per refused release). A task
+/// named twice is released once; the second mention is refused as not retained.
+pub(crate) async fn release_many(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    releases: &[(TaskId, Outcome)],
+) -> Result<Vec<Result<Task, PgError>>, PgError> {
+    let mut seen = std::collections::HashSet::new();
+    let unique: Vec<&(TaskId, Outcome)> =
+        releases.iter().filter(|(id, _)| seen.insert(*id)).collect();
+    let ids: Vec<i64> = unique.iter().map(|(id, _)| *id).collect();
+    let fails: Vec<bool> = unique
+        .iter()
+        .map(|(_, o)| o.kind == OutcomeKind::Failure)
+        .collect();
+    let results: Vec<Option<Value>> = unique.iter().map(|(_, o)| o.result.clone()).collect();
+    let workers: Vec<Option<&str>> = unique
+        .iter()
+        .map(|(_, o)| o.worker.as_ref().map(|w| w.as_str()))
+        .collect();
+    let rows: Vec<TaskRow> = diesel::sql_query(RELEASE_MANY)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Array<BigInt>, _>(ids)
+        .bind::<Array<Bool>, _>(fails)
+        .bind::<Array<Nullable<Jsonb>>, _>(results)
+        .bind::<Array<Nullable<Text>>, _>(workers)
+        .load(conn)
+        .await?;
+    let mut released: std::collections::HashMap<TaskId, Task> = rows
+        .into_iter()
+        .map(|r| r.into_task().map(|t| (t.id, t)))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(releases.len());
+    for (id, outcome) in releases {
+        match released.remove(id) {
+            Some(task) => out.push(Ok(task)),
+            None => out.push(Err(
+                refusal(conn, now, ns, *id, outcome.worker.as_ref()).await
+            )),
+        }
+    }
+    Ok(out)
+}
+
+const HEARTBEAT: &str = concat!(
+    with_now!(),
+    "UPDATE tasks t SET lease_expires_at = c.now + (q.lease / 1000) * interval '1 microsecond' \
+     FROM queues q, c WHERE t.id = $2 AND t.namespace = $3 AND t.state = 'retained' \
+       AND t.worker = $4 AND q.namespace = t.namespace AND q.name = t.queue \
+     RETURNING t.*, c.now AS now"
+);
+
+/// Extends `worker`'s lease (domain rule `Task::heartbeat`).
+pub(crate) async fn heartbeat(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    id: TaskId,
+    worker: &WorkerName,
+) -> Result<Task, PgError> {
+    let row: Option<TaskRow> = diesel::sql_query(HEARTBEAT)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<BigInt, _>(id)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(worker.as_str())
+        .load(conn)
+        .await?
+        .pop();
+    match row {
+        Some(row) => row.into_task(),
+        None => Err(refusal(conn, now, ns, id, Some(worker)).await),
+    }
+}
+
+/// Lease rescue (domain rule `Task::rescue`): retained rows whose lease passed and that have
+/// not expired, in every namespace, claimed with `SKIP LOCKED`.
+const RESCUE: &str = concat!(
+    with_now!(),
+    "UPDATE tasks t SET ",
+    fail_attempt_sql!("'{\"error\":\"lease expired\"}'::jsonb"),
+    " FROM queues q, c \
+     WHERE q.namespace = t.namespace AND q.name = t.queue AND t.id IN ( \
+       SELECT r.id FROM tasks r, c \
+       WHERE r.state = 'retained' AND r.lease_expires_at <= c.now AND r.dies_at > c.now \
+       ORDER BY r.lease_expires_at, r.id LIMIT $2 \
+       FOR UPDATE OF r SKIP LOCKED) \
+     RETURNING t.*, c.now AS now"
+);
+
+/// Rescues up to `limit` tasks; returned by id.
+pub(crate) async fn rescue(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    limit: u32,
+) -> Result<Vec<Task>, PgError> {
+    let rows: Vec<TaskRow> = diesel::sql_query(RESCUE)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<BigInt, _>(i64::from(limit))
+        .load(conn)
+        .await?;
+    let tasks = into_tasks(rows, |t| t.id)?;
+    // Rescued tasks may be retainable again: wake their queues (after the rescue committed).
+    let mut woken: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.state == State::Retry)
+        .map(|t| format!("task:{}:{}", t.namespace, t.queue))
+        .collect();
+    woken.sort();
+    woken.dedup();
+    if !woken.is_empty() {
+        let notified =
+            diesel::sql_query("SELECT pg_notify('pgqueue', p) FROM unnest($1::text[]) AS p")
+                .bind::<Array<Text>, _>(woken)
+                .execute(conn)
+                .await;
+        if let Err(e) = notified {
+            // A lost wake-up only delays the next retain until a poll; the rescue stands.
+            tracing::warn!(error = %e, "cannot notify rescued tasks");
+        }
+    }
+    Ok(tasks)
+}
+
+/// Clean-up (domain rule `Task::is_cleanable`): tasks that ended — finished at
+/// `finished_at`, or expired at `dies_at` — at least their queue's `ttl` ago.
+const CLEAN_UP: &str = concat!(
+    with_now!(),
+    "DELETE FROM tasks WHERE id IN ( \
+       SELECT t.id FROM tasks t JOIN queues q ON q.namespace = t.namespace AND q.name = t.queue \
+       CROSS JOIN c \
+       WHERE (t.state IN ('released', 'failed') \
+              AND t.finished_at + (q.ttl / 1000) * interval '1 microsecond' <= c.now) \
+          OR (t.state IN ('new', 'retry', 'retained') \
+              AND t.dies_at + (q.ttl / 1000) * interval '1 microsecond' <= c.now) \
+       LIMIT $2 FOR UPDATE OF t SKIP LOCKED)"
+);
+
+/// Deletes up to `limit` cleanable tasks in every namespace; returns how many.
+pub(crate) async fn clean_up(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    limit: u32,
+) -> Result<u64, PgError> {
+    let n = diesel::sql_query(CLEAN_UP)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<BigInt, _>(i64::from(limit))
+        .execute(conn)
+        .await?;
+    Ok(n as u64)
+}
+
+const CLEAN_QUEUE: &str = concat!(
+    with_now!(),
+    "DELETE FROM tasks t USING c WHERE t.namespace = $2 AND t.queue = $3 \
+       AND (t.state IN ('released', 'failed') OR t.dies_at <= c.now) \
+     RETURNING t.*, c.now AS now"
+);
+
+/// Deletes the queue's ended tasks now; returned by id.
+pub(crate) async fn clean_queue(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    queue: &QueueName,
+) -> Result<Vec<Task>, PgError> {
+    let rows: Vec<TaskRow> = diesel::sql_query(CLEAN_QUEUE)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(queue.as_str())
+        .load(conn)
+        .await?;
+    into_tasks(rows, |t| t.id)
+}

@@ -1,0 +1,3 @@
+DROP TABLE tickers;
+DROP TABLE tasks;
+DROP TABLE queues;
