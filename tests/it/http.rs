@@ -1,16 +1,15 @@
 //! End to end over HTTP: the real server (`pgqueue_http::serve` on a port-0 listener) driven
 //! by the real client (`pgqueue_client::Client`).
 //!
-//! Storage: the in-memory adapter for now (see [`app`]); the PostgreSQL adapter and its
-//! per-test database harness replace it in that one function when they land.
+//! Storage: PostgreSQL, one fresh database per test (see [`app`]).
 
 use futures::StreamExt;
 use pgqueue_app::Manager;
 use pgqueue_client::{Client, ClientError, Release, SseEvent, TaskQuery};
 use pgqueue_domain::{Duration, QueueMeta, Status, TaskMeta, TickerMeta};
 use pgqueue_http::{HttpConfig, serve};
-use pgqueue_memory::MemoryStore;
 use pgqueue_ports::StorageClock;
+use pgqueue_tests::db::fresh_database;
 use serde_json::json;
 use std::any::Any;
 use std::collections::{BTreeMap, HashSet};
@@ -21,11 +20,12 @@ use tokio::task::JoinHandle;
 
 /// A fresh application on fresh storage, and whatever must outlive it.
 async fn app() -> (Manager, Box<dyn Any + Send>) {
-    let store = MemoryStore::new(Arc::new(StorageClock));
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
     let manager = Manager::new(Arc::new(store))
         .with_namespace("e2e")
         .expect("valid namespace");
-    (manager, Box::new(()))
+    (manager, Box::new(db))
 }
 
 /// A running server, its client, and the means to stop it.
