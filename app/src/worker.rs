@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::manager::Manager;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use pgqueue_domain::{Outcome, QueueName, Task, WorkerName};
+use pgqueue_domain::{Outcome, QueueName, Task, TaskId, WorkerName};
 use pgqueue_ports::Wakeup;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 /// A queue's handler: the task payload in, a result value or an error text out.
@@ -159,6 +159,7 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let report = Arc::new(Counters::default());
         let mut running = JoinSet::new();
+        let releaser = Releaser::start(self.manager.clone());
         let mut wakeups = self.manager.store().signal().subscribe();
         let mut signal_closed = false;
         tokio::pin!(shutdown);
@@ -199,6 +200,7 @@ impl Worker {
                 };
                 let job = Job {
                     manager: self.manager.clone(),
+                    releaser: releaser.clone(),
                     worker: worker.clone(),
                     handler,
                     task,
@@ -281,10 +283,82 @@ impl Counters {
 /// One retained task and everything needed to finish it.
 struct Job {
     manager: Manager,
+    releaser: Releaser,
     worker: WorkerName,
     handler: Handler,
     task: Task,
     report: Arc<Counters>,
+}
+
+/// A release waiting to be flushed, and who to tell when it is durable.
+type PendingRelease = (TaskId, Outcome, oneshot::Sender<Result<Task>>);
+
+/// Group commit of releases: handlers hand their release to a few flusher tasks, which send
+/// whatever has queued up as one `release_tasks` call (one statement on adapters that batch).
+/// A handler's job waits for its own answer, so a release is durable before it is counted.
+#[derive(Clone)]
+struct Releaser {
+    tx: mpsc::UnboundedSender<PendingRelease>,
+}
+
+/// Most releases flushed in one call.
+const MAX_RELEASE_BATCH: usize = 500;
+/// Flushes that may be in flight at once (each on its own connection).
+const FLUSHERS: usize = 2;
+
+impl Releaser {
+    /// Starts the flushers; they stop when every `Releaser` clone is dropped.
+    fn start(manager: Manager) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel::<PendingRelease>();
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..FLUSHERS {
+            let (manager, rx) = (manager.clone(), rx.clone());
+            tokio::spawn(async move {
+                loop {
+                    let mut batch = Vec::new();
+                    {
+                        let mut rx = rx.lock().await;
+                        match rx.recv().await {
+                            Some(first) => batch.push(first),
+                            None => return,
+                        }
+                        while batch.len() < MAX_RELEASE_BATCH {
+                            match rx.try_recv() {
+                                Ok(next) => batch.push(next),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    let releases: Vec<(TaskId, Outcome)> =
+                        batch.iter().map(|(id, o, _)| (*id, o.clone())).collect();
+                    match manager.release_tasks(&releases).await {
+                        Ok(results) => {
+                            for ((_, _, reply), result) in batch.into_iter().zip(results) {
+                                let _ = reply.send(result);
+                            }
+                        }
+                        Err(e) => {
+                            for (_, _, reply) in batch {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        Self { tx }
+    }
+
+    /// Releases one task and waits until it is durable (or refused).
+    async fn release(&self, id: TaskId, outcome: Outcome) -> Result<Task> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((id, outcome, reply))
+            .map_err(|_| Error::Storage("release flusher stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| Error::Storage("release flusher stopped".into()))?
+    }
 }
 
 /// The text of a panic payload.
@@ -342,7 +416,7 @@ impl Job {
         let id = self.task.id;
         let mut wait = Duration::from_millis(50);
         for attempt in 1..=5 {
-            match self.manager.release_task(id, outcome.clone()).await {
+            match self.releaser.release(id, outcome.clone()).await {
                 Ok(_) => {
                     let counter = if failed {
                         &self.report.failed

@@ -1,4 +1,6 @@
 //! The one integration-test binary: every suite is a module, so the graph links once.
 
+mod cli;
+mod http;
 mod memory;
 mod postgres;

@@ -2,6 +2,7 @@
 //! to start servers and binaries. The tests themselves live in `it/` (one test binary, so the
 //! dependency graph is linked once).
 
+pub mod binary;
 pub mod contract;
 pub mod db;
 pub mod runtime;

@@ -1,1 +1,89 @@
-fn main() {}
+//! The `pgqueue` binary: `pgqueue run` is the server; every other command is a client of it.
+
+mod bench;
+mod ceiling;
+mod cli;
+mod commands;
+mod error;
+mod server;
+
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Command};
+use error::CliError;
+use std::process::ExitCode;
+
+fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let addr = server::normalise_addr(&cli.http_addr);
+    match cli.command {
+        Command::Run(args) => {
+            init_logging(cli.debug);
+            server::run(args, &addr, &cli.http_prefix).await
+        }
+        Command::Bench(args) => {
+            if cli.debug {
+                init_logging(true);
+            }
+            bench::run(args).await
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "pgqueue",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        command => {
+            if cli.debug {
+                init_logging(true);
+            }
+            let prefix = format!("/{}", cli.http_prefix.trim().trim_matches('/'));
+            let base = format!(
+                "http://{addr}{}",
+                if prefix == "/" { "" } else { prefix.as_str() }
+            );
+            commands::run(&base, command).await
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: clap prints them to stdout and they are successes.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Usage mistakes are errors like any other: one `Error:` line (clap's usage hint
+            // follows it) and exit code 1.
+            let rendered = e.render().to_string();
+            eprintln!(
+                "Error: {}",
+                rendered.trim_start_matches("error: ").trim_end()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    match dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

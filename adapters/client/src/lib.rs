@@ -1,1 +1,28 @@
-//! placeholder
+//! A typed async client of pgqueue's REST API (spec §6).
+//!
+//! It speaks the exact wire shapes by reusing the domain's types (`Queue`, `Task`, `Ticker`,
+//! their `*Meta` inputs), so a field renamed on the server is a compile error here, not a
+//! silent `null`. Every non-2xx answer becomes [`ClientError::Api`] carrying the status and
+//! the envelope's `reason`; transport failures stay apart so callers can retry them.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pgqueue_client::ClientError> {
+//! use pgqueue_client::{Client, Release};
+//! let client = Client::new("http://127.0.0.1:8080/api")?;
+//! if let Some(task) = client.retain_task("host@1", &["emails"]).await? {
+//!     client.release_task(task.id, Release::success(None).by("host@1")).await?;
+//! }
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod error;
+mod types;
+
+pub use client::{Client, EventStream};
+pub use error::ClientError;
+pub use types::{Listing, Release, SseEvent, TaskQuery};
+
+pub use pgqueue_domain::{
+    Duration, Queue, QueueMeta, Status, Task, TaskId, TaskMeta, Ticker, TickerMeta,
+};

@@ -1,0 +1,123 @@
+//! The database's own ceiling, measured with pgbench on a scratch table with the shapes a
+//! queue needs: an insert, a one-statement claim-and-finish, and a claim and a finish as two
+//! transactions. pgqueue's figures are printed as ratios of these, measured minutes apart on
+//! the same machine, so a reader can tell the queue's overhead from the machine's limits.
+
+use crate::error::CliError;
+use std::collections::BTreeMap;
+use std::process::Command;
+
+const SETUP: &str = "DROP TABLE IF EXISTS pgqueue_ceiling;
+CREATE TABLE pgqueue_ceiling (id BIGSERIAL PRIMARY KEY, state TEXT NOT NULL DEFAULT 'new',
+  payload JSONB NOT NULL DEFAULT '{}', created_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE INDEX pgqueue_ceiling_new ON pgqueue_ceiling (id) WHERE state = 'new';";
+
+const REFILL: &str = "TRUNCATE pgqueue_ceiling;
+INSERT INTO pgqueue_ceiling (payload) SELECT '{\"k\":1}' FROM generate_series(1, 300000);
+VACUUM ANALYZE pgqueue_ceiling;";
+
+const INSERT: &str = "INSERT INTO pgqueue_ceiling (payload) VALUES ('{\"k\":1}');\n";
+
+const CLAIM_FINISH_ONE: &str = "UPDATE pgqueue_ceiling SET state = 'done' WHERE id = (SELECT id FROM pgqueue_ceiling \
+WHERE state = 'new' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1);\n";
+
+const CLAIM_THEN_FINISH: &str = "UPDATE pgqueue_ceiling SET state = 'running' WHERE id = (SELECT id FROM pgqueue_ceiling \
+WHERE state = 'new' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id AS claimed \\gset\n\
+UPDATE pgqueue_ceiling SET state = 'done' WHERE id = :claimed;\n";
+
+fn psql(url: &str, sql: &str) -> Result<(), CliError> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .output()
+        .map_err(|e| CliError::Usage(format!("cannot run psql (needed for --ceiling): {e}")))?;
+    if !out.status.success() {
+        return Err(CliError::Usage(format!(
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs one pgbench script and returns its transactions per second.
+fn pgbench(url: &str, script: &str, clients: usize, seconds: u32) -> Result<f64, CliError> {
+    let path = std::env::temp_dir().join(format!(
+        "pgqueue-ceiling-{}-{clients}.sql",
+        std::process::id()
+    ));
+    std::fs::write(&path, script)?;
+    let threads = clients.clamp(1, 2).to_string();
+    let out = Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &threads,
+            "-T",
+            &seconds.to_string(),
+            "-f",
+        ])
+        .arg(&path)
+        .arg(url)
+        .output()
+        .map_err(|e| CliError::Usage(format!("cannot run pgbench (needed for --ceiling): {e}")))?;
+    let _ = std::fs::remove_file(&path);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    parse_tps(&stdout).ok_or_else(|| {
+        CliError::Usage(format!(
+            "pgbench gave no tps: {}{}",
+            stdout.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    })
+}
+
+/// Finds `tps = 1234.5` in pgbench's output.
+fn parse_tps(output: &str) -> Option<f64> {
+    output
+        .lines()
+        .find(|l| l.trim_start().starts_with("tps ="))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// Measures every shape at 1 client (insert) and at each of `concurrency`.
+pub fn measure(
+    url: &str,
+    concurrency: &[usize],
+    seconds: u32,
+) -> Result<BTreeMap<String, f64>, CliError> {
+    psql(url, SETUP)?;
+    let mut out = BTreeMap::new();
+    out.insert("insert_c1".into(), pgbench(url, INSERT, 1, seconds)?);
+    for &c in concurrency {
+        out.insert(format!("insert_c{c}"), pgbench(url, INSERT, c, seconds)?);
+        psql(url, REFILL)?;
+        out.insert(
+            format!("claim_finish_1stmt_c{c}"),
+            pgbench(url, CLAIM_FINISH_ONE, c, seconds)?,
+        );
+        psql(url, REFILL)?;
+        out.insert(
+            format!("claim_finish_2tx_c{c}"),
+            pgbench(url, CLAIM_THEN_FINISH, c, seconds)?,
+        );
+    }
+    psql(url, "DROP TABLE IF EXISTS pgqueue_ceiling;")?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tps_from_pgbench_output() {
+        let out = "number of transactions actually processed: 31426\nlatency average = 2.545 ms\n\
+                   initial connection time = 12.1 ms\ntps = 3142.612345 (without initial connection time)\n";
+        assert_eq!(parse_tps(out), Some(3142.612345));
+        assert_eq!(parse_tps("nothing"), None);
+    }
+}

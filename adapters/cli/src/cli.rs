@@ -1,0 +1,332 @@
+//! The command line: every command and flag of spec §7, names exact.
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use pgqueue_domain::Duration;
+use std::path::PathBuf;
+
+/// pgqueue: a PostgreSQL-backed task queue. `pgqueue run` serves the REST API; every other
+/// command is a client of a running server.
+#[derive(Debug, Parser)]
+#[command(name = "pgqueue", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  pgqueue run postgres://postgres@127.0.0.1:5432/test\n  pgqueue create-queue emails --retries 5\n  pgqueue tasks --status=new"
+)]
+pub struct Cli {
+    /// Log (server) or print (client) debugging details.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Address the server listens on and the client connects to (a bare `:8080` means localhost).
+    #[arg(
+        long = "http.addr",
+        env = "PGQUEUE_ADDR",
+        default_value = "localhost:8080",
+        global = true
+    )]
+    pub http_addr: String,
+    /// Path prefix of every API route.
+    #[arg(long = "http.prefix", default_value = "/api", global = true)]
+    pub http_prefix: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--offset` and `--limit` of list commands.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct PageArgs {
+    /// Items to skip.
+    #[arg(long)]
+    pub offset: Option<u64>,
+    /// Items to return (at most 100).
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+/// A queue's policy flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct QueueArgs {
+    /// How long a task may live (e.g. `1h`, `90s`).
+    #[arg(long, value_parser = parse_duration)]
+    pub ttl: Option<Duration>,
+    /// Maximum number of attempts (0 to 1000).
+    #[arg(long)]
+    pub retries: Option<i64>,
+    /// Base of the exponential backoff (the k-th failure waits retry_delay × k²).
+    #[arg(long = "retry-delay", value_parser = parse_duration)]
+    pub retry_delay: Option<Duration>,
+    /// How long one attempt may hold a task without a heartbeat.
+    #[arg(long, value_parser = parse_duration)]
+    pub lease: Option<Duration>,
+}
+
+/// A ticker's flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TickerArgs {
+    /// Time between maturities (e.g. `1m`, `24h`).
+    #[arg(long, value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+    /// JSON payload delivered with every maturity.
+    #[arg(long, value_parser = parse_json)]
+    pub payload: Option<serde_json::Value>,
+    /// Turn every maturity into a task on this queue instead of delivering it.
+    #[arg(long)]
+    pub queue: Option<String>,
+}
+
+/// Every command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List namespaces that have a queue or a ticker.
+    Namespaces,
+    /// List queues, ordered by name.  Example: pgqueue queues --limit 10
+    Queues(PageArgs),
+    /// Show one queue.  Example: pgqueue queue emails
+    Queue {
+        /// Queue name.
+        name: String,
+    },
+    /// Create a queue.  Example: pgqueue create-queue emails --ttl 2h --retries 5 --retry-delay 30s
+    CreateQueue {
+        /// Queue name.
+        name: String,
+        #[command(flatten)]
+        policy: QueueArgs,
+    },
+    /// Change a queue's policy.  Example: pgqueue update-queue emails --retries 10
+    UpdateQueue {
+        /// Queue name.
+        name: String,
+        #[command(flatten)]
+        policy: QueueArgs,
+    },
+    /// Delete a queue and all its tasks.  Example: pgqueue delete-queue emails
+    DeleteQueue {
+        /// Queue name.
+        name: String,
+    },
+    /// List tasks, ordered by id.  Example: pgqueue tasks --queue emails --status=new
+    Tasks {
+        /// Only this queue's tasks.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Only tasks in this status: new, retained, retry, released, failed, expired.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one task.  Example: pgqueue task 42
+    Task {
+        /// Task id.
+        id: i64,
+    },
+    /// Create a task.  Example: pgqueue create-task emails --payload '{"to":"ada@example.com"}'
+    CreateTask {
+        /// Queue name.
+        queue: String,
+        /// JSON payload (any JSON value).
+        #[arg(long, value_parser = parse_json)]
+        payload: serde_json::Value,
+        /// Not to be retained before this time (RFC 3339).
+        #[arg(long = "delayed-at", value_parser = parse_time)]
+        delayed_at: Option<DateTime<Utc>>,
+    },
+    /// Retain the oldest available task of the given queues (none: any queue); prints null when
+    /// none is available.  Example: pgqueue retain-task emails sms --worker host@1
+    RetainTask {
+        /// Queues to take from (none: every queue).
+        queues: Vec<String>,
+        /// Who retains it.
+        #[arg(long)]
+        worker: String,
+    },
+    /// Release a retained task: success (optionally with --result) or failure with --error.
+    /// Example: pgqueue complete-task 42 --result '{"sent":true}'
+    CompleteTask {
+        /// Task id.
+        id: i64,
+        /// Fail the attempt with this JSON error payload.
+        #[arg(long, value_parser = parse_json, conflicts_with = "result")]
+        error: Option<serde_json::Value>,
+        /// Succeed with this JSON result.
+        #[arg(long, value_parser = parse_json)]
+        result: Option<serde_json::Value>,
+        /// Refuse the release unless this worker holds the task.
+        #[arg(long)]
+        worker: Option<String>,
+    },
+    /// List tickers, ordered by name.  Example: pgqueue tickers
+    Tickers(PageArgs),
+    /// Show one ticker.  Example: pgqueue ticker nightly
+    Ticker {
+        /// Ticker name.
+        name: String,
+    },
+    /// Create a ticker.  Example: pgqueue create-ticker nightly --interval 24h --queue reports
+    CreateTicker {
+        /// Ticker name.
+        name: String,
+        #[command(flatten)]
+        fields: TickerArgs,
+    },
+    /// Change a ticker.  Example: pgqueue update-ticker nightly --interval 12h
+    UpdateTicker {
+        /// Ticker name.
+        name: String,
+        #[command(flatten)]
+        fields: TickerArgs,
+    },
+    /// Delete a ticker.  Example: pgqueue delete-ticker nightly
+    DeleteTicker {
+        /// Ticker name.
+        name: String,
+    },
+    /// Stream matured tickers as `[<event>] <data>` lines; reconnects; Ctrl-C stops.
+    /// Example: pgqueue next-ticker
+    NextTicker,
+    /// Measure throughput and latency against a database.  Example: pgqueue bench --workload W2
+    Bench(crate::bench::BenchArgs),
+    /// Print a shell completion script.  Example: pgqueue completions bash > /etc/bash_completion.d/pgqueue
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Run the server.  Example: pgqueue run postgres://postgres@127.0.0.1:5432/test --namespace myapp
+    Run(RunArgs),
+}
+
+/// `pgqueue run` flags.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// PostgreSQL URL; with none (and no DATABASE_URL) tasks are kept in memory.
+    #[arg(env = "DATABASE_URL")]
+    pub url: Option<String>,
+    /// The namespace the API serves.
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// Database user, overriding the URL's.
+    #[arg(long = "pg.user")]
+    pub pg_user: Option<String>,
+    /// Database password, overriding the URL's.
+    #[arg(long = "pg.password")]
+    pub pg_password: Option<String>,
+    /// Schema holding pgqueue's tables (created if missing).
+    #[arg(long = "pg.schema")]
+    pub pg_schema: Option<String>,
+    /// Pooled database connections.
+    #[arg(long = "pg.pool-size", default_value_t = 10)]
+    pub pool_size: u32,
+    /// How often ended tasks past their retention are deleted.
+    #[arg(long = "cleanup-period", default_value = "1h", value_parser = parse_duration)]
+    pub cleanup_period: Duration,
+    /// Largest accepted request body, in bytes.
+    #[arg(long = "http.body-limit", default_value_t = 1024 * 1024)]
+    pub body_limit: u64,
+    /// Write the bound address to this file once listening (for scripts and tests on port 0).
+    #[arg(long = "http.addr-file", hide = true)]
+    pub addr_file: Option<PathBuf>,
+}
+
+/// Parses `90s`, `1h30m`, or integer nanoseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<i64>() {
+        Ok(ns) => Ok(Duration::from_nanos(ns)),
+        Err(_) => Duration::parse(s).map_err(|e| e.to_string()),
+    }
+}
+
+/// Parses a JSON value, saying where it is malformed.
+pub fn parse_json(s: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(s).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// Parses an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.to_utc())
+        .map_err(|e| {
+            format!("invalid time {s:?} (expected RFC 3339, e.g. 2026-01-02T15:04:05Z): {e}")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn values_are_validated_locally() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1000").unwrap(), Duration::from_nanos(1000));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_json("{oops").unwrap_err().starts_with("invalid JSON"));
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("2026-01-02T15:04:05Z").is_ok());
+    }
+
+    #[test]
+    fn flags_have_the_spec_names() {
+        let cli = Cli::try_parse_from([
+            "pgqueue",
+            "--http.addr",
+            ":9000",
+            "--http.prefix",
+            "/v1",
+            "tasks",
+            "--status=new",
+            "--queue",
+            "q",
+            "--limit",
+            "5",
+        ])
+        .unwrap();
+        assert_eq!(
+            (cli.http_addr.as_str(), cli.http_prefix.as_str()),
+            (":9000", "/v1")
+        );
+        assert!(
+            matches!(cli.command, Command::Tasks { status: Some(ref s), page: PageArgs { limit: Some(5), .. }, .. } if s == "new")
+        );
+        let run = Cli::try_parse_from([
+            "pgqueue",
+            "run",
+            "postgres://x/y",
+            "--namespace",
+            "ns",
+            "--pg.schema",
+            "q",
+        ])
+        .unwrap();
+        assert!(matches!(
+            run.command,
+            Command::Run(RunArgs {
+                url: Some(_),
+                pg_schema: Some(_),
+                ..
+            })
+        ));
+        assert!(
+            Cli::try_parse_from(["pgqueue", "retain-task", "a", "b"]).is_err(),
+            "--worker is required"
+        );
+        assert!(Cli::try_parse_from(["pgqueue", "create-task", "q", "--payload", "{bad"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "pgqueue",
+                "complete-task",
+                "1",
+                "--error",
+                "1",
+                "--result",
+                "2"
+            ])
+            .is_err()
+        );
+    }
+}

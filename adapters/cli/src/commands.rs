@@ -1,0 +1,188 @@
+//! The client commands: each sends one request to a running server through `pgqueue-client`
+//! and prints the answer as indented JSON on stdout.
+
+use crate::cli::{Command, PageArgs, QueueArgs, TickerArgs};
+use crate::error::CliError;
+use futures::StreamExt;
+use pgqueue_client::{Client, Listing, Release, TaskQuery};
+use pgqueue_domain::{QueueMeta, Status, TaskMeta, TickerMeta};
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Prints a value as indented JSON.
+fn print<T: Serialize>(value: &T) -> Result<(), CliError> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints a list in the server's own envelope: `{"count": N, "body": [...]}` (body omitted
+/// when empty), so scripts see the same shape as the HTTP API.
+fn print_list<T: Serialize>(list: Listing<T>) -> Result<(), CliError> {
+    #[derive(Serialize)]
+    struct Envelope<T> {
+        count: u64,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        body: Vec<T>,
+    }
+    print(&Envelope {
+        count: list.count,
+        body: list.items,
+    })
+}
+
+fn queue_meta(name: Option<String>, p: QueueArgs) -> QueueMeta {
+    QueueMeta {
+        queue: name,
+        ttl: p.ttl,
+        retries: p.retries,
+        retry_delay: p.retry_delay,
+        lease: p.lease,
+        namespace: None,
+    }
+}
+
+fn ticker_meta(name: Option<String>, f: TickerArgs) -> TickerMeta {
+    TickerMeta {
+        ticker: name,
+        payload: f.payload,
+        interval: f.interval,
+        queue: f.queue.map(|q| Some(q).filter(|q| !q.trim().is_empty())),
+        ..Default::default()
+    }
+}
+
+/// Runs a client command against the server at `base` (`http://host:port/prefix`).
+pub async fn run(base: &str, command: Command) -> Result<(), CliError> {
+    let client = Client::new(base)?;
+    let PageArgs { offset, limit } = match &command {
+        Command::Queues(p) | Command::Tickers(p) => *p,
+        _ => PageArgs {
+            offset: None,
+            limit: None,
+        },
+    };
+    match command {
+        Command::Namespaces => print_list(client.list_namespaces().await?),
+        Command::Queues(_) => print_list(client.list_queues(offset, limit).await?),
+        Command::Queue { name } => print(&client.get_queue(&name).await?),
+        Command::CreateQueue { name, policy } => {
+            print(&client.create_queue(&queue_meta(Some(name), policy)).await?)
+        }
+        Command::UpdateQueue { name, policy } => print(
+            &client
+                .update_queue(&name, &queue_meta(None, policy))
+                .await?,
+        ),
+        Command::DeleteQueue { name } => print(&client.delete_queue(&name).await?),
+        Command::Tasks {
+            queue,
+            status,
+            page,
+        } => {
+            let status = status
+                .as_deref()
+                .map(Status::parse)
+                .transpose()
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            let query = TaskQuery {
+                queue,
+                status,
+                offset: page.offset,
+                limit: page.limit,
+            };
+            print_list(client.list_tasks(&query).await?)
+        }
+        Command::Task { id } => print(&client.get_task(id).await?),
+        Command::CreateTask {
+            queue,
+            payload,
+            delayed_at,
+        } => print(
+            &client
+                .create_task(
+                    &queue,
+                    &TaskMeta {
+                        payload: Some(payload),
+                        delayed_at,
+                    },
+                )
+                .await?,
+        ),
+        Command::RetainTask { queues, worker } => {
+            let queues: Vec<&str> = queues.iter().map(String::as_str).collect();
+            match client.retain_task(&worker, &queues).await? {
+                Some(task) => print(&task),
+                None => print(&Value::Null),
+            }
+        }
+        Command::CompleteTask {
+            id,
+            error,
+            result,
+            worker,
+        } => {
+            let mut release = match error {
+                Some(e) => Release::failure(e),
+                None => Release::success(result),
+            };
+            if let Some(w) = worker {
+                release = release.by(w);
+            }
+            print(&client.release_task(id, release).await?)
+        }
+        Command::Tickers(_) => print_list(client.list_tickers(offset, limit).await?),
+        Command::Ticker { name } => print(&client.get_ticker(&name).await?),
+        Command::CreateTicker { name, fields } => print(
+            &client
+                .create_ticker(&ticker_meta(Some(name), fields))
+                .await?,
+        ),
+        Command::UpdateTicker { name, fields } => print(
+            &client
+                .update_ticker(&name, &ticker_meta(None, fields))
+                .await?,
+        ),
+        Command::DeleteTicker { name } => print(&client.delete_ticker(&name).await?),
+        Command::NextTicker => next_ticker(&client).await,
+        Command::Bench(_) | Command::Completions { .. } | Command::Run(_) => {
+            Err(CliError::Usage("not a client command".into()))
+        }
+    }
+}
+
+/// Streams events until Ctrl-C, reconnecting with exponential backoff (0.5 s doubling to 30 s,
+/// reset after a healthy connection).
+async fn next_ticker(client: &Client) -> Result<(), CliError> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let session = async {
+            let mut events = client.next_ticker().await?;
+            while let Some(event) = events.next().await {
+                let event = event?;
+                println!("[{}] {}", event.event, event.data);
+            }
+            Ok::<(), CliError>(())
+        };
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            ended = session => match ended {
+                Ok(()) => {
+                    eprintln!("stream ended; reconnecting");
+                    backoff = Duration::from_millis(500);
+                }
+                Err(CliError::Client(pgqueue_client::ClientError::Api { status, reason, .. })) if (400..500).contains(&status) => {
+                    return Err(CliError::Usage(reason));
+                }
+                Err(e) => eprintln!("Error: {e}; reconnecting in {backoff:?}"),
+            },
+        }
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}

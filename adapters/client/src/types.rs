@@ -1,0 +1,138 @@
+//! The client's own wire types: what the domain's types do not already describe.
+
+use pgqueue_domain::{Outcome, OutcomeKind, Status, Ticker};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One page of a list and the total before pagination (`{"count","body"}` on the wire).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<T> {
+    /// How many items match in all.
+    pub count: u64,
+    /// This page's items.
+    pub items: Vec<T>,
+}
+
+/// The list envelope as it arrives; `body` is absent when empty.
+#[derive(Deserialize)]
+pub(crate) struct ListWire<T> {
+    pub count: u64,
+    #[serde(default = "Vec::new")]
+    pub body: Vec<T>,
+}
+
+impl<T> From<ListWire<T>> for Listing<T> {
+    fn from(w: ListWire<T>) -> Self {
+        Self {
+            count: w.count,
+            items: w.body,
+        }
+    }
+}
+
+/// Which tasks `list_tasks` asks for; only what is set is sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskQuery {
+    /// Only this queue's tasks.
+    pub queue: Option<String>,
+    /// Only tasks in this status.
+    pub status: Option<Status>,
+    /// Rows to skip.
+    pub offset: Option<u64>,
+    /// Rows to return (the server caps it at 100).
+    pub limit: Option<u64>,
+}
+
+/// How to release a retained task: the `PATCH P/task/{id}` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Release {
+    /// The result (success) or the error payload (failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// Whether the attempt failed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fail: bool,
+    /// When set, the server refuses the release unless this worker holds the task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+}
+
+impl Release {
+    /// The work was done, with an optional result.
+    pub fn success(result: Option<Value>) -> Self {
+        Self {
+            result,
+            ..Default::default()
+        }
+    }
+
+    /// The attempt failed with this error payload.
+    pub fn failure(error: Value) -> Self {
+        Self {
+            result: Some(error),
+            fail: true,
+            worker: None,
+        }
+    }
+
+    /// The same release, fenced to `worker`.
+    pub fn by(mut self, worker: impl Into<String>) -> Self {
+        self.worker = Some(worker.into());
+        self
+    }
+}
+
+impl From<Outcome> for Release {
+    fn from(o: Outcome) -> Self {
+        Self {
+            result: o.result,
+            fail: o.kind == OutcomeKind::Failure,
+            worker: o.worker.map(|w| w.as_str().to_string()),
+        }
+    }
+}
+
+/// One server-sent event: its name (`ticker`, `ping`) and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The event name (`message` when the server gave none).
+    pub event: String,
+    /// The data lines joined with `\n`; empty for pings.
+    pub data: String,
+}
+
+impl SseEvent {
+    /// The ticker a `ticker` event carries; `None` for other events.
+    pub fn ticker(&self) -> Option<Result<Ticker, serde_json::Error>> {
+        (self.event == "ticker").then(|| serde_json::from_str(&self.data))
+    }
+}
+
+/// The error envelope as it arrives.
+#[derive(Deserialize)]
+pub(crate) struct ErrorWire {
+    pub object: String,
+    pub reason: String,
+    #[serde(default)]
+    pub detail: Option<Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn releases_send_only_what_is_set() {
+        assert_eq!(
+            serde_json::to_value(Release::success(None)).unwrap(),
+            json!({})
+        );
+        assert_eq!(
+            serde_json::to_value(Release::failure(json!("boom")).by("w")).unwrap(),
+            json!({"result":"boom","fail":true,"worker":"w"})
+        );
+        let from: Release = Outcome::failure(json!(1)).into();
+        assert!(from.fail);
+    }
+}

@@ -1,0 +1,62 @@
+//! What an operator can choose about the HTTP API: where it lives and how much it accepts.
+
+use crate::metrics::Metrics;
+
+/// The path prefix every route lives under unless configured otherwise.
+pub const DEFAULT_PREFIX: &str = "/api";
+/// The largest request body accepted unless configured otherwise: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
+
+/// Configuration of the REST API.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Path prefix of every route (`/api`): lets pgqueue share a host with other services.
+    /// A missing leading slash is added and a trailing one dropped; empty means the root.
+    pub prefix: String,
+    /// Largest request body in bytes; a larger one is refused with 413 before it is parsed,
+    /// so one client cannot make the server buffer arbitrary amounts of memory.
+    pub body_limit: u64,
+    /// The metrics to feed and expose. `None` creates a fresh set per server; pass one to
+    /// share it with other parts of the process (e.g. a worker runtime's manager).
+    pub metrics: Option<Metrics>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.to_string(),
+            body_limit: DEFAULT_BODY_LIMIT,
+            metrics: None,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The prefix as routing compares it: `""` or `/segment[/segment…]`, no trailing slash.
+    pub(crate) fn normalized_prefix(&self) -> String {
+        let trimmed = self.prefix.trim().trim_matches('/');
+        if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_normalized() {
+        let with = |p: &str| HttpConfig {
+            prefix: p.into(),
+            ..Default::default()
+        };
+        assert_eq!(HttpConfig::default().normalized_prefix(), "/api");
+        assert_eq!(with("api/").normalized_prefix(), "/api");
+        assert_eq!(with("/v1/queue/").normalized_prefix(), "/v1/queue");
+        assert_eq!(with("").normalized_prefix(), "");
+        assert_eq!(with("/").normalized_prefix(), "");
+    }
+}

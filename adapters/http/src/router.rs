@@ -1,0 +1,295 @@
+//! Which endpoint a request is for: one function from `method + path` to an [`Endpoint`].
+//!
+//! The table is explicit so that every answer is deliberate: an unknown path is a 404, a
+//! known path with another method a 405 listing the allowed ones, a task id that is not a
+//! number a 400 naming it. The matched route's pattern (`/task/{id}`) labels the metrics,
+//! never the raw path, so ids do not explode the label space.
+
+use crate::error::HttpError;
+use pgqueue_domain::TaskId;
+use warp::http::Method;
+
+/// The methods the API uses; anything else is `Other` (always a 405 or 404).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Other,
+}
+
+impl Verb {
+    /// Classifies a request method.
+    pub fn of(method: &Method) -> Self {
+        match *method {
+            Method::GET => Verb::Get,
+            Method::POST => Verb::Post,
+            Method::PUT => Verb::Put,
+            Method::PATCH => Verb::Patch,
+            Method::DELETE => Verb::Delete,
+            _ => Verb::Other,
+        }
+    }
+
+    /// The method's name as HTTP writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+            Verb::Put => "PUT",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+            Verb::Other => "OTHER",
+        }
+    }
+}
+
+/// Every route of the API: method and pattern (relative to the prefix).
+pub(crate) const ROUTES: &[(Verb, &str)] = &[
+    (Verb::Get, "/namespace"),
+    (Verb::Get, "/queue"),
+    (Verb::Post, "/queue"),
+    (Verb::Get, "/queue/{name}"),
+    (Verb::Patch, "/queue/{name}"),
+    (Verb::Delete, "/queue/{name}"),
+    (Verb::Get, "/task"),
+    (Verb::Post, "/task"),
+    (Verb::Put, "/task"),
+    (Verb::Get, "/task/{id}"),
+    (Verb::Put, "/task/{queue}"),
+    (Verb::Patch, "/task/{id}"),
+    (Verb::Post, "/task/{id}/heartbeat"),
+    (Verb::Get, "/ticker"),
+    (Verb::Post, "/ticker"),
+    (Verb::Get, "/ticker/next"),
+    (Verb::Get, "/ticker/{name}"),
+    (Verb::Patch, "/ticker/{name}"),
+    (Verb::Delete, "/ticker/{name}"),
+    (Verb::Get, "/metrics"),
+    (Verb::Get, "/openapi.json"),
+];
+
+/// What a request asks for, with its path parameters decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    ListNamespaces,
+    ListQueues,
+    CreateQueue,
+    GetQueue(String),
+    UpdateQueue(String),
+    DeleteQueue(String),
+    ListTasks,
+    CreateTasks,
+    RetainAny,
+    GetTask(TaskId),
+    RetainFrom(String),
+    ReleaseTask(TaskId),
+    Heartbeat(TaskId),
+    ListTickers,
+    CreateTicker,
+    NextTicker,
+    GetTicker(String),
+    UpdateTicker(String),
+    DeleteTicker(String),
+    Metrics,
+    OpenApi,
+}
+
+/// A resolved request: the endpoint and the pattern that labels it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Matched {
+    pub endpoint: Endpoint,
+    pub pattern: &'static str,
+}
+
+/// A request that matches no endpoint, with the pattern when the path was known.
+#[derive(Debug)]
+pub(crate) struct Miss {
+    pub pattern: Option<&'static str>,
+    pub error: HttpError,
+}
+
+/// Resolves decoded path segments (below the prefix) and a method.
+pub(crate) fn resolve(verb: Verb, segments: &[String], path: &str) -> Result<Matched, Miss> {
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let one = |i: usize| segments[i].clone();
+    use Endpoint as E;
+    use Verb as V;
+    let (pattern, endpoint): (&'static str, Option<Result<Endpoint, HttpError>>) =
+        match (segs.as_slice(), verb) {
+            (["namespace"], V::Get) => ("/namespace", Some(Ok(E::ListNamespaces))),
+            (["namespace"], _) => ("/namespace", None),
+            (["queue"], V::Get) => ("/queue", Some(Ok(E::ListQueues))),
+            (["queue"], V::Post) => ("/queue", Some(Ok(E::CreateQueue))),
+            (["queue"], _) => ("/queue", None),
+            (["queue", _], V::Get) => ("/queue/{name}", Some(Ok(E::GetQueue(one(1))))),
+            (["queue", _], V::Patch) => ("/queue/{name}", Some(Ok(E::UpdateQueue(one(1))))),
+            (["queue", _], V::Delete) => ("/queue/{name}", Some(Ok(E::DeleteQueue(one(1))))),
+            (["queue", _], _) => ("/queue/{name}", None),
+            (["task"], V::Get) => ("/task", Some(Ok(E::ListTasks))),
+            (["task"], V::Post) => ("/task", Some(Ok(E::CreateTasks))),
+            (["task"], V::Put) => ("/task", Some(Ok(E::RetainAny))),
+            (["task"], _) => ("/task", None),
+            (["task", _], V::Put) => ("/task/{queue}", Some(Ok(E::RetainFrom(one(1))))),
+            (["task", id], V::Get) => ("/task/{id}", Some(task_id(id).map(E::GetTask))),
+            (["task", id], V::Patch) => ("/task/{id}", Some(task_id(id).map(E::ReleaseTask))),
+            (["task", _], _) => ("/task/{id}", None),
+            (["task", id, "heartbeat"], V::Post) => {
+                ("/task/{id}/heartbeat", Some(task_id(id).map(E::Heartbeat)))
+            }
+            (["task", _, "heartbeat"], _) => ("/task/{id}/heartbeat", None),
+            (["ticker"], V::Get) => ("/ticker", Some(Ok(E::ListTickers))),
+            (["ticker"], V::Post) => ("/ticker", Some(Ok(E::CreateTicker))),
+            (["ticker"], _) => ("/ticker", None),
+            (["ticker", "next"], V::Get) => ("/ticker/next", Some(Ok(E::NextTicker))),
+            (["ticker", "next"], _) => ("/ticker/next", None),
+            (["ticker", _], V::Get) => ("/ticker/{name}", Some(Ok(E::GetTicker(one(1))))),
+            (["ticker", _], V::Patch) => ("/ticker/{name}", Some(Ok(E::UpdateTicker(one(1))))),
+            (["ticker", _], V::Delete) => ("/ticker/{name}", Some(Ok(E::DeleteTicker(one(1))))),
+            (["ticker", _], _) => ("/ticker/{name}", None),
+            (["metrics"], V::Get) => ("/metrics", Some(Ok(E::Metrics))),
+            (["metrics"], _) => ("/metrics", None),
+            (["openapi.json"], V::Get) => ("/openapi.json", Some(Ok(E::OpenApi))),
+            (["openapi.json"], _) => ("/openapi.json", None),
+            _ => {
+                return Err(Miss {
+                    pattern: None,
+                    error: HttpError::RouteNotFound(path.to_string()),
+                });
+            }
+        };
+    match endpoint {
+        Some(Ok(endpoint)) => Ok(Matched { endpoint, pattern }),
+        Some(Err(error)) => Err(Miss {
+            pattern: Some(pattern),
+            error,
+        }),
+        None => Err(Miss {
+            pattern: Some(pattern),
+            error: HttpError::MethodNotAllowed {
+                method: verb_name(verb),
+                path: path.to_string(),
+                allow: allowed(segs.as_slice()),
+            },
+        }),
+    }
+}
+
+fn verb_name(verb: Verb) -> String {
+    verb.as_str().to_string()
+}
+
+/// The methods a known path accepts, for 405 answers.
+fn allowed(segs: &[&str]) -> Vec<&'static str> {
+    let shape = match segs {
+        ["task", _] => "/task/{id}",
+        ["task", _, _] => "/task/{id}/heartbeat",
+        ["ticker", "next"] => "/ticker/next",
+        ["queue", _] => "/queue/{name}",
+        ["ticker", _] => "/ticker/{name}",
+        [one] => match *one {
+            "namespace" => "/namespace",
+            "queue" => "/queue",
+            "task" => "/task",
+            "ticker" => "/ticker",
+            "metrics" => "/metrics",
+            _ => "/openapi.json",
+        },
+        _ => "",
+    };
+    ROUTES
+        .iter()
+        .filter(|(_, p)| *p == shape || (shape == "/task/{id}" && *p == "/task/{queue}"))
+        .map(|(v, _)| v.as_str())
+        .collect()
+}
+
+/// Parses a task id path segment; a non-number is a client error naming it, not a 404.
+fn task_id(raw: &str) -> Result<TaskId, HttpError> {
+    raw.trim().parse::<TaskId>().map_err(|_| {
+        HttpError::bad_request(format!("invalid task id {raw:?}: expected an integer"))
+    })
+}
+
+/// Splits the part of a raw path below the prefix into percent-decoded segments; one
+/// trailing slash is ignored. `None` when the path is not under the prefix.
+pub(crate) fn segments(raw_path: &str, prefix: &str) -> Option<Vec<String>> {
+    let rest = raw_path.strip_prefix(prefix)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    Some(
+        rest.split('/')
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn go(verb: Verb, path: &str) -> Result<Matched, Miss> {
+        let segs = segments(path, "/api").unwrap();
+        resolve(verb, &segs, path)
+    }
+
+    #[test]
+    fn every_route_in_the_table_resolves_to_its_pattern() {
+        for (verb, pattern) in ROUTES {
+            let path = format!(
+                "/api{}",
+                pattern
+                    .replace("{name}", "x")
+                    .replace("{id}", "7")
+                    .replace("{queue}", "q")
+            );
+            let m = go(*verb, &path).unwrap_or_else(|m| panic!("{verb:?} {path}: {:?}", m.error));
+            assert_eq!(m.pattern, *pattern, "{verb:?} {path}");
+        }
+    }
+
+    #[test]
+    fn misses_are_404_405_or_400() {
+        assert_eq!(
+            go(Verb::Get, "/api/nope")
+                .unwrap_err()
+                .error
+                .status()
+                .as_u16(),
+            404
+        );
+        let miss = go(Verb::Delete, "/api/task").unwrap_err();
+        assert_eq!(miss.error.status().as_u16(), 405);
+        assert_eq!(miss.pattern, Some("/task"));
+        assert_eq!(
+            miss.error.detail().unwrap(),
+            serde_json::json!({"allow":["GET","POST","PUT"]})
+        );
+        let bad = go(Verb::Get, "/api/task/abc").unwrap_err();
+        assert_eq!(bad.error.status().as_u16(), 400);
+        assert!(bad.error.to_string().contains("invalid task id \"abc\""));
+        assert_eq!(
+            go(Verb::Put, "/api/task/abc").unwrap().endpoint,
+            Endpoint::RetainFrom("abc".into())
+        );
+        assert_eq!(
+            go(Verb::Get, "/api/queue/My%20Queue/").unwrap().endpoint,
+            Endpoint::GetQueue("My Queue".into())
+        );
+        assert!(segments("/apix/queue", "/api").is_none());
+        assert!(segments("/other", "/api").is_none());
+        assert_eq!(segments("/queue", "").unwrap(), vec!["queue".to_string()]);
+    }
+}

@@ -1,0 +1,54 @@
+//! `P/ticker` routes: CRUD, list, and the SSE stream of matured tickers.
+
+use crate::envelope;
+use crate::error::HttpError;
+use crate::query::Query;
+use crate::server::State;
+use crate::sse;
+use pgqueue_app::Manager;
+use pgqueue_domain::TickerMeta;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+/// `GET P/ticker?offset&limit`: tickers ordered by name.
+pub(crate) async fn list(m: &Manager, q: &Query) -> Result<Response, HttpError> {
+    Ok(envelope::list(m.list_tickers(q.page()?).await?))
+}
+
+/// `GET P/ticker/next`, or `GET P/ticker` with `Accept: text/event-stream`.
+pub(crate) fn stream(state: &State) -> Response {
+    sse::stream(state.manager.clone(), state.shutdown.clone())
+}
+
+/// `POST P/ticker`: 201 with the new ticker; 409 if it exists.
+pub(crate) async fn create(m: &Manager, meta: TickerMeta) -> Result<Response, HttpError> {
+    Ok(envelope::json(
+        StatusCode::CREATED,
+        &m.create_ticker(meta).await?,
+    ))
+}
+
+/// `GET P/ticker/{name}`.
+pub(crate) async fn get(m: &Manager, name: &str) -> Result<Response, HttpError> {
+    Ok(envelope::json(StatusCode::OK, &m.get_ticker(name).await?))
+}
+
+/// `PATCH P/ticker/{name}`: only the given fields; `ticker` renames.
+pub(crate) async fn update(
+    m: &Manager,
+    name: &str,
+    meta: TickerMeta,
+) -> Result<Response, HttpError> {
+    Ok(envelope::json(
+        StatusCode::OK,
+        &m.update_ticker(name, meta).await?,
+    ))
+}
+
+/// `DELETE P/ticker/{name}`: 200 with the deleted ticker.
+pub(crate) async fn delete(m: &Manager, name: &str) -> Result<Response, HttpError> {
+    Ok(envelope::json(
+        StatusCode::OK,
+        &m.delete_ticker(name).await?,
+    ))
+}

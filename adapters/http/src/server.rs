@@ -1,0 +1,173 @@
+//! The filter that is the whole API, and the server entry point tests drive on port 0.
+
+use crate::body::BodyStream;
+use crate::config::HttpConfig;
+use crate::envelope;
+use crate::error::HttpError;
+use crate::metrics::Metrics;
+use crate::query::Query;
+use crate::rejection;
+use crate::router::{self, Verb};
+use crate::routes::{self, Request};
+use bytes::{Buf, Bytes};
+use futures::{StreamExt, TryStreamExt};
+use pgqueue_app::Manager;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+use warp::Filter;
+use warp::http::{HeaderMap, Method};
+use warp::path::FullPath;
+use warp::reply::Response;
+
+/// What every request shares.
+pub(crate) struct State {
+    /// The namespace-bound core, reporting to the metrics.
+    pub manager: Manager,
+    /// The normalised prefix.
+    pub prefix: String,
+    /// Largest accepted body.
+    pub body_limit: u64,
+    /// The metrics fed and exposed; `None` only if they could not be built.
+    pub metrics: Option<Metrics>,
+    /// Flips to `true` when the server shuts down: ends SSE streams.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The whole REST API as one filter, for embedding in another warp server or for
+/// `warp::test`. SSE streams of this filter end only when their client leaves; use
+/// [`serve`] for a server whose streams also end on shutdown. The manager is rebound to
+/// report to the configured (or a fresh) [`Metrics`], replacing any observer it had.
+pub fn routes(
+    manager: Manager,
+    config: HttpConfig,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    // Nobody will ever signal this shutdown; `sse::shutdown_signalled` treats the dropped
+    // sender as "never".
+    let (_, never) = watch::channel(false);
+    build(manager, config, never)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting, ends open
+/// SSE streams and waits for requests in flight. Bind the listener yourself (port 0 in tests)
+/// so the caller knows the address before the server runs.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    manager: Manager,
+    config: HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stop, stopped) = watch::channel(false);
+    let filter = build(manager, config, stopped);
+    let signal = async move {
+        shutdown.await;
+        // Before warp waits for open connections, so SSE streams end instead of holding it.
+        let _ = stop.send(true);
+    };
+    warp::serve(filter)
+        .incoming(listener)
+        .graceful(signal)
+        .run()
+        .await;
+}
+
+pub(crate) fn build(
+    manager: Manager,
+    config: HttpConfig,
+    shutdown: watch::Receiver<bool>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let metrics = match config.metrics.clone() {
+        Some(m) => Some(m),
+        None => match Metrics::new() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(error = %e, "metrics could not be created; serving without them");
+                None
+            }
+        },
+    };
+    let manager = match &metrics {
+        Some(m) => manager.with_observer(m.observer()),
+        None => manager,
+    };
+    let state = Arc::new(State {
+        manager,
+        prefix: config.normalized_prefix(),
+        body_limit: config.body_limit,
+        metrics,
+        shutdown,
+    });
+    let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let body = warp::body::stream().map(boxed_body);
+    warp::method()
+        .and(warp::path::full())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .and(body)
+        .then(
+            move |method: Method, path: FullPath, query: String, headers: HeaderMap, body| {
+                let state = state.clone();
+                async move { handle(&state, method, path.as_str(), &query, headers, body).await }
+            },
+        )
+        .recover(rejection::recover)
+        .unify()
+}
+
+/// Resolves, runs and measures one request; every failure becomes an envelope here.
+async fn handle(
+    state: &State,
+    method: Method,
+    path: &str,
+    query: &str,
+    headers: HeaderMap,
+    body: BodyStream,
+) -> Response {
+    let started = Instant::now();
+    let verb = Verb::of(&method);
+    let resolved = match router::segments(path, &state.prefix) {
+        Some(segments) => router::resolve(verb, &segments, path),
+        None => Err(router::Miss {
+            pattern: None,
+            error: HttpError::RouteNotFound(path.to_string()),
+        }),
+    };
+    let (pattern, result) = match resolved {
+        Ok(matched) => {
+            let req = Request {
+                query: Query::parse(query),
+                headers,
+                body,
+                body_limit: state.body_limit,
+            };
+            (
+                matched.pattern,
+                routes::dispatch(state, matched.endpoint, req).await,
+            )
+        }
+        Err(miss) => (miss.pattern.unwrap_or("unmatched"), Err(miss.error)),
+    };
+    let response = result.unwrap_or_else(|e| envelope::error(&e));
+    if let Some(metrics) = &state.metrics {
+        metrics.observe_request(
+            verb.as_str(),
+            pattern,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+    }
+    response
+}
+
+/// The request body as a boxed stream of bytes, so handlers can take it by a nameable type.
+fn boxed_body<S, B>(stream: S) -> BodyStream
+where
+    S: futures::Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: Buf,
+{
+    stream
+        .map_ok(|mut buf| -> Bytes { buf.copy_to_bytes(buf.remaining()) })
+        .boxed()
+}

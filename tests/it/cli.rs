@@ -1,0 +1,557 @@
+//! The `pgqueue` binary end to end, as a user runs it: `pgqueue run` on a real database and a
+//! free port, the client commands as subprocesses, their stdout JSON and exit codes.
+
+use pgqueue_client::{Client, Release};
+use pgqueue_tests::binary::pgqueue;
+use pgqueue_tests::db::{TestDatabase, fresh_database};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// A `pgqueue run` child process on a fresh database.
+struct Server {
+    child: Child,
+    addr: String,
+    _addr_file: PathBuf,
+}
+
+impl Server {
+    /// Starts `pgqueue run <url>` on 127.0.0.1:0 and waits until it listens.
+    async fn start(url: Option<&str>) -> Server {
+        let addr_file = std::env::temp_dir().join(format!(
+            "pgqueue-addr-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let mut cmd = Command::new(pgqueue());
+        cmd.args(["--http.addr", "127.0.0.1:0", "run", "--http.addr-file"])
+            .arg(&addr_file);
+        cmd.env_remove("DATABASE_URL")
+            .env("RUST_LOG", "info")
+            .kill_on_drop(true);
+        if let Some(url) = url {
+            cmd.arg(url);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("spawn pgqueue run");
+        let start = Instant::now();
+        let addr = loop {
+            if let Ok(a) = std::fs::read_to_string(&addr_file) {
+                if !a.is_empty() {
+                    break a;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "pgqueue run did not start listening"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Server {
+            child,
+            addr,
+            _addr_file: addr_file,
+        }
+    }
+
+    async fn on(db: &TestDatabase) -> Server {
+        Self::start(Some(db.url())).await
+    }
+
+    /// Runs a client command against this server.
+    async fn cli(&self, args: &[&str]) -> Output {
+        run_cli(&self.addr, args).await
+    }
+
+    /// Runs a client command that must succeed, and parses its JSON.
+    async fn json(&self, args: &[&str]) -> Value {
+        let out = self.cli(args).await;
+        assert!(
+            out.status.success(),
+            "pgqueue {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "pgqueue {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&format!("http://{}/api", self.addr)).expect("client")
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.child.id().expect("running") as i32;
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+async fn run_cli(addr: &str, args: &[&str]) -> Output {
+    Command::new(pgqueue())
+        .args(["--http.addr", addr])
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .expect("run pgqueue")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_queue_and_task_command_round_trips() {
+    let db = fresh_database().await;
+    let s = Server::on(&db).await;
+    let q = s
+        .json(&[
+            "create-queue",
+            "Emails",
+            "--ttl",
+            "2h",
+            "--retries",
+            "2",
+            "--retry-delay",
+            "1s",
+            "--lease",
+            "90s",
+        ])
+        .await;
+    assert_eq!(
+        q,
+        json!({"queue":"emails","ttl":7_200_000_000_000i64,"retries":2,"retry_delay":1_000_000_000,"lease":90_000_000_000i64,"namespace":"default"})
+    );
+    s.json(&["create-queue", "sms"]).await;
+    assert_eq!(s.json(&["queue", "emails"]).await, q);
+    let updated = s.json(&["update-queue", "emails", "--retries", "5"]).await;
+    assert_eq!(
+        (updated["retries"].clone(), updated["ttl"].clone()),
+        (json!(5), json!(7_200_000_000_000i64))
+    );
+    let queues = s.json(&["queues", "--limit", "1"]).await;
+    assert_eq!(
+        (queues["count"].clone(), queues["body"][0]["queue"].clone()),
+        (json!(2), json!("emails"))
+    );
+
+    let t = s
+        .json(&["create-task", "emails", "--payload", r#"{"to":"ada"}"#])
+        .await;
+    assert_eq!(
+        (
+            t["status"].clone(),
+            t["payload"].clone(),
+            t["retries"].clone()
+        ),
+        (json!("new"), json!({"to":"ada"}), json!(5))
+    );
+    let later = s
+        .json(&[
+            "create-task",
+            "sms",
+            "--payload",
+            "42",
+            "--delayed-at",
+            "2099-01-01T00:00:00Z",
+        ])
+        .await;
+    assert_eq!(later["delayed_at"], json!("2099-01-01T00:00:00Z"));
+    let sms = s.json(&["create-task", "sms", "--payload", "null"]).await;
+    let listed = s
+        .json(&["tasks", "--status=new", "--queue", "emails"])
+        .await;
+    assert_eq!(
+        (listed["count"].clone(), listed["body"][0]["id"].clone()),
+        (json!(1), t["id"].clone())
+    );
+    assert_eq!(s.json(&["task", &t["id"].to_string()]).await["id"], t["id"]);
+
+    // retain-task uses every queue given; a name that matches no queue simply matches nothing.
+    let got = s
+        .json(&["retain-task", "ghost", "emails", "--worker", "w1"])
+        .await;
+    assert_eq!(
+        (
+            got["id"].clone(),
+            got["status"].clone(),
+            got["worker"].clone()
+        ),
+        (t["id"].clone(), json!("retained"), json!("w1"))
+    );
+    let got2 = s
+        .json(&["retain-task", "sms", "emails", "--worker", "w1"])
+        .await;
+    assert_eq!(got2["id"], sms["id"]);
+    assert_eq!(
+        s.json(&["retain-task", "--worker", "w1"]).await,
+        Value::Null,
+        "nothing else is due"
+    );
+
+    let done = s
+        .json(&[
+            "complete-task",
+            &t["id"].to_string(),
+            "--result",
+            r#"{"sent":true}"#,
+            "--worker",
+            "w1",
+        ])
+        .await;
+    assert_eq!(
+        (done["status"].clone(), done["result"].clone()),
+        (json!("released"), json!({"sent":true}))
+    );
+    let failed = s
+        .json(&[
+            "complete-task",
+            &sms["id"].to_string(),
+            "--error",
+            r#"{"reason":"down"}"#,
+        ])
+        .await;
+    assert_eq!(
+        (
+            failed["status"].clone(),
+            failed["result"].clone(),
+            failed["retries"].clone()
+        ),
+        (json!("retry"), json!({"reason":"down"}), json!(2))
+    );
+    let by_status = s.json(&["tasks", "--status", "retry"]).await;
+    assert_eq!(by_status["count"], json!(1));
+
+    let deleted = s.json(&["delete-queue", "sms"]).await;
+    assert_eq!(deleted["queue"], json!("sms"));
+    assert_eq!(
+        s.json(&["tasks"]).await["count"],
+        json!(1),
+        "deleting a queue deleted its tasks"
+    );
+    let ns = s.json(&["namespaces"]).await;
+    assert!(ns["body"].as_array().unwrap().contains(&json!("default")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticker_commands_and_next_ticker_stream() {
+    let db = fresh_database().await;
+    let s = Server::on(&db).await;
+    s.json(&["create-queue", "reports"]).await;
+    let t = s
+        .json(&[
+            "create-ticker",
+            "nightly",
+            "--interval",
+            "24h",
+            "--queue",
+            "reports",
+            "--payload",
+            r#"{"r":1}"#,
+        ])
+        .await;
+    assert_eq!(
+        (
+            t["ticker"].clone(),
+            t["interval"].clone(),
+            t["queue"].clone()
+        ),
+        (
+            json!("nightly"),
+            json!(86_400_000_000_000i64),
+            json!("reports")
+        )
+    );
+    assert_eq!(
+        s.json(&["ticker", "nightly"]).await["payload"],
+        json!({"r":1})
+    );
+    let u = s
+        .json(&["update-ticker", "nightly", "--interval", "12h"])
+        .await;
+    assert_eq!(u["interval"], json!(43_200_000_000_000i64));
+    s.json(&["create-ticker", "beat", "--interval", "300ms"])
+        .await;
+    assert_eq!(s.json(&["tickers"]).await["count"], json!(2));
+    assert_eq!(
+        s.json(&["delete-ticker", "nightly"]).await["ticker"],
+        json!("nightly")
+    );
+
+    let stream = Command::new(pgqueue())
+        .args(["--http.addr", &s.addr, "next-ticker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("next-ticker");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let pid = stream.id().expect("running") as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = tokio::time::timeout(Duration::from_secs(5), stream.wait_with_output())
+        .await
+        .expect("exits on Ctrl-C")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let tickers: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("[ticker] "))
+        .collect();
+    assert!(
+        tickers.len() >= 3,
+        "expected ≥ 3 maturities of a 300 ms ticker in 1.6 s:\n{stdout}"
+    );
+    let first: Value = serde_json::from_str(tickers[0].trim_start_matches("[ticker] ")).unwrap();
+    assert_eq!(first["ticker"], json!("beat"));
+    assert!(
+        stdout.lines().any(|l| l.starts_with("[ping]")),
+        "a ping soon after connecting:\n{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_one_line_on_stderr_with_exit_code_1() {
+    let db = fresh_database().await;
+    let s = Server::on(&db).await;
+    let out = s.cli(&["queue", "nope"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).trim(), "Error: queue \"nope\" not found");
+    assert!(out.stdout.is_empty());
+    let out = s.cli(&["create-queue", "bad name!"]).await;
+    assert_eq!(
+        (out.status.code(), stderr(&out).trim()),
+        (Some(1), "Error: invalid queue name: \"bad name!\"")
+    );
+    let out = s.cli(&["create-task", "q", "--payload", "{nope"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out)
+            .starts_with("Error: invalid value '{nope' for '--payload <PAYLOAD>': invalid JSON"),
+        "{}",
+        stderr(&out)
+    );
+    // Local validation happens before any request: these fail the same with no server at all.
+    for args in [
+        &["create-queue", "q", "--ttl", "soon"][..],
+        &[
+            "create-task",
+            "q",
+            "--payload",
+            "1",
+            "--delayed-at",
+            "tomorrow",
+        ][..],
+        &["retain-task", "q"][..],
+    ] {
+        let out = run_cli("127.0.0.1:1", args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).starts_with("Error: "),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("cannot reach"),
+            "{args:?} must fail before any request"
+        );
+    }
+    let out = run_cli("127.0.0.1:1", &["queues"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("Error: cannot reach the pgqueue server"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_cli("127.0.0.1:1", &["--version"]).await;
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("pgqueue "));
+    let out = run_cli("127.0.0.1:1", &["create-queue", "--help"]).await;
+    assert!(
+        out.status.success()
+            && String::from_utf8_lossy(&out.stdout).contains("Example: pgqueue create-queue")
+    );
+    let out = run_cli("127.0.0.1:1", &["completions", "bash"]).await;
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("_pgqueue()"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_fails_fast_and_readably() {
+    let begin = Instant::now();
+    let out = Command::new(pgqueue())
+        .args([
+            "--http.addr",
+            "127.0.0.1:0",
+            "run",
+            "postgres://postgres@127.0.0.1:1/test",
+        ])
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        begin.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        begin.elapsed()
+    );
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("Error: ") && last.contains("127.0.0.1") && last.contains('1'),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_url_it_runs_in_memory_and_says_so_first() {
+    let mut s = Server::start(None).await;
+    assert_eq!(s.json(&["create-queue", "q"]).await["queue"], json!("q"));
+    s.signal(libc::SIGTERM);
+    let status = tokio::time::timeout(Duration::from_secs(5), s.child.wait())
+        .await
+        .expect("stops")
+        .unwrap();
+    assert!(status.success());
+    let mut err = String::new();
+    if let Some(mut pipe) = s.child.stderr.take() {
+        tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut err)
+            .await
+            .unwrap();
+    }
+    let first = err.lines().next().unwrap_or_default();
+    assert!(first.contains("in-memory store"), "first log line: {first}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_within_2s_with_an_open_sse_stream() {
+    let db = fresh_database().await;
+    let mut s = Server::on(&db).await;
+    let mut events = s.client().next_ticker().await.expect("open stream");
+    let first = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures::StreamExt::next(&mut events),
+    )
+    .await
+    .expect("ping");
+    assert_eq!(first.unwrap().unwrap().event, "ping");
+    let begin = Instant::now();
+    s.signal(libc::SIGTERM);
+    let status = tokio::time::timeout(Duration::from_secs(2), s.child.wait())
+        .await
+        .expect("stopped within 2 s")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(begin.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_never_hand_out_a_task_twice() {
+    let db = fresh_database().await;
+    let a = Server::on(&db).await;
+    let b = Server::on(&db).await;
+    a.json(&["create-queue", "shared"]).await;
+    let ids: HashSet<i64> = a
+        .client()
+        .create_tasks(
+            "shared",
+            &vec![pgqueue_domain::TaskMeta::new(json!(1)); 400],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let mut workers = Vec::new();
+    for (i, client) in [a.client(), a.client(), b.client(), b.client()]
+        .into_iter()
+        .enumerate()
+    {
+        workers.push(tokio::spawn(async move {
+            let name = format!("w{i}");
+            let mut mine = Vec::new();
+            while let Some(t) = client.retain_task(&name, &["shared"]).await.unwrap() {
+                client
+                    .release_task(t.id, Release::success(None).by(name.clone()))
+                    .await
+                    .unwrap();
+                mine.push(t.id);
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut per_server = [0usize; 2];
+    for (i, w) in workers.into_iter().enumerate() {
+        for id in w.await.unwrap() {
+            assert!(seen.insert(id), "task {id} handed out twice");
+            per_server[i / 2] += 1;
+        }
+    }
+    assert_eq!(seen, ids);
+    assert!(
+        per_server[0] > 0 && per_server[1] > 0,
+        "both servers served: {per_server:?}"
+    );
+    let released = b
+        .json(&["tasks", "--status", "released", "--limit", "0"])
+        .await;
+    assert_eq!(released["count"], json!(400));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_prints_a_result_line_per_figure() {
+    let db = fresh_database().await;
+    let out = Command::new(pgqueue())
+        .args([
+            "bench",
+            db.url(),
+            "--tasks",
+            "300",
+            "--concurrency",
+            "4",
+            "--http-clients",
+            "2",
+            "--latency-tasks",
+            "40",
+            "--rate",
+            "200",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for metric in [
+        "W1a_enqueue_single_jobs_s",
+        "W1b_enqueue_batch_jobs_s",
+        "W2_drain_c4_jobs_s",
+        "W2_http_drain_c2_jobs_s",
+        "W3_p50_ms",
+        "W3_p99_ms",
+        "W2_c4_peak_rss_mb",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("RESULT\tpgqueue\t{metric}\t")))
+            .unwrap_or_else(|| panic!("no RESULT line for {metric}:\n{stdout}"));
+        let value: f64 = line.split('\t').nth(3).unwrap().parse().unwrap();
+        assert!(value > 0.0, "{line}");
+    }
+}
