@@ -2,7 +2,7 @@
 //!
 //! Statements that make work available notify channel [`CHANNEL`] with `task:<ns>:<queue>` or
 //! `ticker:<ns>` (names cannot contain `:`). The listener turns them into
-//! [`Wakeup`](pgqueue_ports::Wakeup)s on the store's [`Signal`]. The connection is never
+//! [`Wakeup`]s on the store's [`Signal`]. The connection is never
 //! pooled: a pooled connection would be handed to a statement and stop listening. When it
 //! dies, the listener reconnects with backoff, listens again and sends [`Wakeup::Resync`]
 //! because notifications sent meanwhile are lost. It stops when the store is dropped or
