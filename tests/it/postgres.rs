@@ -590,6 +590,20 @@ async fn tickers_register_claim_and_fire_queue_tasks() {
             .unwrap_err(),
         StoreError::Conflict("ticker already exists".into())
     );
+    assert_eq!(
+        store
+            .update_ticker(
+                &app,
+                &TickerName::parse("ghost").unwrap(),
+                &TickerPatch {
+                    name: Some(TickerName::parse("other").unwrap()),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap_err(),
+        StoreError::not_found("ticker", "ghost")
+    );
     store.delete_ticker(&app, &reports).await.unwrap();
     assert_eq!(
         store.get_ticker(&app, &reports).await.unwrap_err(),

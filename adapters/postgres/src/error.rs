@@ -29,7 +29,7 @@ pub enum PgError {
     Migrate(String),
     /// A statement failed.
     #[error("database error: {0}")]
-    Query(#[from] DieselError),
+    Query(#[source] QueryError),
     /// No pooled connection could be had (timeout or connection failure).
     #[error("connection pool: {0}")]
     Pool(String),
@@ -38,11 +38,23 @@ pub enum PgError {
     Store(#[from] StoreError),
 }
 
+/// A failed statement, as the driver reported it (kept opaque so no driver type is part of
+/// this crate's API).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct QueryError(pub(crate) DieselError);
+
+impl From<DieselError> for PgError {
+    fn from(e: DieselError) -> Self {
+        PgError::Query(QueryError(e))
+    }
+}
+
 impl From<PgError> for StoreError {
     fn from(e: PgError) -> Self {
         match e {
             PgError::Store(s) => s,
-            PgError::Query(q) => from_diesel(q),
+            PgError::Query(QueryError(q)) => from_diesel(q),
             other => StoreError::Unavailable(other.to_string()),
         }
     }
@@ -71,9 +83,10 @@ pub(crate) fn from_diesel(e: DieselError) -> StoreError {
 /// A unique violation becomes `Conflict(message)`; anything else goes through [`from_diesel`].
 pub(crate) fn conflict_on_unique(e: PgError, message: &str) -> PgError {
     match e {
-        PgError::Query(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            PgError::Store(StoreError::Conflict(message.to_string()))
-        }
+        PgError::Query(QueryError(DieselError::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            _,
+        ))) => PgError::Store(StoreError::Conflict(message.to_string())),
         other => other,
     }
 }
@@ -83,7 +96,7 @@ pub(crate) fn conflict_on_unique(e: PgError, message: &str) -> PgError {
 pub(crate) fn never_sent(e: &PgError) -> bool {
     matches!(
         e,
-        PgError::Query(DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info))
+        PgError::Query(QueryError(DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info)))
             if info.message() == "connection closed"
     )
 }

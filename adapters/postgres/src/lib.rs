@@ -69,23 +69,20 @@
 //! connection and relays these as [`Wakeup`](pgqueue_ports::Wakeup)s on [`Store::signal`];
 //! after reconnecting it sends `Wakeup::Resync`.
 
-pub mod error;
 pub mod listen;
-pub mod migrate;
 
 mod cached;
 mod connect;
+mod error;
+mod migrate;
 mod queues;
 mod schema;
 mod store;
 mod tasks;
 mod tickers;
 
-pub use error::PgError;
+pub use error::{PgError, QueryError};
 pub use store::{PgOptions, PgStore, enqueue_in};
 
 // The connection type of `enqueue_in`, so callers need not name diesel-async's path.
 pub use diesel_async::AsyncPgConnection;
-
-#[doc(hidden)]
-pub use pgqueue_ports::{Clock, StorageClock, Store};

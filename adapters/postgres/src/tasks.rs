@@ -177,10 +177,10 @@ pub(crate) async fn create(
 /// A foreign-key violation on insert means the queue was deleted meanwhile.
 fn queue_gone(e: PgError, queue: &QueueName) -> PgError {
     match e {
-        PgError::Query(diesel::result::Error::DatabaseError(
+        PgError::Query(crate::error::QueryError(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::ForeignKeyViolation,
             _,
-        )) => StoreError::not_found("queue", queue).into(),
+        ))) => StoreError::not_found("queue", queue).into(),
         other => other,
     }
 }

@@ -161,7 +161,7 @@ pub(crate) async fn register(
     first(rows, name)
 }
 
-/// Applies the patch (a name renames); NotFound for the ticker or the target queue.
+/// Applies the patch (a name renames); NotFound, or Conflict on a rename onto another.
 pub(crate) async fn update(
     conn: &mut AsyncPgConnection,
     ns: &Namespace,
@@ -185,8 +185,7 @@ pub(crate) async fn update(
         .load(conn)
         .await
         .map_err(|e| conflict_on_unique(e.into(), "ticker already exists"))?;
-    let renamed = patch.name.as_ref().unwrap_or(name);
-    first(rows, renamed)
+    first(rows, name)
 }
 
 /// Deletes and returns the ticker.

@@ -378,6 +378,39 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                     .extend(fired.iter().filter_map(|f| f.task.as_ref().map(|t| t.id)));
             }
         }
+        93 if rng.random_bool(0.5) => {
+            let n = ns(rng);
+            let names = ["tick", "slow", "tock", "feeder"];
+            let name = TickerName::parse(names[rng.random_range(0..names.len())]).unwrap();
+            let patch = TickerPatch {
+                name: rng
+                    .random_bool(0.3)
+                    .then(|| TickerName::parse(names[rng.random_range(0..names.len())]).unwrap()),
+                payload: rng.random_bool(0.5).then(|| payload(rng, step)),
+                interval: rng
+                    .random_bool(0.5)
+                    .then(|| Duration::from_nanos(rng.random_range(1..200_000_000_000))),
+                queue: None,
+            };
+            if rng.random_bool(0.5) {
+                sim.both(
+                    &format!("update_ticker({n}, {name}, {patch:?})"),
+                    async |s| s.update_ticker(&n, &name, &patch).await,
+                )
+                .await
+                .ok();
+            } else {
+                sim.both(
+                    &format!("register_ticker({n}, {name}, {patch:?})"),
+                    async |s| s.register_ticker(&n, &name, &patch).await,
+                )
+                .await
+                .ok();
+            }
+            sim.both("list_namespaces", async |s| s.list_namespaces().await)
+                .await
+                .ok();
+        }
         93 => {
             let n = ns(rng);
             let scope = if rng.random_bool(0.5) {
