@@ -39,10 +39,10 @@ impl Server {
         let child = cmd.spawn().expect("spawn pgqueue run");
         let start = Instant::now();
         let addr = loop {
-            if let Ok(a) = std::fs::read_to_string(&addr_file) {
-                if !a.is_empty() {
-                    break a;
-                }
+            if let Ok(a) = std::fs::read_to_string(&addr_file)
+                && !a.is_empty()
+            {
+                break a;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
@@ -389,8 +389,9 @@ async fn errors_are_one_line_on_stderr_with_exit_code_1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_database_fails_fast_and_readably() {
+    let bin = pgqueue(); // built (if needed) before the clock starts
     let begin = Instant::now();
-    let out = Command::new(pgqueue())
+    let out = Command::new(bin)
         .args([
             "--http.addr",
             "127.0.0.1:0",
