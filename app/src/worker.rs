@@ -23,7 +23,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 /// A queue's handler: the task payload in, a result value or an error text out.
@@ -143,6 +143,35 @@ impl Worker {
         &self.name
     }
 
+    /// Starts one job per claimed task, each in one of the claim's slots; unused slots are
+    /// freed when `permits` is dropped.
+    fn start_jobs(
+        &self,
+        tasks: Vec<Task>,
+        mut permits: Vec<OwnedSemaphorePermit>,
+        running: &mut JoinSet<()>,
+        releaser: &Releaser,
+        worker: &WorkerName,
+        report: &Arc<Counters>,
+    ) {
+        for task in tasks {
+            let Some(permit) = permits.pop() else { break };
+            let Some(handler) = self.handlers.get(&task.queue).cloned() else {
+                // Cannot happen: we only retain from our queues. Leave it to lease rescue.
+                continue;
+            };
+            let job = Job {
+                manager: self.manager.clone(),
+                releaser: releaser.clone(),
+                worker: worker.clone(),
+                handler,
+                task,
+                report: report.clone(),
+            };
+            running.spawn(job.run(permit));
+        }
+    }
+
     /// Runs until `shutdown` resolves, then stops retaining, waits up to the grace period
     /// for handlers in flight, and returns what it did. Storage errors are logged and
     /// retried; they never end the run.
@@ -165,71 +194,71 @@ impl Worker {
         tokio::pin!(shutdown);
         tracing::info!(worker = %worker, queues = ?queue_names, concurrency = self.concurrency, "worker started");
 
-        'run: loop {
-            // Wait for at least one free slot, then take every free slot: one claim fills them.
-            let first = tokio::select! {
-                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break 'run },
-                _ = &mut shutdown => break 'run,
-                Some(_) = running.join_next(), if !running.is_empty() => continue 'run,
-            };
-            let mut permits = vec![first];
-            // Handlers that finished together free their slots within a few polls: let them,
-            // so one claim fills all of them instead of one claim per slot.
-            for _ in 0..4 {
-                tokio::task::yield_now().await;
-            }
-            while let Ok(p) = slots.clone().try_acquire_owned() {
-                permits.push(p);
-            }
-            let tasks = match self
-                .manager
-                .next_tasks(worker.as_str(), &queue_names, permits.len() as u32)
-                .await
-            {
-                Ok(tasks) => tasks,
-                Err(e) => {
-                    tracing::warn!(error = %e, "retaining tasks failed; retrying");
-                    drop(permits);
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.poll_interval) => continue 'run,
-                        _ = &mut shutdown => break 'run,
+        let mut claims: JoinSet<(Result<Vec<Task>>, Vec<OwnedSemaphorePermit>)> = JoinSet::new();
+        let mut idle = false;
+        let poll = tokio::time::sleep(self.poll_interval);
+        tokio::pin!(poll);
+        let owned_queues: Arc<Vec<String>> =
+            Arc::new(queue_names.iter().map(|q| q.to_string()).collect());
+
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                // Claim for every free slot, with up to two claims in flight so the next batch
+                // is on its way while the previous one is being handed to handlers.
+                permit = slots.clone().acquire_owned(), if !idle && claims.len() < MAX_CLAIMS_IN_FLIGHT => {
+                    let Ok(first) = permit else { break };
+                    let mut permits = vec![first];
+                    // Handlers that finished together free their slots within a few polls:
+                    // let them, so one claim fills all of them instead of one per slot.
+                    for _ in 0..4 {
+                        tokio::task::yield_now().await;
                     }
+                    while let Ok(p) = slots.clone().try_acquire_owned() {
+                        permits.push(p);
+                    }
+                    let (manager, name, queues) = (self.manager.clone(), worker.clone(), owned_queues.clone());
+                    claims.spawn(async move {
+                        let names: Vec<&str> = queues.iter().map(String::as_str).collect();
+                        let result = manager.next_tasks(name.as_str(), &names, permits.len() as u32).await;
+                        (result, permits)
+                    });
                 }
-            };
-            let got = tasks.len();
-            for task in tasks {
-                let Some(permit) = permits.pop() else { break };
-                let Some(handler) = self.handlers.get(&task.queue).cloned() else {
-                    // Cannot happen: we only retain from our queues. Leave it to rescue.
-                    continue;
-                };
-                let job = Job {
-                    manager: self.manager.clone(),
-                    releaser: releaser.clone(),
-                    worker: worker.clone(),
-                    handler,
-                    task,
-                    report: report.clone(),
-                };
-                running.spawn(job.run(permit));
-            }
-            drop(permits);
-            if got == 0 {
-                // Nothing available: sleep until a wake-up for one of our queues, the safety
-                // poll, or shutdown. Finished handlers are reaped meanwhile.
-                let sleep = tokio::time::sleep(self.poll_interval);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        _ = &mut sleep => continue 'run,
-                        _ = &mut shutdown => break 'run,
-                        w = wakeups.recv(), if !signal_closed => {
-                            signal_closed = matches!(w, Err(broadcast::error::RecvError::Closed));
-                            if concerns(&w, &self.manager, &queues) { continue 'run }
+                Some(done) = claims.join_next(), if !claims.is_empty() => {
+                    let Ok((result, permits)) = done else { continue };
+                    let asked = permits.len();
+                    match result {
+                        Ok(tasks) => {
+                            let got = tasks.len();
+                            self.start_jobs(tasks, permits, &mut running, &releaser, &worker, &report);
+                            if got < asked && !wakeup_pending(&mut wakeups, &self.manager, &queues) {
+                                // Drained: sleep until a wake-up for one of our queues or the
+                                // safety poll (delays and backoffs end without a signal).
+                                idle = true;
+                                poll.as_mut().reset(tokio::time::Instant::now() + self.poll_interval);
+                            }
                         }
-                        Some(_) = running.join_next(), if !running.is_empty() => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "retaining tasks failed; retrying");
+                            idle = true;
+                            poll.as_mut().reset(tokio::time::Instant::now() + self.poll_interval);
+                        }
                     }
                 }
+                _ = &mut poll, if idle => idle = false,
+                w = wakeups.recv(), if idle && !signal_closed => {
+                    signal_closed = matches!(w, Err(broadcast::error::RecvError::Closed));
+                    if concerns(&w, &self.manager, &queues) {
+                        idle = false;
+                    }
+                }
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+        // Claims still in flight hold tasks for us now: run them like the others.
+        while let Some(done) = claims.join_next().await {
+            if let Ok((Ok(tasks), permits)) = done {
+                self.start_jobs(tasks, permits, &mut running, &releaser, &worker, &report);
             }
         }
 
@@ -245,6 +274,29 @@ impl Worker {
             running.shutdown().await;
         }
         Ok(report.snapshot())
+    }
+}
+
+/// Claim statements a runtime keeps in flight at once.
+const MAX_CLAIMS_IN_FLIGHT: usize = 2;
+
+/// Whether a wake-up for our queues arrived while we were busy (so the claim that just came
+/// back short may have missed a task). Drains what is buffered, so stale wake-ups from a busy
+/// period cost one extra look at most, not one each.
+fn wakeup_pending(
+    wakeups: &mut broadcast::Receiver<Wakeup>,
+    m: &Manager,
+    queues: &[QueueName],
+) -> bool {
+    let mut pending = false;
+    loop {
+        match wakeups.try_recv() {
+            Ok(w) => pending |= concerns(&Ok(w), m, queues),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => pending = true,
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => {
+                return pending;
+            }
+        }
     }
 }
 

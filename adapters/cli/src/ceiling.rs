@@ -25,11 +25,21 @@ const CLAIM_THEN_FINISH: &str = "UPDATE pgqueue_ceiling SET state = 'running' WH
 WHERE state = 'new' ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id AS claimed \\gset\n\
 UPDATE pgqueue_ceiling SET state = 'done' WHERE id = :claimed;\n";
 
+/// Runs SQL with psql, one statement at a time (from stdin, so VACUUM is not wrapped in a
+/// transaction as `-c` would do).
 fn psql(url: &str, sql: &str) -> Result<(), CliError> {
-    let out = Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
-        .output()
+    use std::io::Write;
+    let mut child = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| CliError::Usage(format!("cannot run psql (needed for --ceiling): {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(sql.as_bytes())?;
+    }
+    let out = child.wait_with_output()?;
     if !out.status.success() {
         return Err(CliError::Usage(format!(
             "psql failed: {}",

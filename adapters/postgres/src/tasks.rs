@@ -159,15 +159,20 @@ pub(crate) async fn create(
     }
     let payloads: Vec<Value> = new.iter().map(|n| n.payload.clone()).collect();
     let delays: Vec<Option<DateTime<Utc>>> = new.iter().map(|n| n.delayed_at).collect();
-    let rows: Vec<TaskRow> = diesel::sql_query(CREATE)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(queue.as_str())
-        .bind::<Array<Jsonb>, _>(payloads)
-        .bind::<Array<Nullable<Timestamptz>>, _>(delays)
-        .load(conn)
-        .await
-        .map_err(|e| queue_gone(e.into(), queue))?;
+    /// Marks the insert as one prepared statement per connection: single-task creates are
+    /// the enqueue hot path.
+    struct CreateTasks;
+    let rows: Vec<TaskRow> = cached::<CreateTasks, _>(
+        diesel::sql_query(CREATE)
+            .bind::<Nullable<Timestamptz>, _>(now)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Text, _>(queue.as_str())
+            .bind::<Array<Jsonb>, _>(payloads)
+            .bind::<Array<Nullable<Timestamptz>>, _>(delays),
+    )
+    .load(conn)
+    .await
+    .map_err(|e| queue_gone(e.into(), queue))?;
     if rows.is_empty() {
         return Err(StoreError::not_found("queue", queue).into());
     }
