@@ -21,13 +21,23 @@ struct Server {
 impl Server {
     /// Starts `pgqueue run <url>` on 127.0.0.1:0 and waits until it listens.
     async fn start(url: Option<&str>) -> Server {
+        Self::start_with(url, "127.0.0.1:0", &[], &[]).await
+    }
+
+    /// Starts `pgqueue --http.addr <addr> <global…> run <url> <run…>` and waits until it
+    /// listens.
+    async fn start_with(url: Option<&str>, addr: &str, global: &[&str], run: &[&str]) -> Server {
         let addr_file = std::env::temp_dir().join(format!(
             "pgqueue-addr-{}-{}",
             std::process::id(),
             rand::random::<u64>()
         ));
         let mut cmd = Command::new(pgqueue());
-        cmd.args(["--http.addr", "127.0.0.1:0", "run", "--http.addr-file"])
+        cmd.args(["--http.addr", addr])
+            .args(global)
+            .arg("run")
+            .args(run)
+            .arg("--http.addr-file")
             .arg(&addr_file);
         cmd.env_remove("DATABASE_URL")
             .env("RUST_LOG", "info")
@@ -555,4 +565,107 @@ async fn bench_prints_a_result_line_per_figure() {
         let value: f64 = line.split('\t').nth(3).unwrap().parse().unwrap();
         assert!(value > 0.0, "{line}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_flags_choose_namespace_schema_credentials_and_prefix() {
+    let db = fresh_database().await;
+    let run = [
+        "--namespace",
+        "Tenant",
+        "--pg.schema",
+        "jobs",
+        "--pg.user",
+        "postgres",
+        "--pg.password",
+        "unused",
+    ];
+    let s = Server::start_with(
+        Some(db.url()),
+        "127.0.0.1:0",
+        &["--http.prefix", "/v1/"],
+        &run,
+    )
+    .await;
+    // The default prefix is not served; the chosen one serves namespace "tenant".
+    let out = s.cli(&["queues"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the default prefix /api is not served"
+    );
+    let q = s.json(&["--http.prefix", "v1", "create-queue", "q"]).await;
+    assert_eq!(q["namespace"], json!("tenant"));
+    // The tables live in the chosen schema.
+    let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM jobs.queues WHERE namespace = 'tenant'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_ticker_reconnects_after_the_server_restarts() {
+    let db = fresh_database().await;
+    // A fixed free port, so the restarted server is found where the first one was.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut first = Server::start_with(Some(db.url()), &addr, &[], &[]).await;
+    first
+        .json(&["create-ticker", "beat", "--interval", "200ms"])
+        .await;
+    let stream = Command::new(pgqueue())
+        .args(["--http.addr", &addr, "next-ticker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    first.signal(libc::SIGTERM);
+    first.child.wait().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _second = Server::start_with(Some(db.url()), &addr, &[], &[]).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let pid = stream.id().unwrap() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = tokio::time::timeout(Duration::from_secs(5), stream.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let err = stderr(&out);
+    assert!(
+        err.contains("reconnecting"),
+        "it noticed the server leaving: {err}"
+    );
+    let pings = stdout.lines().filter(|l| l.starts_with("[ping]")).count();
+    assert!(pings >= 2, "a ping from each connection:\n{stdout}");
+    let stamps: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("[ticker] "))
+        .map(|d| serde_json::from_str::<Value>(d).unwrap()["timestamp"].to_string())
+        .collect();
+    assert!(
+        stamps.len() >= 4,
+        "tickers before and after the restart:\n{stdout}"
+    );
+    assert_eq!(
+        stamps.len(),
+        stamps.iter().collect::<HashSet<_>>().len(),
+        "no maturity delivered twice"
+    );
 }
