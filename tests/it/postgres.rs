@@ -1061,3 +1061,55 @@ async fn the_listener_stops_on_close_and_when_the_last_clone_is_dropped() {
     drop(other);
     assert_eq!(wait_for_listeners(db.url(), db.name(), 0).await, 0);
 }
+
+/// An idle worker whose safety-net poll is 30 s sees a task created by another process (a
+/// second store on the same database) within a second: the wake-up came through
+/// LISTEN/NOTIFY, not the poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_is_woken_by_another_process_insert() {
+    let db = fresh_database().await;
+    let worker_store = Arc::new(db.store(Arc::new(StorageClock)).await);
+    let producer = Arc::new(db.store(Arc::new(StorageClock)).await);
+    let m = pgqueue_app::Manager::new(worker_store)
+        .with_namespace("wake")
+        .unwrap();
+    m.create_queue(pgqueue_domain::QueueMeta {
+        queue: Some("q".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<std::time::Instant>();
+    let worker = pgqueue_app::Worker::new(m.clone())
+        .poll_interval(std::time::Duration::from_secs(30))
+        .handle("q", move |_| {
+            let _ = seen_tx.send(std::time::Instant::now());
+            async { Ok::<_, String>(serde_json::Value::Null) }
+        })
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    // Let the worker make its first (empty) claim and go idle on the signal.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let other = pgqueue_app::Manager::new(producer)
+        .with_namespace("wake")
+        .unwrap();
+    let created = std::time::Instant::now();
+    other
+        .create_task("q", pgqueue_domain::TaskMeta::new(json!("hi")))
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(5), seen_rx.recv())
+        .await
+        .expect("handled before the 30 s poll")
+        .unwrap();
+    assert!(
+        seen - created < std::time::Duration::from_secs(1),
+        "woken after {:?}",
+        seen - created
+    );
+    let _ = stop.send(());
+    run.await.unwrap().unwrap();
+}
