@@ -3,7 +3,7 @@
 //!
 //! An adapter instantiates the whole suite with one line in `tests/it/`:
 //!
-//! ```ignore
+//! ```text
 //! pgqueue_tests::store_contract_tests!(crate::memory::subject);
 //! ```
 //!

@@ -1,7 +1,7 @@
 //! The background-runtime suite: the worker runtime, the scheduler, lease rescue and
 //! clean-up, on real time, written once and run against every adapter.
 //!
-//! ```ignore
+//! ```text
 //! pgqueue_tests::runtime_tests!(crate::memory::realtime);
 //! ```
 //!

@@ -133,7 +133,7 @@ macro_rules! with_conn {
 /// exactly when that transaction commits, and the wake-up is delivered only then. The time is
 /// the database's `now()` (the transaction's start). NotFound for an unknown queue.
 ///
-/// ```ignore
+/// ```text
 /// conn.transaction(async |conn| {
 ///     diesel::sql_query("INSERT INTO orders ...").execute(conn).await?;
 ///     pgqueue_postgres::enqueue_in(conn, &ns, &queue, &[task]).await
