@@ -486,3 +486,126 @@ async fn openapi_lists_every_route() {
     }
     assert_eq!(doc["paths"].as_object().unwrap().len(), 12);
 }
+
+#[tokio::test]
+async fn tickers_round_trip_and_stream_from_the_list_route() {
+    let s = start().await;
+    let c = &s.client;
+    c.create_queue(&queue("reports")).await.unwrap();
+    let t = c
+        .create_ticker(&TickerMeta {
+            ticker: Some("nightly".into()),
+            queue: Some(Some("reports".into())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            t.name.as_str(),
+            t.interval,
+            t.queue.as_ref().map(|q| q.as_str())
+        ),
+        ("nightly", Duration::from_mins(1), Some("reports"))
+    );
+    c.create_ticker(&TickerMeta {
+        ticker: Some("beat".into()),
+        interval: Some(Duration::from_millis(200)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let list = c.list_tickers(None, None).await.unwrap();
+    assert_eq!(
+        (
+            list.count,
+            list.items
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+        ),
+        (2, vec!["beat", "nightly"])
+    );
+    assert_eq!(
+        c.list_tickers(Some(1), Some(1)).await.unwrap().items[0]
+            .name
+            .as_str(),
+        "nightly"
+    );
+    let up = c
+        .update_ticker(
+            "nightly",
+            &TickerMeta {
+                ticker: Some("daily".into()),
+                interval: Some(Duration::from_hours(24)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (up.name.as_str(), up.interval),
+        ("daily", Duration::from_hours(24))
+    );
+    assert_api_error(
+        c.update_ticker(
+            "nightly",
+            &TickerMeta {
+                interval: Some(Duration::from_secs(1)),
+                ..Default::default()
+            },
+        )
+        .await,
+        404,
+        "not found",
+    );
+    assert_api_error(
+        c.update_ticker("daily", &TickerMeta::default()).await,
+        400,
+        "no patch values",
+    );
+    assert_eq!(
+        c.delete_ticker("daily").await.unwrap().name.as_str(),
+        "daily"
+    );
+    assert_api_error(c.delete_ticker("daily").await, 404, "not found");
+
+    // GET /ticker with Accept: text/event-stream is the SSE stream too.
+    let url = c.base_url();
+    let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "GET {}/ticker HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n",
+        url.path().trim_end_matches('/')
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut conn, request.as_bytes())
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + StdDuration::from_secs(5);
+    while seen.matches("event: ticker").count() < 2 && Instant::now() < deadline {
+        let n = tokio::time::timeout(
+            StdDuration::from_secs(5),
+            tokio::io::AsyncReadExt::read(&mut conn, &mut buf),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        if n == 0 {
+            break;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(
+        seen.to_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{seen}"
+    );
+    assert!(
+        seen.matches("event: ticker").count() >= 2,
+        "two maturities of a 200 ms ticker:\n{seen}"
+    );
+    assert!(seen.contains(r#""ticker":"beat""#), "{seen}");
+}
