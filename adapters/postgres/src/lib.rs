@@ -47,7 +47,7 @@
 //! fenced on the worker; only when they match nothing is the row read once to say why.
 //! `release_tasks` releases a batch in one statement over arrays. Creating tasks is one
 //! `INSERT … SELECT … FROM unnest(…) WITH ORDINALITY` whatever the batch size. The hot-path
-//! statements (retain, release, heartbeat) stay prepared on each pooled connection; the
+//! statements (create, retain, release, heartbeat) stay prepared on each pooled connection; the
 //! others are hand-written SQL parsed per call (they are not on the hot path).
 //!
 //! Tickers have no foreign key to their queue: that the queue exists when a ticker is created
