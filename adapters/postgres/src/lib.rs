@@ -74,6 +74,7 @@ pub mod listen;
 mod cached;
 mod connect;
 mod error;
+mod listing;
 mod migrate;
 mod queues;
 mod schema;

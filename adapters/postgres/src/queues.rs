@@ -2,7 +2,7 @@
 
 use crate::error::{PgError, conflict_on_unique};
 use crate::schema::queues;
-use crate::tasks::{Now, clamp, status_sql, with_now};
+use crate::tasks::{Now, status_sql, with_now};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -174,42 +174,18 @@ pub(crate) async fn delete(
     first(rows, name)
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
 /// Queues by name, one page, with the total.
 pub(crate) async fn list(
     conn: &mut AsyncPgConnection,
     ns: &Namespace,
     page: Page,
 ) -> Result<Listing<Queue>, PgError> {
-    let count: Count =
-        diesel::sql_query("SELECT count(*) AS count FROM queues WHERE namespace = $1")
-            .bind::<Text, _>(ns.as_str())
-            .get_result(conn)
-            .await?;
-    let items = if page.limit == 0 {
-        Vec::new()
-    } else {
-        let rows: Vec<QueueRow> = diesel::sql_query(
-            "SELECT * FROM queues WHERE namespace = $1 ORDER BY name COLLATE \"C\" OFFSET $2 LIMIT $3",
-        )
-        .bind::<Text, _>(ns.as_str())
-        .bind::<BigInt, _>(clamp(page.offset))
-        .bind::<BigInt, _>(clamp(page.limit))
-        .load(conn)
-        .await?;
-        rows.into_iter()
-            .map(QueueRow::into_queue)
-            .collect::<Result<_, _>>()?
-    };
-    Ok(Listing {
-        count: u64::try_from(count.count).unwrap_or(0),
-        items,
-    })
+    let (count, rows) = crate::listing::by_name::<QueueRow>(conn, "queues", ns, page).await?;
+    let items = rows
+        .into_iter()
+        .map(QueueRow::into_queue)
+        .collect::<Result<_, _>>()?;
+    Ok(Listing { count, items })
 }
 
 #[derive(QueryableByName)]

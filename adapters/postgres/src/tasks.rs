@@ -213,12 +213,6 @@ pub(crate) async fn get(
         .and_then(TaskRow::into_task)
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
 const LIST_FILTER: &str = "FROM tasks t CROSS JOIN c WHERE t.namespace = $2 \
      AND ($3::text IS NULL OR t.queue = $3) AND ($4::text IS NULL OR ";
 
@@ -236,7 +230,7 @@ pub(crate) async fn list(
         with_now!(),
         status_sql!()
     );
-    let count: Count = diesel::sql_query(count_sql)
+    let count: crate::listing::Count = diesel::sql_query(count_sql)
         .bind::<Nullable<Timestamptz>, _>(now)
         .bind::<Text, _>(ns.as_str())
         .bind::<Nullable<Text>, _>(queue.clone())
@@ -263,7 +257,7 @@ pub(crate) async fn list(
         into_tasks(rows, |t| t.id)?
     };
     Ok(Listing {
-        count: u64::try_from(count.count).unwrap_or(0),
+        count: count.total(),
         items,
     })
 }

@@ -7,7 +7,7 @@
 
 use crate::error::{PgError, conflict_on_unique};
 use crate::schema::tickers;
-use crate::tasks::{self, Now, clamp, with_now};
+use crate::tasks::{self, Now, with_now};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
@@ -203,43 +203,18 @@ pub(crate) async fn delete(
     first(rows, name)
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
 /// Tickers by name, one page, with the total.
 pub(crate) async fn list(
     conn: &mut AsyncPgConnection,
     ns: &Namespace,
     page: Page,
 ) -> Result<Listing<Ticker>, PgError> {
-    let count: Count =
-        diesel::sql_query("SELECT count(*) AS count FROM tickers WHERE namespace = $1")
-            .bind::<Text, _>(ns.as_str())
-            .get_result(conn)
-            .await?;
-    let items = if page.limit == 0 {
-        Vec::new()
-    } else {
-        let rows: Vec<TickerRow> = diesel::sql_query(
-            "SELECT * FROM tickers WHERE namespace = $1 ORDER BY name COLLATE \"C\" \
-             OFFSET $2 LIMIT $3",
-        )
-        .bind::<Text, _>(ns.as_str())
-        .bind::<BigInt, _>(clamp(page.offset))
-        .bind::<BigInt, _>(clamp(page.limit))
-        .load(conn)
-        .await?;
-        rows.into_iter()
-            .map(TickerRow::into_ticker)
-            .collect::<Result<_, _>>()?
-    };
-    Ok(Listing {
-        count: u64::try_from(count.count).unwrap_or(0),
-        items,
-    })
+    let (count, rows) = crate::listing::by_name::<TickerRow>(conn, "tickers", ns, page).await?;
+    let items = rows
+        .into_iter()
+        .map(TickerRow::into_ticker)
+        .collect::<Result<_, _>>()?;
+    Ok(Listing { count, items })
 }
 
 /// When ticker `k` matures (or matured): never fired counts as matured at `c.now`.
