@@ -48,6 +48,21 @@ impl Queue {
         }
     }
 
+    /// A new queue: the defaults, then the patch's settings (a name in the patch is ignored:
+    /// `name` is the queue's name). What create and register store for a missing queue.
+    pub fn from_patch(namespace: Namespace, name: QueueName, patch: &QueuePatch) -> Self {
+        let mut q = Self::new(namespace, name);
+        q.apply_settings(patch);
+        q
+    }
+
+    /// Applies the patch's settings but never renames (register and upserts).
+    pub fn apply_settings(&mut self, patch: &QueuePatch) {
+        let name = self.name.clone();
+        self.apply(patch);
+        self.name = name;
+    }
+
     /// Applies the fields a patch gives, including a rename.
     pub fn apply(&mut self, patch: &QueuePatch) {
         if let Some(name) = &patch.name {
@@ -261,6 +276,36 @@ mod tests {
             ("emails", 5, DEFAULT_TTL)
         );
         assert!(QueueMeta::default().validate().unwrap().is_empty());
+    }
+
+    #[test]
+    fn from_patch_applies_settings_but_never_the_patch_name() {
+        let patch = QueueMeta {
+            queue: Some("other".into()),
+            retries: Some(7),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let mut q = Queue::from_patch(
+            Namespace::default(),
+            QueueName::parse("jobs").unwrap(),
+            &patch,
+        );
+        assert_eq!(
+            (q.name.as_str(), q.retries, q.ttl),
+            ("jobs", 7, DEFAULT_TTL)
+        );
+        q.apply_settings(
+            &QueueMeta {
+                queue: Some("x".into()),
+                ttl: Some(Duration::from_secs(5)),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap(),
+        );
+        assert_eq!((q.name.as_str(), q.ttl), ("jobs", Duration::from_secs(5)));
     }
 
     #[test]

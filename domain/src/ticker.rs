@@ -44,6 +44,20 @@ impl Ticker {
         }
     }
 
+    /// A new ticker: the defaults, then the patch's settings (a name in the patch is ignored).
+    pub fn from_patch(namespace: Namespace, name: TickerName, patch: &TickerPatch) -> Self {
+        let mut t = Self::new(namespace, name);
+        t.apply_settings(patch);
+        t
+    }
+
+    /// Applies the patch's settings but never renames (register and upserts).
+    pub fn apply_settings(&mut self, patch: &TickerPatch) {
+        let name = self.name.clone();
+        self.apply(patch);
+        self.name = name;
+    }
+
     /// Applies the fields a patch gives, including a rename. The timestamp is kept, so
     /// re-registering a ticker does not make it fire again.
     pub fn apply(&mut self, patch: &TickerPatch) {
@@ -248,6 +262,26 @@ mod tests {
             ..Default::default()
         };
         assert!(m.validate_new().is_err());
+    }
+
+    #[test]
+    fn from_patch_applies_settings_but_never_the_patch_name() {
+        let patch = TickerMeta {
+            ticker: Some("other".into()),
+            payload: Some(json!(1)),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let t = Ticker::from_patch(
+            Namespace::default(),
+            TickerName::parse("beat").unwrap(),
+            &patch,
+        );
+        assert_eq!(
+            (t.name.as_str(), t.payload, t.interval),
+            ("beat", json!(1), DEFAULT_INTERVAL)
+        );
     }
 
     #[test]

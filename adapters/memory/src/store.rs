@@ -133,11 +133,7 @@ impl Store for MemoryStore {
         if state.queues.contains_key(&key) {
             return Err(queue_exists());
         }
-        let mut queue = Queue::new(ns.clone(), name.clone());
-        queue.apply(&QueuePatch {
-            name: None,
-            ..patch.clone()
-        });
+        let queue = Queue::from_patch(ns.clone(), name.clone(), patch);
         state.queues.insert(key, queue.clone());
         Ok(queue)
     }
@@ -153,10 +149,7 @@ impl Store for MemoryStore {
             .queues
             .entry((ns.clone(), name.clone()))
             .or_insert_with(|| Queue::new(ns.clone(), name.clone()));
-        queue.apply(&QueuePatch {
-            name: None,
-            ..patch.clone()
-        });
+        queue.apply_settings(patch);
         Ok(queue.clone())
     }
 
@@ -447,11 +440,7 @@ impl Store for MemoryStore {
             if state.tickers.contains_key(&key) {
                 return Err(ticker_exists());
             }
-            let mut ticker = Ticker::new(ns.clone(), name.clone());
-            ticker.apply(&TickerPatch {
-                name: None,
-                ..patch.clone()
-            });
+            let ticker = Ticker::from_patch(ns.clone(), name.clone(), patch);
             state.tickers.insert(key, ticker.clone());
             ticker
         };
@@ -471,10 +460,7 @@ impl Store for MemoryStore {
                 .tickers
                 .entry((ns.clone(), name.clone()))
                 .or_insert_with(|| Ticker::new(ns.clone(), name.clone()));
-            ticker.apply(&TickerPatch {
-                name: None,
-                ..patch.clone()
-            });
+            ticker.apply_settings(patch);
             ticker.clone()
         };
         self.wake_ticker(ns);

@@ -71,12 +71,7 @@ pub(crate) async fn get(
 
 /// The queue with the defaults and then the patch (its name ignored).
 fn with_defaults(ns: &Namespace, name: &QueueName, patch: &QueuePatch) -> Queue {
-    let mut q = Queue::new(ns.clone(), name.clone());
-    q.apply(&QueuePatch {
-        name: None,
-        ..patch.clone()
-    });
-    q
+    Queue::from_patch(ns.clone(), name.clone(), patch)
 }
 
 const INSERT: &str = "INSERT INTO queues (namespace, name, ttl, retries, retry_delay, lease) \

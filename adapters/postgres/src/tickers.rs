@@ -122,12 +122,7 @@ pub(crate) async fn create(
 }
 
 fn defaults(ns: &Namespace, name: &TickerName, patch: &TickerPatch) -> Ticker {
-    let mut t = Ticker::new(ns.clone(), name.clone());
-    t.apply(&TickerPatch {
-        name: None,
-        ..patch.clone()
-    });
-    t
+    Ticker::from_patch(ns.clone(), name.clone(), patch)
 }
 
 /// Upsert that keeps an existing ticker's timestamp.

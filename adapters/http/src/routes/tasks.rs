@@ -25,9 +25,8 @@ struct NewTaskBody {
     #[serde(default)]
     delayed_at: Option<Timestamp>,
     /// Accepted for wire compatibility; the namespace is the server's.
-    #[serde(default)]
-    #[allow(dead_code)]
-    namespace: Option<String>,
+    #[serde(default, rename = "namespace")]
+    _namespace: Option<String>,
 }
 
 /// Maps a present JSON value, `null` included, to `Some`.
