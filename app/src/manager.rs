@@ -174,7 +174,7 @@ impl Manager {
             ));
         }
         let tasks: Vec<NewTask> = metas
-            .iter()
+            .into_iter()
             .map(TaskMeta::validate)
             .collect::<std::result::Result<_, _>>()?;
         if tasks.iter().any(|t| t.delayed_at.is_some()) {

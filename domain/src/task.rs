@@ -94,9 +94,10 @@ impl TaskMeta {
         }
     }
 
-    /// Checks the parts that do not depend on time: a payload is present.
-    pub fn validate(&self) -> Result<NewTask> {
-        let payload = self.payload.clone().ok_or(Error::MissingPayload)?;
+    /// Checks the parts that do not depend on time (a payload is present) and moves the
+    /// payload into the task to create: no copy of it on the enqueue path.
+    pub fn validate(self) -> Result<NewTask> {
+        let payload = self.payload.ok_or(Error::MissingPayload)?;
         Ok(NewTask {
             payload,
             delayed_at: self.delayed_at.map(time::truncate),
