@@ -10,6 +10,9 @@
 //! - **Clean-up**: the system ticker `cleanup` in namespace `pgqueue` matures once per period;
 //!   whichever process claims it deletes ended tasks past their retention, in every namespace,
 //!   in bounded batches until none is left.
+//! - **Maintenance**: every few seconds the store is asked to keep its task table healthy
+//!   (on PostgreSQL with autovacuum off: `VACUUM`/`ANALYZE` once autovacuum's thresholds pass;
+//!   otherwise nothing), so claim plans do not degrade as tasks churn.
 
 use crate::manager::Manager;
 use pgqueue_domain::{Duration as WireDuration, TickerMeta};
@@ -36,6 +39,9 @@ pub struct RuntimeConfig {
     pub ticker_batch: u32,
     /// Longest sleep of the scheduler without looking again. Default 1 second.
     pub max_ticker_sleep: Duration,
+    /// How often the store's housekeeping ([`pgqueue_ports::Store::maintain`]) is asked
+    /// whether something is due. Default 10 seconds.
+    pub maintenance_interval: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -47,11 +53,12 @@ impl Default for RuntimeConfig {
             rescue_batch: 1000,
             ticker_batch: 100,
             max_ticker_sleep: Duration::from_secs(1),
+            maintenance_interval: Duration::from_secs(10),
         }
     }
 }
 
-/// The background runtime: scheduler, lease rescue and clean-up.
+/// The background runtime: scheduler, lease rescue, clean-up and maintenance.
 #[derive(Debug, Clone)]
 pub struct Runtime {
     manager: Manager,
@@ -67,14 +74,15 @@ impl Runtime {
         Self { manager, config }
     }
 
-    /// Runs the three loops until `shutdown` resolves.
+    /// Runs the four loops until `shutdown` resolves.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         let (stop_tx, stop) = watch::channel(false);
         let loops = async {
             tokio::join!(
                 self.scheduler(stop.clone()),
                 self.rescuer(stop.clone()),
-                self.cleaner(stop.clone())
+                self.cleaner(stop.clone()),
+                self.maintainer(stop.clone())
             );
         };
         tokio::pin!(loops);
@@ -153,6 +161,28 @@ impl Runtime {
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.rescue_interval) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Asks the store for its housekeeping every interval until stopped.
+    async fn maintainer(&self, mut stop: watch::Receiver<bool>) {
+        let store = self.manager.store().clone();
+        while !*stop.borrow() {
+            match store.maintain(false).await {
+                Ok(done) if done.vacuumed || done.analyzed => {
+                    tracing::debug!(
+                        vacuumed = done.vacuumed,
+                        analyzed = done.analyzed,
+                        "store maintained"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "store maintenance failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.maintenance_interval) => {}
                 _ = stop.changed() => {}
             }
         }

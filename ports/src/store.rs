@@ -43,6 +43,15 @@ pub struct FiredTicker {
     pub task: Option<Task>,
 }
 
+/// What one housekeeping pass ([`Store::maintain`]) did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Planner statistics were refreshed.
+    pub analyzed: bool,
+    /// Dead rows were reclaimed.
+    pub vacuumed: bool,
+}
+
 /// Which tickers a maturity question is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TickerScope {
@@ -173,6 +182,16 @@ pub trait Store: Send + Sync {
     /// `ttl` ago (domain rule `Task::is_cleanable`); returns how many. Callers repeat until
     /// it returns fewer than `limit`.
     async fn clean_up(&self, limit: u32) -> StoreResult<u64>;
+
+    /// Housekeeping the database may not do by itself: a task table churns (insert, a few
+    /// updates, delete), and without fresh planner statistics and reclaimed dead rows the
+    /// claim and release plans degrade by orders of magnitude. Cheap when nothing is due.
+    /// `force` refreshes statistics even when the store would leave it to the database
+    /// (benchmarks, after a bulk load). Stores with nothing to maintain do nothing.
+    async fn maintain(&self, force: bool) -> StoreResult<Maintenance> {
+        let _ = force;
+        Ok(Maintenance::default())
+    }
 
     // ---- tickers ----
 

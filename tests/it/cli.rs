@@ -543,6 +543,8 @@ async fn bench_prints_a_result_line_per_figure() {
             "40",
             "--rate",
             "200",
+            "--finished-rows",
+            "2000",
         ])
         .output()
         .await
@@ -553,7 +555,11 @@ async fn bench_prints_a_result_line_per_figure() {
         "W1a_enqueue_single_jobs_s",
         "W1b_enqueue_batch_jobs_s",
         "W2_drain_c4_jobs_s",
+        "W2_finished_empty_c4_jobs_s",
+        "W2_finished_drain_c4_jobs_s",
         "W2_http_drain_c2_jobs_s",
+        "W2_http_server_idle_rss_mb",
+        "W2_http_server_peak_rss_mb",
         "W3_p50_ms",
         "W3_p99_ms",
         "W2_c4_peak_rss_mb",

@@ -1113,3 +1113,58 @@ async fn an_idle_worker_is_woken_by_another_process_insert() {
     let _ = stop.send(());
     run.await.unwrap().unwrap();
 }
+
+/// `reltuples` of the task table: what the planner believes it holds.
+async fn planner_rows(url: &str) -> f64 {
+    strings(
+        url,
+        "SELECT reltuples::text FROM pg_class WHERE oid = 'tasks'::regclass",
+    )
+    .await[0]
+        .parse()
+        .unwrap()
+}
+
+/// Maintenance refreshes statistics when forced, and when autovacuum will not look after
+/// the table, vacuums once dead rows pass autovacuum's threshold, by itself.
+#[tokio::test]
+async fn maintenance_analyses_and_vacuums_when_autovacuum_will_not() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    // Whatever the server's setting, this table is ours to look after.
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query("ALTER TABLE tasks SET (autovacuum_enabled = false)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let app = ns("app");
+    let q = queue("q");
+    store
+        .create_queue(&app, &q, &QueuePatch::default())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let batch: Vec<NewTask> = (0..1000).map(|i| task(json!(i))).collect();
+        store.create_tasks(&app, &q, &batch).await.unwrap();
+    }
+    assert!(planner_rows(db.url()).await < 3000.0);
+    let done = store.maintain(true).await.unwrap();
+    assert!(done.analyzed, "{done:?}");
+    assert_eq!(planner_rows(db.url()).await, 3000.0);
+
+    // 3,000 dead rows (> 1,000 + 1% of live): due as soon as the counters show them.
+    store.delete_queue(&app, &q).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let done = loop {
+        let done = store.maintain(false).await.unwrap();
+        if done.vacuumed || std::time::Instant::now() > deadline {
+            break done;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(done.vacuumed && done.analyzed, "{done:?}");
+    assert_eq!(planner_rows(db.url()).await, 0.0);
+    // Nothing left to do: the next pass does nothing.
+    let again = store.maintain(false).await.unwrap();
+    assert!(!again.vacuumed, "{again:?}");
+}

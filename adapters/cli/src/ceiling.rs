@@ -27,7 +27,7 @@ UPDATE pgqueue_ceiling SET state = 'done' WHERE id = :claimed;\n";
 
 /// Runs SQL with psql, one statement at a time (from stdin, so VACUUM is not wrapped in a
 /// transaction as `-c` would do).
-fn psql(url: &str, sql: &str) -> Result<(), CliError> {
+pub(crate) fn psql(url: &str, sql: &str) -> Result<(), CliError> {
     use std::io::Write;
     let mut child = Command::new("psql")
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", "-"])

@@ -75,6 +75,7 @@ mod cached;
 mod connect;
 mod error;
 mod listing;
+mod maintenance;
 mod migrate;
 mod queues;
 mod schema;

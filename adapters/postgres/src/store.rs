@@ -2,7 +2,7 @@
 
 use crate::connect::ConnSpec;
 use crate::error::{PgError, never_sent};
-use crate::{listen, migrate, queues, tasks, tickers};
+use crate::{listen, maintenance, migrate, queues, tasks, tickers};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
@@ -12,7 +12,8 @@ use pgqueue_domain::{
     TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 use pgqueue_ports::{
-    Clock, FiredTicker, Listing, Signal, StorageClock, Store, StoreError, StoreResult, TickerScope,
+    Clock, FiredTicker, Listing, Maintenance, Signal, StorageClock, Store, StoreError, StoreResult,
+    TickerScope,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -287,6 +288,10 @@ impl Store for PgStore {
     async fn clean_up(&self, limit: u32) -> StoreResult<u64> {
         let now = self.now_param();
         with_conn!(self, |c| tasks::clean_up(c, now, limit))
+    }
+
+    async fn maintain(&self, force: bool) -> StoreResult<Maintenance> {
+        with_conn!(self, |c| maintenance::maintain(c, force))
     }
 
     async fn create_ticker(

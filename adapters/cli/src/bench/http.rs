@@ -1,0 +1,132 @@
+//! W2_http: the drain through the REST API of a separate `pgqueue run` process, as a user
+//! would deploy it, so the server's own memory can be read while it works.
+
+use super::report::status_mb;
+use crate::error::CliError;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+/// A `pgqueue run` child process serving one namespace on a free port; killed on drop.
+pub(super) struct Server {
+    child: Child,
+    pid: String,
+    /// `http://<addr>/api`.
+    pub(super) base: String,
+    addr_file: PathBuf,
+}
+
+impl Server {
+    /// Starts this very binary as `pgqueue run <url> --namespace <ns>` on a free port and
+    /// waits until it listens.
+    pub(super) async fn start(url: &str, namespace: &str) -> Result<Self, CliError> {
+        let exe = std::env::current_exe()?;
+        let addr_file = std::env::temp_dir().join(format!(
+            "pgqueue-bench-{}-{namespace}.addr",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&addr_file);
+        let child = Command::new(exe)
+            .args([
+                "run",
+                url,
+                "--namespace",
+                namespace,
+                "--http.addr",
+                "127.0.0.1:0",
+            ])
+            .arg("--http.addr-file")
+            .arg(&addr_file)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| CliError::Usage(format!("cannot start `pgqueue run`: {e}")))?;
+        let pid = child
+            .id()
+            .map(|p| p.to_string())
+            .ok_or_else(|| CliError::Usage("`pgqueue run` exited at once".into()))?;
+        let mut server = Self {
+            child,
+            pid,
+            base: String::new(),
+            addr_file,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let written = std::fs::read_to_string(&server.addr_file).unwrap_or_default();
+            if let Ok(addr) = written.trim().parse::<std::net::SocketAddr>() {
+                server.base = format!("http://{addr}/api");
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                return Err(CliError::Usage(format!("`pgqueue run` exited: {status}")));
+            }
+            if Instant::now() > deadline {
+                return Err(CliError::Usage(
+                    "`pgqueue run` did not start in 30 s".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The server's resident memory now, in MiB.
+    pub(super) fn rss_mb(&self) -> f64 {
+        status_mb(&self.pid, "VmRSS")
+    }
+
+    /// The server's peak resident memory so far, in MiB.
+    pub(super) fn peak_rss_mb(&self) -> f64 {
+        status_mb(&self.pid, "VmHWM")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_file(&self.addr_file);
+    }
+}
+
+/// Drains `n` tasks of queue `bench` through `base` with `clients` HTTP workers, each doing
+/// `PUT /task` then `PATCH /task/{id}` over its own keep-alive connection; returns tasks/s.
+pub(super) async fn drain(base: &str, n: usize, clients: usize) -> Result<f64, CliError> {
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..clients {
+        let client = pgqueue_client::Client::new(base)?;
+        workers.push(tokio::spawn(async move {
+            let name = format!("http@{w}");
+            let mut done = 0usize;
+            loop {
+                match client.retain_task(&name, &["bench"]).await? {
+                    Some(t) => {
+                        client
+                            .release_task(
+                                t.id,
+                                pgqueue_client::Release::success(None).by(name.clone()),
+                            )
+                            .await?;
+                        done += 1;
+                    }
+                    None => return Ok::<usize, pgqueue_client::ClientError>(done),
+                }
+            }
+        }));
+    }
+    let mut total = 0;
+    for w in workers {
+        total += w
+            .await
+            .map_err(|e| CliError::Usage(format!("HTTP worker failed: {e}")))??;
+    }
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    if total != n {
+        return Err(CliError::Usage(format!(
+            "HTTP drain released {total} of {n} tasks"
+        )));
+    }
+    Ok(rate)
+}
