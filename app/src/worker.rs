@@ -1,10 +1,11 @@
 //! The worker runtime: run a handler for every task of the queues it serves.
 //!
 //! A user registers one async handler per queue and calls [`Worker::run`]. The runtime
-//! retains only as many tasks as it has free slots (claiming several per statement when
-//! several slots are free), runs handlers concurrently up to the limit, releases each task
-//! with the handler's value or its error text, turns a panic into a failure, heartbeats long
-//! handlers, and on shutdown stops retaining and waits for the handlers in flight.
+//! retains at most `concurrency + prefetch` tasks at a time (claiming as many as it may hold
+//! in one statement), runs handlers concurrently up to `concurrency`, releases each task
+//! with the handler's value or its error text, turns a panic into a failure, heartbeats
+//! every task it holds (running or waiting for a slot), and on shutdown stops retaining and
+//! waits for the tasks it holds.
 //!
 //! It sleeps on the store's wake-up signal when there is nothing to do, with a slow poll as a
 //! safety net (delayed tasks and backoffs become due without any signal).
@@ -50,6 +51,7 @@ pub struct Worker {
     manager: Manager,
     handlers: HashMap<QueueName, Handler>,
     concurrency: usize,
+    prefetch: Option<usize>,
     name: String,
     poll_interval: Duration,
     grace_period: Duration,
@@ -61,6 +63,7 @@ impl std::fmt::Debug for Worker {
             .field("name", &self.name)
             .field("queues", &self.handlers.keys().collect::<Vec<_>>())
             .field("concurrency", &self.concurrency)
+            .field("prefetch", &self.prefetch)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +91,7 @@ impl Worker {
             manager,
             handlers: HashMap::new(),
             concurrency: std::thread::available_parallelism().map_or(4, |n| n.get()),
+            prefetch: None,
             name: default_name(),
             poll_interval: Duration::from_secs(1),
             grace_period: Duration::from_secs(30),
@@ -120,6 +124,15 @@ impl Worker {
         self
     }
 
+    /// How many tasks may wait for a free slot, retained ahead (default: as many as the
+    /// concurrency). A claim then brings back up to `concurrency + prefetch` tasks in one
+    /// statement instead of one slot's worth, and a freed slot finds its next task waiting.
+    /// Waiting tasks are heartbeated like running ones; 0 claims only for free slots.
+    pub fn prefetch(mut self, n: usize) -> Self {
+        self.prefetch = Some(n);
+        self
+    }
+
     /// The worker name sent with every retain, heartbeat and release.
     pub fn name(mut self, name: &str) -> Result<Self> {
         self.name = WorkerName::parse(name)?.to_string();
@@ -143,12 +156,13 @@ impl Worker {
         &self.name
     }
 
-    /// Starts one job per claimed task, each in one of the claim's slots; unused slots are
-    /// freed when `permits` is dropped.
+    /// Starts one job per claimed task, each holding one of the claim's permits; unused
+    /// permits are freed when `permits` is dropped.
     fn start_jobs(
         &self,
         tasks: Vec<Task>,
         mut permits: Vec<OwnedSemaphorePermit>,
+        slots: &Arc<Semaphore>,
         running: &mut JoinSet<()>,
         releaser: &Releaser,
         worker: &WorkerName,
@@ -168,7 +182,7 @@ impl Worker {
                 task,
                 report: report.clone(),
             };
-            running.spawn(job.run(permit));
+            running.spawn(job.run(permit, slots.clone()));
         }
     }
 
@@ -186,6 +200,10 @@ impl Worker {
         let queues: Vec<QueueName> = self.handlers.keys().cloned().collect();
         let queue_names: Vec<&str> = queues.iter().map(|q| q.as_str()).collect();
         let slots = Arc::new(Semaphore::new(self.concurrency));
+        // Tasks held (running or waiting for a slot): what a claim may ask for.
+        let held = Arc::new(Semaphore::new(
+            self.concurrency + self.prefetch.unwrap_or(self.concurrency),
+        ));
         let report = Arc::new(Counters::default());
         let mut running = JoinSet::new();
         let releaser = Releaser::start(self.manager.clone());
@@ -204,9 +222,9 @@ impl Worker {
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
-                // Claim for every free slot, with up to two claims in flight so the next batch
-                // is on its way while the previous one is being handed to handlers.
-                permit = slots.clone().acquire_owned(), if !idle && claims.len() < MAX_CLAIMS_IN_FLIGHT => {
+                // Claim as many tasks as may be held, with up to two claims in flight so the
+                // next batch is on its way while the previous one is being handed out.
+                permit = held.clone().acquire_owned(), if !idle && claims.len() < MAX_CLAIMS_IN_FLIGHT => {
                     let Ok(first) = permit else { break };
                     let mut permits = vec![first];
                     // Handlers that finished together free their slots within a few polls:
@@ -214,7 +232,7 @@ impl Worker {
                     for _ in 0..4 {
                         tokio::task::yield_now().await;
                     }
-                    while let Ok(p) = slots.clone().try_acquire_owned() {
+                    while let Ok(p) = held.clone().try_acquire_owned() {
                         permits.push(p);
                     }
                     let (manager, name, queues) = (self.manager.clone(), worker.clone(), owned_queues.clone());
@@ -230,7 +248,7 @@ impl Worker {
                     match result {
                         Ok(tasks) => {
                             let got = tasks.len();
-                            self.start_jobs(tasks, permits, &mut running, &releaser, &worker, &report);
+                            self.start_jobs(tasks, permits, &slots, &mut running, &releaser, &worker, &report);
                             if got < asked && !wakeup_pending(&mut wakeups, &self.manager, &queues) {
                                 // Drained: sleep until a wake-up for one of our queues or the
                                 // safety poll (delays and backoffs end without a signal).
@@ -258,7 +276,15 @@ impl Worker {
         // Claims still in flight hold tasks for us now: run them like the others.
         while let Some(done) = claims.join_next().await {
             if let Ok((Ok(tasks), permits)) = done {
-                self.start_jobs(tasks, permits, &mut running, &releaser, &worker, &report);
+                self.start_jobs(
+                    tasks,
+                    permits,
+                    &slots,
+                    &mut running,
+                    &releaser,
+                    &worker,
+                    &report,
+                );
             }
         }
 
@@ -431,11 +457,20 @@ impl Job {
         (until - start).to_std().ok().filter(|d| !d.is_zero())
     }
 
-    /// Runs the handler in `slot`, frees the slot as soon as the handler is done (the slot
-    /// bounds handlers, not releases in flight), then releases the task.
-    async fn run(self, slot: tokio::sync::OwnedSemaphorePermit) {
+    /// Waits for a free slot, runs the handler in it, frees the slot and the claim permit
+    /// `held` as soon as the handler is done (they bound handlers and held tasks, not
+    /// releases in flight), then releases the task. The lease is heartbeated throughout,
+    /// the wait for a slot included.
+    async fn run(self, held: OwnedSemaphorePermit, slots: Arc<Semaphore>) {
         let id = self.task.id;
-        let work = AssertUnwindSafe((self.handler)(self.task.payload.clone())).catch_unwind();
+        let (handler, payload) = (self.handler.clone(), self.task.payload.clone());
+        let work = async move {
+            // The semaphore is never closed; without a permit the handler still runs.
+            let slot = slots.acquire_owned().await.ok();
+            let done = AssertUnwindSafe(handler(payload)).catch_unwind().await;
+            drop(slot);
+            done
+        };
         tokio::pin!(work);
         let beat_every = self.lease().map(|l| l / 2);
         let outcome = loop {
@@ -463,7 +498,7 @@ impl Job {
                 },
             }
         };
-        drop(slot);
+        drop(held);
         let failed = outcome.kind == pgqueue_domain::OutcomeKind::Failure;
         self.release(outcome.by(self.worker.clone()), failed).await;
     }

@@ -42,6 +42,7 @@ macro_rules! runtime_tests {
         $crate::runtime_tests!(@each $make;
             worker_runs_handlers_and_stores_results, worker_retries_follow_the_backoff, worker_respects_the_concurrency_limit,
             killed_worker_task_is_rescued_and_completed_elsewhere, shutdown_waits_for_handlers_in_flight,
+            prefetched_tasks_wait_for_a_slot_and_run_at_shutdown,
             shutdown_leaves_overdue_handlers_to_rescue, heartbeats_keep_long_handlers_alive, worker_gives_up_a_task_taken_from_it,
             queue_ticker_fires_once_per_maturity_across_runtimes, ticker_created_during_a_long_sleep_fires_on_time,
             ticker_loop_delivers_matured_tickers, clean_up_covers_every_namespace_and_queue);
@@ -341,6 +342,7 @@ pub async fn killed_worker_task_is_rescued_and_completed_elsewhere(rt: Realtime)
 }
 
 /// Shutdown stops retaining at once and waits for the handlers in flight, which release.
+/// (Without prefetch, the worker holds exactly the running tasks.)
 pub async fn shutdown_waits_for_handlers_in_flight(rt: Realtime) {
     let m = rt.manager("graceful");
     queue(&m, "q", QueueMeta::default()).await;
@@ -351,6 +353,7 @@ pub async fn shutdown_waits_for_handlers_in_flight(rt: Realtime) {
     let s = started.clone();
     let worker = fast(Worker::new(m.clone()))
         .concurrency(4)
+        .prefetch(0)
         .handle("q", move |_| {
             let s = s.clone();
             async move {
@@ -381,6 +384,55 @@ pub async fn shutdown_waits_for_handlers_in_flight(rt: Realtime) {
             count(&m, Status::New).await
         ),
         (4, 0, 2)
+    );
+}
+
+/// Prefetch: the worker holds up to `concurrency + prefetch` tasks, runs at most
+/// `concurrency` handlers at once, and at shutdown runs the tasks it already holds (they are
+/// retained: leaving them would cost each an attempt at lease rescue) and retains no more.
+pub async fn prefetched_tasks_wait_for_a_slot_and_run_at_shutdown(rt: Realtime) {
+    let m = rt.manager("prefetch");
+    queue(&m, "q", QueueMeta::default()).await;
+    m.create_tasks("q", vec![TaskMeta::new(json!(1)); 10])
+        .await
+        .unwrap();
+    let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (r, p) = (running.clone(), peak.clone());
+    let worker = fast(Worker::new(m.clone()))
+        .concurrency(2)
+        .prefetch(3)
+        .handle("q", move |_| {
+            let (r, p) = (r.clone(), p.clone());
+            async move {
+                let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                r.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, String>(json!("done"))
+            }
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown));
+    eventually(Duration::from_secs(5), "five tasks held", || async {
+        (count(&m, Status::Retained).await == 5).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    let report = run.await.unwrap().unwrap();
+    assert_eq!((report.succeeded, report.abandoned), (5, 0));
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        2,
+        "at most `concurrency` handlers"
+    );
+    assert_eq!(
+        (
+            count(&m, Status::Released).await,
+            count(&m, Status::Retained).await,
+            count(&m, Status::New).await
+        ),
+        (5, 0, 5)
     );
 }
 
