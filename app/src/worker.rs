@@ -162,11 +162,8 @@ impl Worker {
         &self,
         tasks: Vec<Task>,
         mut permits: Vec<OwnedSemaphorePermit>,
-        slots: &Arc<Semaphore>,
         running: &mut JoinSet<()>,
-        releaser: &Releaser,
-        worker: &WorkerName,
-        report: &Arc<Counters>,
+        crew: &Arc<Crew>,
     ) {
         for task in tasks {
             let Some(permit) = permits.pop() else { break };
@@ -175,14 +172,11 @@ impl Worker {
                 continue;
             };
             let job = Job {
-                manager: self.manager.clone(),
-                releaser: releaser.clone(),
-                worker: worker.clone(),
+                crew: crew.clone(),
                 handler,
                 task,
-                report: report.clone(),
             };
-            running.spawn(job.run(permit, slots.clone()));
+            running.spawn(job.run(permit));
         }
     }
 
@@ -206,7 +200,13 @@ impl Worker {
         ));
         let report = Arc::new(Counters::default());
         let mut running = JoinSet::new();
-        let releaser = Releaser::start(self.manager.clone());
+        let crew = Arc::new(Crew {
+            manager: self.manager.clone(),
+            releaser: Releaser::start(self.manager.clone()),
+            worker: worker.clone(),
+            report: report.clone(),
+            slots,
+        });
         let mut wakeups = self.manager.store().signal().subscribe();
         let mut signal_closed = false;
         tokio::pin!(shutdown);
@@ -248,7 +248,7 @@ impl Worker {
                     match result {
                         Ok(tasks) => {
                             let got = tasks.len();
-                            self.start_jobs(tasks, permits, &slots, &mut running, &releaser, &worker, &report);
+                            self.start_jobs(tasks, permits, &mut running, &crew);
                             if got < asked && !wakeup_pending(&mut wakeups, &self.manager, &queues) {
                                 // Drained: sleep until a wake-up for one of our queues or the
                                 // safety poll (delays and backoffs end without a signal).
@@ -276,15 +276,7 @@ impl Worker {
         // Claims still in flight hold tasks for us now: run them like the others.
         while let Some(done) = claims.join_next().await {
             if let Ok((Ok(tasks), permits)) = done {
-                self.start_jobs(
-                    tasks,
-                    permits,
-                    &slots,
-                    &mut running,
-                    &releaser,
-                    &worker,
-                    &report,
-                );
+                self.start_jobs(tasks, permits, &mut running, &crew);
             }
         }
 
@@ -360,14 +352,21 @@ impl Counters {
     }
 }
 
-/// One retained task and everything needed to finish it.
-struct Job {
+/// What every job of one run shares.
+struct Crew {
     manager: Manager,
     releaser: Releaser,
     worker: WorkerName,
+    report: Arc<Counters>,
+    /// Handler slots (`concurrency` of them).
+    slots: Arc<Semaphore>,
+}
+
+/// One retained task and everything needed to finish it.
+struct Job {
+    crew: Arc<Crew>,
     handler: Handler,
     task: Task,
-    report: Arc<Counters>,
 }
 
 /// A release waiting to be flushed, and who to tell when it is durable.
@@ -461,8 +460,9 @@ impl Job {
     /// `held` as soon as the handler is done (they bound handlers and held tasks, not
     /// releases in flight), then releases the task. The lease is heartbeated throughout,
     /// the wait for a slot included.
-    async fn run(self, held: OwnedSemaphorePermit, slots: Arc<Semaphore>) {
+    async fn run(self, held: OwnedSemaphorePermit) {
         let id = self.task.id;
+        let slots = self.crew.slots.clone();
         let (handler, payload) = (self.handler.clone(), self.task.payload.clone());
         let work = async move {
             // The semaphore is never closed; without a permit the handler still runs.
@@ -486,12 +486,12 @@ impl Job {
                     Ok(Err(text)) => Outcome::failure(Value::String(text)),
                     Err(panic) => Outcome::failure(Value::String(format!("panic: {}", panic_message(panic.as_ref())))),
                 },
-                _ = beat => match self.manager.heartbeat(id, self.worker.as_str()).await {
+                _ = beat => match self.crew.manager.heartbeat(id, self.crew.worker.as_str()).await {
                     Ok(_) => {}
                     Err(Error::Conflict(reason) | Error::NotFound(reason)) => {
                         // Rescued (or deleted) from under us: someone else owns it now.
                         tracing::warn!(task = id, %reason, "heartbeat refused; giving the task up");
-                        self.report.abandoned.fetch_add(1, Ordering::Relaxed);
+                        self.crew.report.abandoned.fetch_add(1, Ordering::Relaxed);
                         return;
                     }
                     Err(e) => tracing::warn!(task = id, error = %e, "heartbeat failed; will retry"),
@@ -500,7 +500,8 @@ impl Job {
         };
         drop(held);
         let failed = outcome.kind == pgqueue_domain::OutcomeKind::Failure;
-        self.release(outcome.by(self.worker.clone()), failed).await;
+        self.release(outcome.by(self.crew.worker.clone()), failed)
+            .await;
     }
 
     /// Releases with a few retries on storage errors; a refusal is final (the task moved on).
@@ -508,12 +509,12 @@ impl Job {
         let id = self.task.id;
         let mut wait = Duration::from_millis(50);
         for attempt in 1..=5 {
-            match self.releaser.release(id, outcome.clone()).await {
+            match self.crew.releaser.release(id, outcome.clone()).await {
                 Ok(_) => {
                     let counter = if failed {
-                        &self.report.failed
+                        &self.crew.report.failed
                     } else {
-                        &self.report.succeeded
+                        &self.crew.report.succeeded
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
                     return;
@@ -525,7 +526,7 @@ impl Job {
                 }
                 Err(e) => {
                     tracing::warn!(task = id, error = %e, "release refused; the lease decides");
-                    self.report.abandoned.fetch_add(1, Ordering::Relaxed);
+                    self.crew.report.abandoned.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             }
