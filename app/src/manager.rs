@@ -5,6 +5,7 @@
 //! exist, a delay must not be in the past), and maps storage errors to application errors.
 //! It is cheap to clone and to rebind to another namespace.
 
+use crate::coalesce::GroupCommit;
 use crate::error::{Error, Result};
 use crate::observer::{NoopObserver, Observer};
 use pgqueue_domain::{
@@ -32,12 +33,15 @@ pub struct Manager {
     store: Arc<dyn Store>,
     namespace: Namespace,
     observer: Arc<dyn Observer>,
+    /// Set by [`Manager::with_group_commit`]: single retains and releases are coalesced.
+    group_commit: Option<Arc<GroupCommit>>,
 }
 
 impl std::fmt::Debug for Manager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Manager")
             .field("namespace", &self.namespace)
+            .field("group_commit", &self.group_commit.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -49,15 +53,18 @@ impl Manager {
             store,
             namespace: Namespace::default(),
             observer: Arc::new(NoopObserver),
+            group_commit: None,
         }
     }
 
     /// The same manager bound to another namespace. Empty, invalid and the reserved
-    /// `pgqueue` namespace are refused.
+    /// `pgqueue` namespace are refused. Group commit is not carried over (it is bound to the
+    /// namespace it was started for).
     pub fn with_namespace(&self, namespace: &str) -> Result<Self> {
         let namespace = Namespace::parse_application(namespace)?;
         Ok(Self {
             namespace,
+            group_commit: None,
             ..self.clone()
         })
     }
@@ -66,13 +73,40 @@ impl Manager {
     pub fn system(&self) -> Self {
         Self {
             namespace: Namespace::system(),
+            group_commit: None,
             ..self.clone()
         }
     }
 
-    /// The same manager, reporting task events to `observer` (metrics).
+    /// The same manager, reporting task events to `observer` (metrics). Call it before
+    /// [`Manager::with_group_commit`], which it undoes.
     pub fn with_observer(self, observer: Arc<dyn Observer>) -> Self {
-        Self { observer, ..self }
+        Self {
+            observer,
+            group_commit: None,
+            ..self
+        }
+    }
+
+    /// The same manager, coalescing concurrent single-task calls ([`Manager::next_task`],
+    /// [`Manager::next_task_from`], [`Manager::release_task`]) into one statement each:
+    /// for a server whose many clients each retain and release one task per request. Each
+    /// call keeps its own answer and returns once that statement committed; a lone call goes
+    /// out at once. The flushers run on the current Tokio runtime and stop when the last
+    /// clone of this manager is dropped; outside a runtime the manager is returned as it is.
+    pub fn with_group_commit(self) -> Self {
+        if tokio::runtime::Handle::try_current().is_err() {
+            tracing::warn!("no Tokio runtime: group commit stays off");
+            return self;
+        }
+        let plain = Self {
+            group_commit: None,
+            ..self.clone()
+        };
+        Self {
+            group_commit: Some(Arc::new(GroupCommit::start(plain))),
+            ..self
+        }
     }
 
     /// The namespace this manager serves.
@@ -207,6 +241,14 @@ impl Manager {
     /// namespace) for `worker`; `None` when nothing is available. Names that match no queue
     /// simply match nothing.
     pub async fn next_task(&self, worker: &str, queues: &[&str]) -> Result<Option<Task>> {
+        if let Some(group) = &self.group_commit {
+            let worker = WorkerName::parse(worker)?;
+            let queues: Vec<QueueName> = queues
+                .iter()
+                .map(|q| QueueName::parse(q))
+                .collect::<std::result::Result<_, _>>()?;
+            return group.retains.retain(worker, queues).await;
+        }
         Ok(self.next_tasks(worker, queues, 1).await?.pop())
     }
 
@@ -224,10 +266,13 @@ impl Manager {
     pub async fn next_task_from(&self, worker: &str, queue: &str) -> Result<Option<Task>> {
         let worker = WorkerName::parse(worker)?;
         let queue = QueueName::parse(queue)?;
-        let task = self
-            .retain(&worker, std::slice::from_ref(&queue), 1)
-            .await?
-            .pop();
+        let task = match &self.group_commit {
+            Some(group) => group.retains.retain(worker, vec![queue.clone()]).await?,
+            None => self
+                .retain(&worker, std::slice::from_ref(&queue), 1)
+                .await?
+                .pop(),
+        };
         if task.is_none() {
             // Only the empty answer pays for telling "nothing available" from "no such queue".
             self.store.get_queue(&self.namespace, &queue).await?;
@@ -253,12 +298,32 @@ impl Manager {
 
     /// Releases a retained task with its outcome; returns it with its status after release.
     pub async fn release_task(&self, id: TaskId, outcome: Outcome) -> Result<Task> {
+        if let Some(group) = &self.group_commit {
+            return group.releases.release(id, outcome).await;
+        }
         let task = self
             .store
             .release_task(&self.namespace, id, &outcome)
             .await?;
         self.observer.task_released(&task);
         Ok(task)
+    }
+
+    /// Retains one task for each of `workers` in one claim, oldest first: task `i` of the
+    /// answer is `workers[i]`'s; fewer tasks than workers when fewer are available.
+    pub async fn retain_for(
+        &self,
+        workers: &[WorkerName],
+        queues: &[QueueName],
+    ) -> Result<Vec<Task>> {
+        let tasks = self
+            .store
+            .retain_tasks_for(&self.namespace, workers, queues)
+            .await?;
+        for t in &tasks {
+            self.observer.task_retained(t);
+        }
+        Ok(tasks)
     }
 
     /// Releases many tasks; each gets its own result, in order.

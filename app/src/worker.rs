@@ -10,11 +10,12 @@
 //! It sleeps on the store's wake-up signal when there is nothing to do, with a slow poll as a
 //! safety net (delayed tasks and backoffs become due without any signal).
 
+use crate::coalesce::{Releaser, WORKER_FLUSHERS};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use pgqueue_domain::{Outcome, QueueName, Task, TaskId, WorkerName};
+use pgqueue_domain::{Outcome, QueueName, Task, WorkerName};
 use pgqueue_ports::Wakeup;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -24,7 +25,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tokio::task::JoinSet;
 
 /// A queue's handler: the task payload in, a result value or an error text out.
@@ -202,7 +203,7 @@ impl Worker {
         let mut running = JoinSet::new();
         let crew = Arc::new(Crew {
             manager: self.manager.clone(),
-            releaser: Releaser::start(self.manager.clone()),
+            releaser: Releaser::start(self.manager.clone(), WORKER_FLUSHERS),
             worker: worker.clone(),
             report: report.clone(),
             slots,
@@ -367,77 +368,6 @@ struct Job {
     crew: Arc<Crew>,
     handler: Handler,
     task: Task,
-}
-
-/// A release waiting to be flushed, and who to tell when it is durable.
-type PendingRelease = (TaskId, Outcome, oneshot::Sender<Result<Task>>);
-
-/// Group commit of releases: handlers hand their release to a few flusher tasks, which send
-/// whatever has queued up as one `release_tasks` call (one statement on adapters that batch).
-/// A handler's job waits for its own answer, so a release is durable before it is counted.
-#[derive(Clone)]
-struct Releaser {
-    tx: mpsc::UnboundedSender<PendingRelease>,
-}
-
-/// Most releases flushed in one call.
-const MAX_RELEASE_BATCH: usize = 500;
-/// Flushes that may be in flight at once (each on its own connection).
-const FLUSHERS: usize = 2;
-
-impl Releaser {
-    /// Starts the flushers; they stop when every `Releaser` clone is dropped.
-    fn start(manager: Manager) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel::<PendingRelease>();
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..FLUSHERS {
-            let (manager, rx) = (manager.clone(), rx.clone());
-            tokio::spawn(async move {
-                loop {
-                    let mut batch = Vec::new();
-                    {
-                        let mut rx = rx.lock().await;
-                        match rx.recv().await {
-                            Some(first) => batch.push(first),
-                            None => return,
-                        }
-                        while batch.len() < MAX_RELEASE_BATCH {
-                            match rx.try_recv() {
-                                Ok(next) => batch.push(next),
-                                Err(_) => break,
-                            }
-                        }
-                    }
-                    let releases: Vec<(TaskId, Outcome)> =
-                        batch.iter().map(|(id, o, _)| (*id, o.clone())).collect();
-                    match manager.release_tasks(&releases).await {
-                        Ok(results) => {
-                            for ((_, _, reply), result) in batch.into_iter().zip(results) {
-                                let _ = reply.send(result);
-                            }
-                        }
-                        Err(e) => {
-                            for (_, _, reply) in batch {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                        }
-                    }
-                }
-            });
-        }
-        Self { tx }
-    }
-
-    /// Releases one task and waits until it is durable (or refused).
-    async fn release(&self, id: TaskId, outcome: Outcome) -> Result<Task> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((id, outcome, reply))
-            .map_err(|_| Error::Storage("release flusher stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| Error::Storage("release flusher stopped".into()))?
-    }
 }
 
 /// The text of a panic payload.

@@ -147,6 +147,27 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> StoreResult<Vec<Task>>;
 
+    /// Retains one task for each of several callers at once, oldest first: task `i` of the
+    /// answer is retained by `workers[i]`, and the answer is shorter than `workers` when
+    /// fewer tasks are available. Same rules as [`Store::retain_tasks`]; a server coalesces
+    /// concurrent single-task retains into this. Adapters may override it to claim in one
+    /// statement.
+    async fn retain_tasks_for(
+        &self,
+        ns: &Namespace,
+        workers: &[WorkerName],
+        queues: &[QueueName],
+    ) -> StoreResult<Vec<Task>> {
+        let mut out = Vec::with_capacity(workers.len());
+        for worker in workers {
+            match self.retain_tasks(ns, worker, queues, 1).await?.pop() {
+                Some(task) => out.push(task),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Releases a task with the outcome (domain rule `Task::release`). NotFound; Rule errors
     /// `NotRetained` / `NotRetainedBy` when refused, changing nothing.
     async fn release_task(

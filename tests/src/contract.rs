@@ -69,7 +69,9 @@ macro_rules! store_contract_tests {
             expiry_is_derived_and_final, clean_queue_removes_ended_tasks_now, clean_up_waits_for_retention,
             queue_statuses_count_every_status, list_tasks_filters_and_paginates, namespaces_are_isolated,
             ticker_crud_keeps_timestamps, ticker_maturity_is_claimed_once, queue_tickers_become_tasks,
-            next_maturity_measures_the_wait, creating_tasks_wakes_sleepers, concurrent_retainers_never_share);
+            next_maturity_measures_the_wait, creating_tasks_wakes_sleepers, concurrent_retainers_never_share,
+            retain_for_gives_the_kth_oldest_task_to_the_kth_worker, group_commit_keeps_every_rule,
+            group_commit_retainers_never_share);
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
         $(
@@ -1225,7 +1227,113 @@ pub async fn creating_tasks_wakes_sleepers(s: Subject) {
 
 /// 8 concurrent retainers drain 2,000 tasks: each retained and released exactly once.
 pub async fn concurrent_retainers_never_share(s: Subject) {
-    let m = s.manager("drain");
+    drain_concurrently(s.manager("drain")).await;
+}
+
+/// The same through a manager that coalesces the single retains and releases (as the HTTP
+/// server's does): still each task exactly once, to the caller that asked.
+pub async fn group_commit_retainers_never_share(s: Subject) {
+    drain_concurrently(s.manager("drain").with_group_commit()).await;
+}
+
+/// A one-statement claim for several workers: oldest first, the k-th task to the k-th
+/// worker, as many as are available, each fenced to its own worker.
+pub async fn retain_for_gives_the_kth_oldest_task_to_the_kth_worker(s: Subject) {
+    let m = s.manager("many");
+    for q in ["a", "b"] {
+        queue(&m, q).await;
+    }
+    let a1 = task(&m, "a", json!(1)).await;
+    s.advance(secs(1));
+    task(&m, "b", json!("b")).await;
+    s.advance(secs(1));
+    let a2 = task(&m, "a", json!(2)).await;
+    let a = [pgqueue_domain::QueueName::parse("a").unwrap()];
+    let workers = [worker("w1"), worker("w2"), worker("w3")];
+    let got = s
+        .store
+        .retain_tasks_for(m.namespace(), &workers, &a)
+        .await
+        .unwrap();
+    let shape: Vec<(i64, Option<&str>, Status)> = got
+        .iter()
+        .map(|t| (t.id, t.worker.as_deref(), t.status))
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (a1.id, Some("w1"), Status::Retained),
+            (a2.id, Some("w2"), Status::Retained)
+        ]
+    );
+    assert!(matches!(
+        m.release_task(a1.id, Outcome::success(None).by(worker("w2")))
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    m.release_task(a2.id, Outcome::success(None).by(worker("w2")))
+        .await
+        .unwrap();
+    // Any queue; nobody asked → nothing claimed.
+    let rest = s
+        .store
+        .retain_tasks_for(m.namespace(), &workers[..1], &[])
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].payload, json!("b"));
+    assert!(
+        s.store
+            .retain_tasks_for(m.namespace(), &[], &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Group commit changes how calls reach the store, not what they mean: order, filters,
+/// not-found queues, fencing and refusals answer as without it.
+pub async fn group_commit_keeps_every_rule(s: Subject) {
+    let m = s.manager("coalesced").with_group_commit();
+    for q in ["a", "b"] {
+        queue(&m, q).await;
+    }
+    let a = task(&m, "a", json!("a")).await;
+    s.advance(secs(1));
+    let b = task(&m, "b", json!("b")).await;
+    assert_eq!(m.next_task("w", &["b"]).await.unwrap().unwrap().id, b.id);
+    assert!(matches!(
+        m.next_task_from("w", "ghost").await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(m.next_task_from("w", "b").await.unwrap(), None);
+    let got = m.next_task("w", &[]).await.unwrap().unwrap();
+    assert_eq!((got.id, got.worker.as_deref()), (a.id, Some("w")));
+    assert!(matches!(
+        m.release_task(a.id, Outcome::success(None).by(worker("x")))
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    let done = m
+        .release_task(a.id, fail(json!("boom")).by(worker("w")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status, done.result),
+        (Status::Retry, Some(json!("boom")))
+    );
+    assert!(matches!(
+        m.release_task(a.id, Outcome::success(None)).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        m.release_task(999_999_999, Outcome::success(None)).await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+/// 8 concurrent retainers on `m` drain 2,000 tasks: each retained and released exactly once.
+async fn drain_concurrently(m: Manager) {
     queue(&m, "q").await;
     let created = m
         .create_tasks("q", (0..2000).map(|i| TaskMeta::new(json!(i))).collect())

@@ -113,6 +113,7 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
         prefix: prefix.to_string(),
         body_limit: args.body_limit,
         metrics: Some(metrics),
+        ..Default::default()
     };
     let http = tokio::spawn(serve(
         listener,

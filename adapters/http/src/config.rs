@@ -19,6 +19,11 @@ pub struct HttpConfig {
     /// The metrics to feed and expose. `None` creates a fresh set per server; pass one to
     /// share it with other parts of the process (e.g. a worker runtime's manager).
     pub metrics: Option<Metrics>,
+    /// Coalesce concurrent single-task retains and releases into one statement each
+    /// ([`pgqueue_app::Manager::with_group_commit`]): each request keeps its own answer, and
+    /// many workers polling one server cost the database a fraction of the statements.
+    /// Default on.
+    pub group_commit: bool,
 }
 
 impl Default for HttpConfig {
@@ -27,6 +32,7 @@ impl Default for HttpConfig {
             prefix: DEFAULT_PREFIX.to_string(),
             body_limit: DEFAULT_BODY_LIMIT,
             metrics: None,
+            group_commit: true,
         }
     }
 }

@@ -92,6 +92,11 @@ pub(crate) fn build(
         Some(m) => manager.with_observer(m.observer()),
         None => manager,
     };
+    let manager = if config.group_commit {
+        manager.with_group_commit()
+    } else {
+        manager
+    };
     let state = Arc::new(State {
         manager,
         prefix: config.normalized_prefix(),

@@ -14,6 +14,14 @@ use diesel_async::pooled_connection::{
 use std::time::Duration;
 use tokio_postgres::config::Host;
 
+/// Pooled connections plan their prepared statements once. PostgreSQL's default re-plans a
+/// statement on every execution while its custom plans look cheaper than the generic one,
+/// and the hot-path statements are small enough that planning was a good part of their cost
+/// (a server coalescing single retains and releases went from ~1,400 to ~1,900 tasks/s).
+/// Only named prepared statements, the hot path's, are affected. Options in the URL come
+/// after it, so a URL may still choose otherwise.
+const GENERIC_PLANS: &str = "-c plan_cache_mode=force_generic_plan";
+
 /// Where and how to connect; cheap to clone into every connection attempt.
 #[derive(Clone)]
 pub(crate) struct ConnSpec {
@@ -67,9 +75,15 @@ impl ConnSpec {
             .map_err(|e| fail(e.to_string()))
     }
 
-    /// A pool of `size` connections opened by [`ConnSpec::establish`].
+    /// A pool of `size` connections opened by [`ConnSpec::establish`], whose prepared
+    /// statements use generic plans (see [`GENERIC_PLANS`]).
     pub(crate) async fn pool(&self, size: u32) -> Result<Pool<AsyncPgConnection>, PgError> {
-        let spec = self.clone();
+        let mut spec = self.clone();
+        let options = match spec.config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{GENERIC_PLANS} {o}"),
+            _ => GENERIC_PLANS.to_string(),
+        };
+        spec.config.options(&options);
         let mut config = ManagerConfig::<AsyncPgConnection>::default();
         // Like `RecyclingMethod::Fast` (no `SELECT 1` round trip per checkout), but a
         // connection whose backend is already gone is dropped instead of handed out.

@@ -247,6 +247,16 @@ impl Store for PgStore {
         with_conn!(self, |c| tasks::retain(c, now, ns, worker, queues, limit))
     }
 
+    async fn retain_tasks_for(
+        &self,
+        ns: &Namespace,
+        workers: &[WorkerName],
+        queues: &[QueueName],
+    ) -> StoreResult<Vec<Task>> {
+        let now = self.now_param();
+        with_conn!(self, |c| tasks::retain_for(c, now, ns, workers, queues))
+    }
+
     async fn release_task(
         &self,
         ns: &Namespace,

@@ -353,6 +353,94 @@ pub(crate) async fn retain(
     into_tasks(rows, |t| (t.created_at, t.id))
 }
 
+/// The claim for several callers at once: like [`retain_sql`], `$5` rows for the `$5` worker
+/// names of `$3`, the k-th oldest task to the k-th name (`row_number` over the claim order,
+/// joined to the names' ordinality).
+macro_rules! retain_for_sql {
+    ($queue_filter:literal) => {
+        concat!(
+            with_now!(),
+            ", w AS (SELECT w.name, w.k FROM unnest($3::text[]) WITH ORDINALITY AS w(name, k)), \
+             picked AS ( \
+               SELECT p.id, row_number() OVER (ORDER BY p.created_at, p.id) AS k FROM ( \
+                 SELECT r.id, r.created_at FROM tasks r, c \
+                 WHERE r.namespace = $2 AND r.state IN ('new', 'retry') ",
+            $queue_filter,
+            " AND (r.delayed_at IS NULL OR r.delayed_at <= c.now) AND r.dies_at > c.now \
+                 ORDER BY r.created_at, r.id LIMIT $5 \
+                 FOR UPDATE OF r SKIP LOCKED) p) \
+             UPDATE tasks t SET worker = w.name, started_at = c.now, result = NULL, \
+               lease_expires_at = c.now + (q.lease / 1000) * interval '1 microsecond', \
+               state = 'retained' \
+             FROM picked p JOIN w ON w.k = p.k, queues q, c \
+             WHERE t.id = p.id AND q.namespace = t.namespace AND q.name = t.queue \
+             RETURNING t.*, c.now AS now"
+        )
+    };
+}
+
+/// Retains one task for each of `workers`, oldest first; task `i` goes to `workers[i]`.
+pub(crate) async fn retain_for(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    workers: &[WorkerName],
+    queues: &[QueueName],
+) -> Result<Vec<Task>, PgError> {
+    struct RetainForAny;
+    struct RetainForOne;
+    struct RetainForSome;
+    if workers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = workers.iter().map(|w| w.as_str()).collect();
+    let limit = i64::try_from(names.len()).unwrap_or(i64::MAX);
+    let rows: Vec<TaskRow> = match queues {
+        [] => {
+            let sql = retain_for_sql!("AND $4::text IS NULL");
+            cached::<RetainForAny, _>(
+                diesel::sql_query(sql)
+                    .bind::<Nullable<Timestamptz>, _>(now)
+                    .bind::<Text, _>(ns.as_str())
+                    .bind::<Array<Text>, _>(names)
+                    .bind::<Nullable<Text>, _>(None::<&str>)
+                    .bind::<BigInt, _>(limit),
+            )
+            .load(conn)
+            .await?
+        }
+        [queue] => {
+            let sql = retain_for_sql!("AND r.queue = $4");
+            cached::<RetainForOne, _>(
+                diesel::sql_query(sql)
+                    .bind::<Nullable<Timestamptz>, _>(now)
+                    .bind::<Text, _>(ns.as_str())
+                    .bind::<Array<Text>, _>(names)
+                    .bind::<Text, _>(queue.as_str())
+                    .bind::<BigInt, _>(limit),
+            )
+            .load(conn)
+            .await?
+        }
+        several => {
+            let queues: Vec<&str> = several.iter().map(|q| q.as_str()).collect();
+            let sql = retain_for_sql!("AND r.queue = ANY($4::text[])");
+            cached::<RetainForSome, _>(
+                diesel::sql_query(sql)
+                    .bind::<Nullable<Timestamptz>, _>(now)
+                    .bind::<Text, _>(ns.as_str())
+                    .bind::<Array<Text>, _>(names)
+                    .bind::<Array<Text>, _>(queues)
+                    .bind::<BigInt, _>(limit),
+            )
+            .load(conn)
+            .await?
+        }
+    };
+    // Claim order is the names' order: the k-th oldest went to the k-th name.
+    into_tasks(rows, |t| (t.created_at, t.id))
+}
+
 /// The SET list of a failed attempt (domain rule `Task::fail_attempt`) with the error
 /// payload in `$err`: one attempt used; attempts left → `retry` after `retry_delay × k²`
 /// (k = failures so far, this one included), none left → `failed`.
@@ -515,15 +603,20 @@ pub(crate) async fn release_many(
         .iter()
         .map(|(_, o)| o.worker.as_ref().map(|w| w.as_str()))
         .collect();
-    let rows: Vec<TaskRow> = diesel::sql_query(RELEASE_MANY)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Array<BigInt>, _>(ids)
-        .bind::<Array<Bool>, _>(fails)
-        .bind::<Array<Nullable<Jsonb>>, _>(results)
-        .bind::<Array<Nullable<Text>>, _>(workers)
-        .load(conn)
-        .await?;
+    /// Prepared once per connection: a server coalescing single releases sends this for
+    /// batches of one or two, where parsing and planning would cost more than the update.
+    struct ReleaseMany;
+    let rows: Vec<TaskRow> = cached::<ReleaseMany, _>(
+        diesel::sql_query(RELEASE_MANY)
+            .bind::<Nullable<Timestamptz>, _>(now)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Array<BigInt>, _>(ids)
+            .bind::<Array<Bool>, _>(fails)
+            .bind::<Array<Nullable<Jsonb>>, _>(results)
+            .bind::<Array<Nullable<Text>>, _>(workers),
+    )
+    .load(conn)
+    .await?;
     let mut released: std::collections::HashMap<TaskId, Task> = rows
         .into_iter()
         .map(|r| r.into_task().map(|t| (t.id, t)))
