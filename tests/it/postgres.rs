@@ -108,7 +108,10 @@ async fn migrations_are_idempotent_and_survive_a_concurrent_start() {
         "SELECT version FROM __diesel_schema_migrations ORDER BY version",
     )
     .await;
-    assert_eq!(versions, vec!["20261125000000".to_string()]);
+    assert_eq!(
+        versions,
+        vec!["20261125000000".to_string(), "20261125180000".to_string()]
+    );
     // All three work on the same tables.
     a.create_queue(&ns("app"), &queue("q"), &QueuePatch::default())
         .await
@@ -1167,4 +1170,68 @@ async fn maintenance_analyses_and_vacuums_when_autovacuum_will_not() {
     // Nothing left to do: the next pass does nothing.
     let again = store.maintain(false).await.unwrap();
     assert!(!again.vacuumed, "{again:?}");
+}
+
+/// Without a foreign key, deleting or renaming a queue while tasks are being created into
+/// it must still leave no task behind under the old name: inserts lock the queue's row once,
+/// and the delete or rename carries the tasks after that lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_or_renaming_a_queue_under_concurrent_creates_strands_no_task() {
+    let db = fresh_database().await;
+    let store = Arc::new(db.store(Arc::new(StorageClock)).await);
+    let app = ns("race");
+    for round in 0..10 {
+        let old = queue(&format!("q{round}"));
+        store
+            .create_queue(&app, &old, &QueuePatch::default())
+            .await
+            .unwrap();
+        let mut creators = Vec::new();
+        for _ in 0..4 {
+            let (store, app, old) = (store.clone(), app.clone(), old.clone());
+            creators.push(tokio::spawn(async move {
+                let batch: Vec<NewTask> = (0..20).map(|i| task(json!(i))).collect();
+                loop {
+                    match store.create_tasks(&app, &old, &batch).await {
+                        Ok(_) => {}
+                        Err(StoreError::NotFound(_)) => return,
+                        Err(e) => panic!("unexpected: {e}"),
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let renamed = round % 2 == 1;
+        if renamed {
+            let new = queue(&format!("renamed{round}"));
+            store
+                .update_queue(
+                    &app,
+                    &old,
+                    &QueuePatch {
+                        name: Some(new),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+        } else {
+            store.delete_queue(&app, &old).await.unwrap();
+        }
+        for c in creators {
+            c.await.unwrap();
+        }
+        let left = strings(
+            db.url(),
+            &format!(
+                "SELECT count(*)::text FROM tasks WHERE namespace = 'race' AND queue = '{old}'"
+            ),
+        )
+        .await;
+        assert_eq!(
+            left,
+            vec!["0".to_string()],
+            "round {round} (renamed: {renamed})"
+        );
+    }
 }

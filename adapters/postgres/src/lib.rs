@@ -1,4 +1,4 @@
-//! pgqueue's storage on PostgreSQL: the [`Store`] port over diesel-async + bb8, with embedded
+//! pgqueue's storage on PostgreSQL: the [`Store`](pgqueue_ports::Store) port over diesel-async + bb8, with embedded
 //! migrations and LISTEN/NOTIFY wake-ups.
 //!
 //! # Time
@@ -18,9 +18,12 @@
 //! - `queues (namespace, name)`: policy (`ttl`, `retries`, `retry_delay`, `lease`), with
 //!   CHECKs mirroring the domain's ranges.
 //! - `tasks (id)`: one row per task; `state` is the stored lifecycle state (`expired` is never
-//!   stored, it is derived); foreign key to `queues` with `ON DELETE CASCADE` (deleting a queue
-//!   deletes its tasks) and `ON UPDATE CASCADE` (renaming carries them). Aggressive
-//!   per-table autovacuum settings, because tasks churn.
+//!   stored, it is derived). No foreign key to `queues` (the second migration dropped it: its
+//!   per-row check cost a row lock per inserted task): inserting locks the queue's row once
+//!   per statement (`FOR KEY SHARE`), and deleting or renaming a queue deletes or renames its
+//!   tasks in the same transaction, after locking that row, so no task outlives its queue.
+//!   Aggressive per-table autovacuum settings, because tasks churn; [`Store::maintain`](pgqueue_ports::Store::maintain)
+//!   (`maintenance.rs`) vacuums and analyses when autovacuum is off.
 //! - `tickers (namespace, name)`: `timestamp` of the last maturity, optional `queue` with no
 //!   foreign key (a deleted queue makes a maturity be skipped, not the ticker disappear).
 //!
@@ -34,7 +37,7 @@
 //!   `tasks_dies (dies_at) WHERE state IN ('new','retry','retained')`: clean-up of finished and
 //!   expired tasks without scanning live ones.
 //! - `tasks_queue (namespace, queue, id)`: listings, counts and `clean_queue` of one queue, and
-//!   the foreign key's cascades.
+//!   deleting or renaming a queue's tasks.
 //!
 //! Migrations are applied by [`PgStore::connect`], under a `pg_advisory_lock`, so several
 //! processes may start at once. [`PgOptions::schema`] puts the tables in a schema of their own

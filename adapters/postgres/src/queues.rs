@@ -5,7 +5,7 @@ use crate::schema::queues;
 use crate::tasks::{Now, status_sql, with_now};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{
     Duration, Namespace, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
 };
@@ -128,8 +128,32 @@ pub(crate) async fn register(
     first(rows, name)
 }
 
-/// Applies the patch; a new name renames (tasks follow through `ON UPDATE CASCADE`).
+/// Applies the patch; a new name renames, and the queue's tasks follow in the same
+/// transaction. The update locks the queue's row first, so an insert into the queue either
+/// committed before (its tasks are renamed by the second statement, which sees them) or
+/// waits and then finds no queue by the old name.
 pub(crate) async fn update(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    name: &QueueName,
+    patch: &QueuePatch,
+) -> Result<Queue, PgError> {
+    conn.transaction(async |conn| -> Result<Queue, PgError> {
+        let queue = update_row(conn, ns, name, patch).await?;
+        if queue.name != *name {
+            diesel::sql_query("UPDATE tasks SET queue = $3 WHERE namespace = $1 AND queue = $2")
+                .bind::<Text, _>(ns.as_str())
+                .bind::<Text, _>(name.as_str())
+                .bind::<Text, _>(queue.name.as_str())
+                .execute(conn)
+                .await?;
+        }
+        Ok(queue)
+    })
+    .await
+}
+
+async fn update_row(
     conn: &mut AsyncPgConnection,
     ns: &Namespace,
     name: &QueueName,
@@ -154,19 +178,30 @@ pub(crate) async fn update(
     first(rows, name)
 }
 
-/// Deletes the queue (and its tasks, by cascade); returns it.
+/// Deletes the queue and its tasks in one transaction; returns the queue. Deleting the
+/// queue's row first waits for inserts into it to commit (they lock it), and the tasks are
+/// deleted by a second statement, which sees them.
 pub(crate) async fn delete(
     conn: &mut AsyncPgConnection,
     ns: &Namespace,
     name: &QueueName,
 ) -> Result<Queue, PgError> {
-    let rows: Vec<QueueRow> =
-        diesel::sql_query("DELETE FROM queues WHERE namespace = $1 AND name = $2 RETURNING *")
+    conn.transaction(async |conn| -> Result<Queue, PgError> {
+        let rows: Vec<QueueRow> =
+            diesel::sql_query("DELETE FROM queues WHERE namespace = $1 AND name = $2 RETURNING *")
+                .bind::<Text, _>(ns.as_str())
+                .bind::<Text, _>(name.as_str())
+                .load(conn)
+                .await?;
+        let queue = first(rows, name)?;
+        diesel::sql_query("DELETE FROM tasks WHERE namespace = $1 AND queue = $2")
             .bind::<Text, _>(ns.as_str())
             .bind::<Text, _>(name.as_str())
-            .load(conn)
+            .execute(conn)
             .await?;
-    first(rows, name)
+        Ok(queue)
+    })
+    .await
 }
 
 /// Queues by name, one page, with the total.

@@ -123,10 +123,13 @@ fn into_tasks<K: Ord>(rows: Vec<TaskRow>, key: impl Fn(&Task) -> K) -> Result<Ve
 /// Inserts all rows in one statement from two arrays (`unnest ... WITH ORDINALITY` keeps the
 /// caller's order, so ids follow it), reading the queue's policy in the same statement, and
 /// notifies `task:<ns>:<queue>` from it when something was inserted: a rolled-back insert
-/// therefore wakes nobody.
+/// therefore wakes nobody. The queue's row is locked `FOR KEY SHARE` (what a foreign key's
+/// check would take, but once per statement rather than once per row): a concurrent delete
+/// or rename of the queue waits for this insert to commit and then carries its tasks, or
+/// goes first and this insert finds no queue.
 const CREATE: &str = concat!(
     with_now!(),
-    ", q AS (SELECT * FROM queues WHERE namespace = $2 AND name = $3), \
+    ", q AS (SELECT * FROM queues WHERE namespace = $2 AND name = $3 FOR KEY SHARE), \
      ins AS ( \
        INSERT INTO tasks (namespace, queue, payload, created_at, delayed_at, dies_at, \
                           retries, max_retries, state, finished_at) \
@@ -171,23 +174,11 @@ pub(crate) async fn create(
             .bind::<Array<Nullable<Timestamptz>>, _>(delays),
     )
     .load(conn)
-    .await
-    .map_err(|e| queue_gone(e.into(), queue))?;
+    .await?;
     if rows.is_empty() {
         return Err(StoreError::not_found("queue", queue).into());
     }
     into_tasks(rows, |t| t.id)
-}
-
-/// A foreign-key violation on insert means the queue was deleted meanwhile.
-fn queue_gone(e: PgError, queue: &QueueName) -> PgError {
-    match e {
-        PgError::Query(crate::error::QueryError(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
-            _,
-        ))) => StoreError::not_found("queue", queue).into(),
-        other => other,
-    }
 }
 
 const GET: &str = concat!(
