@@ -365,6 +365,10 @@ pub async fn task_batches_are_all_or_nothing(s: Subject) {
             .enumerate()
             .all(|(i, t)| t.payload == json!(i))
     );
+    // What create answers is what was stored, field for field, id for id.
+    for t in &created {
+        assert_eq!(&m.get_task(t.id).await.unwrap(), t);
+    }
     assert!(m.create_tasks("ghost", metas).await.is_err());
     let mut with_bad = vec![TaskMeta::new(json!(1)); 3];
     with_bad.push(TaskMeta {

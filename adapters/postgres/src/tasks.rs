@@ -142,11 +142,55 @@ const CREATE: &str = concat!(
        FROM unnest($4::jsonb[], $5::timestamptz[]) WITH ORDINALITY AS n(payload, delayed_at, ord) \
        CROSS JOIN q CROSS JOIN c \
        ORDER BY n.ord \
-       RETURNING *) \
+       RETURNING id, created_at, delayed_at, finished_at, dies_at, retries, max_retries, \
+                 state) \
      SELECT ins.*, c.now AS now FROM ins CROSS JOIN c \
      CROSS JOIN (SELECT pg_notify('pgqueue', 'task:' || $2 || ':' || $3) \
                  FROM (SELECT 1 FROM ins LIMIT 1) AS one) AS notified"
 );
+
+/// What the insert returns: only what the database decided. Payloads (and everything a new
+/// task leaves empty) are not sent back: the caller has them, and parsing a batch's payloads
+/// back out of the database cost more than the rest of the answer.
+#[derive(QueryableByName, Debug)]
+#[diesel(table_name = tasks)]
+struct CreatedRow {
+    id: i64,
+    created_at: DateTime<Utc>,
+    delayed_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    dies_at: DateTime<Utc>,
+    retries: i32,
+    max_retries: i32,
+    state: String,
+    #[diesel(sql_type = Timestamptz)]
+    now: DateTime<Utc>,
+}
+
+impl CreatedRow {
+    /// The created task: this row's columns, the rest as a new task has them.
+    fn into_task(self, ns: &Namespace, queue: &QueueName, payload: Value) -> Result<Task, PgError> {
+        TaskRow {
+            id: self.id,
+            namespace: ns.as_str().to_string(),
+            queue: queue.as_str().to_string(),
+            payload,
+            result: None,
+            worker: None,
+            created_at: self.created_at,
+            delayed_at: self.delayed_at,
+            started_at: None,
+            finished_at: self.finished_at,
+            dies_at: self.dies_at,
+            lease_expires_at: None,
+            retries: self.retries,
+            max_retries: self.max_retries,
+            state: self.state,
+            now: self.now,
+        }
+        .into_task()
+    }
+}
 
 /// Creates tasks on `conn`, inside whatever transaction the caller has open (or none).
 pub(crate) async fn create(
@@ -160,12 +204,12 @@ pub(crate) async fn create(
         crate::queues::get(conn, ns, queue).await?;
         return Ok(Vec::new());
     }
-    let payloads: Vec<Value> = new.iter().map(|n| n.payload.clone()).collect();
+    let payloads: Vec<&Value> = new.iter().map(|n| &n.payload).collect();
     let delays: Vec<Option<DateTime<Utc>>> = new.iter().map(|n| n.delayed_at).collect();
     /// Marks the insert as one prepared statement per connection: single-task creates are
     /// the enqueue hot path.
     struct CreateTasks;
-    let rows: Vec<TaskRow> = cached::<CreateTasks, _>(
+    let mut rows: Vec<CreatedRow> = cached::<CreateTasks, _>(
         diesel::sql_query(CREATE)
             .bind::<Nullable<Timestamptz>, _>(now)
             .bind::<Text, _>(ns.as_str())
@@ -178,7 +222,19 @@ pub(crate) async fn create(
     if rows.is_empty() {
         return Err(StoreError::not_found("queue", queue).into());
     }
-    into_tasks(rows, |t| t.id)
+    if rows.len() != new.len() {
+        return Err(PgError::Store(StoreError::Unavailable(format!(
+            "created {} tasks of {}",
+            rows.len(),
+            new.len()
+        ))));
+    }
+    // Ids were drawn in the caller's order (the insert is ordered by ordinality).
+    rows.sort_by_key(|r| r.id);
+    rows.into_iter()
+        .zip(new)
+        .map(|(row, n)| row.into_task(ns, queue, n.payload.clone()))
+        .collect()
 }
 
 const GET: &str = concat!(
