@@ -207,8 +207,8 @@ pub trait Store: Send + Sync {
     /// Housekeeping the database may not do by itself: a task table churns (insert, a few
     /// updates, delete), and without fresh planner statistics and reclaimed dead rows the
     /// claim and release plans degrade by orders of magnitude. Cheap when nothing is due.
-    /// `force` refreshes statistics even when the store would leave it to the database
-    /// (benchmarks, after a bulk load). Stores with nothing to maintain do nothing.
+    /// `force` does all of it now, whatever the store's counters say (benchmarks, after a
+    /// bulk load or delete). Stores with nothing to maintain do nothing.
     async fn maintain(&self, force: bool) -> StoreResult<Maintenance> {
         let _ = force;
         Ok(Maintenance::default())

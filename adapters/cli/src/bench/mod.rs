@@ -86,6 +86,11 @@ async fn fresh(manager: &Manager, label: &str) -> Result<Manager, CliError> {
         chrono::Utc::now().timestamp_millis()
     );
     let m = manager.with_namespace(&ns)?;
+    // Every workload starts on a vacuumed table, not among the previous one's dead rows.
+    m.store()
+        .maintain(true)
+        .await
+        .map_err(pgqueue_app::Error::from)?;
     m.register_queue(QueueMeta {
         queue: Some("bench".into()),
         ..Default::default()
@@ -114,9 +119,10 @@ async fn precreate(m: &Manager, n: usize) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Creates the `n` tasks a drain will work through, then refreshes the planner's statistics,
-/// as a running server's maintenance (or autovacuum) does within seconds of such a burst:
-/// otherwise the drain would be timed on plans made for the table before the burst.
+/// Creates the `n` tasks a drain will work through, then vacuums and analyses the table, as
+/// a running server's maintenance (or autovacuum) does within seconds of such a burst:
+/// otherwise the drain would be timed on plans made for the table before the burst, and
+/// among the dead rows of the workloads before it.
 async fn backlog(m: &Manager, n: usize) -> Result<(), CliError> {
     precreate(m, n).await?;
     m.store()
