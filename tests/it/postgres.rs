@@ -110,7 +110,11 @@ async fn migrations_are_idempotent_and_survive_a_concurrent_start() {
     .await;
     assert_eq!(
         versions,
-        vec!["20261125000000".to_string(), "20261125180000".to_string()]
+        vec![
+            "20261125000000".to_string(),
+            "20261125180000".to_string(),
+            "20261125190000".to_string()
+        ]
     );
     // All three work on the same tables.
     a.create_queue(&ns("app"), &queue("q"), &QueuePatch::default())

@@ -33,9 +33,10 @@
 //!   only waiting rows, already in claim order, for a list of queues or for any queue; finished
 //!   rows never enter these indexes, so the claim does not slow down as history grows.
 //! - `tasks_lease (lease_expires_at) WHERE state = 'retained'`: lease rescue.
-//! - `tasks_finished (finished_at) WHERE state IN ('released','failed')` and
-//!   `tasks_dies (dies_at) WHERE state IN ('new','retry','retained')`: clean-up of finished and
-//!   expired tasks without scanning live ones.
+//! - `tasks_finished (finished_at) WHERE state IN ('released','failed')`: clean-up of finished
+//!   tasks. Expired unfinished tasks have no index of their own (a third migration dropped
+//!   `tasks_dies`: every create and claim paid for it, and generic claim plans picked it up
+//!   and read every waiting task); the hourly clean-up finds them in its id-order scan.
 //! - `tasks_queue (namespace, queue, id)`: listings, counts and `clean_queue` of one queue, and
 //!   deleting or renaming a queue's tasks.
 //!

@@ -1,0 +1,1 @@
+CREATE INDEX tasks_dies ON tasks (dies_at) WHERE state IN ('new', 'retry', 'retained');
