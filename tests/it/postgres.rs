@@ -17,7 +17,7 @@ use pgqueue_postgres::{PgOptions, PgStore, enqueue_in};
 use pgqueue_tests::contract::Subject;
 use pgqueue_tests::db::fresh_database;
 use pgqueue_tests::runtime::Realtime;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -1238,4 +1238,79 @@ async fn deleting_or_renaming_a_queue_under_concurrent_creates_strands_no_task()
             "round {round} (renamed: {renamed})"
         );
     }
+}
+
+/// Creates inside a queue's debounce window insert quietly; one trailing NOTIFY at the
+/// window's end announces them, so an idle worker (its safety poll 30 s away) still handles
+/// them at once. A 500 ms window makes the quiet create and its late wake-up observable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_inside_the_debounce_window_is_announced_at_its_end() {
+    use std::time::{Duration, Instant};
+    let db = fresh_database().await;
+    let worker_store = Arc::new(db.store(Arc::new(StorageClock)).await);
+    let producer = Arc::new(
+        db.store_with(PgOptions {
+            notify_debounce: Duration::from_millis(500),
+            ..PgOptions::default()
+        })
+        .await,
+    );
+    let m = pgqueue_app::Manager::new(worker_store)
+        .with_namespace("burst")
+        .unwrap();
+    m.create_queue(pgqueue_domain::QueueMeta {
+        queue: Some("q".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Value)>();
+    let worker = pgqueue_app::Worker::new(m.clone())
+        .poll_interval(Duration::from_secs(30))
+        .handle("q", move |payload| {
+            let _ = seen_tx.send((Instant::now(), payload));
+            async { Ok::<_, String>(Value::Null) }
+        })
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = pgqueue_app::Manager::new(producer)
+        .with_namespace("burst")
+        .unwrap();
+    let first = Instant::now();
+    other
+        .create_task("q", pgqueue_domain::TaskMeta::new(json!("leads")))
+        .await
+        .unwrap();
+    let (seen, payload) = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv())
+        .await
+        .expect("the leading create wakes the worker")
+        .unwrap();
+    assert_eq!(payload, json!("leads"));
+    assert!(
+        seen - first < Duration::from_millis(400),
+        "{:?}",
+        seen - first
+    );
+    // The worker is idle again; this create is inside the window: no NOTIFY of its own.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    other
+        .create_task("q", pgqueue_domain::TaskMeta::new(json!("quiet")))
+        .await
+        .unwrap();
+    let (seen, payload) = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv())
+        .await
+        .expect("the trailing NOTIFY wakes the worker long before its 30 s poll")
+        .unwrap();
+    assert_eq!(payload, json!("quiet"));
+    let after = seen - first;
+    assert!(
+        after >= Duration::from_millis(450),
+        "announced at the window's end, not at once: {after:?}"
+    );
+    let _ = stop.send(());
+    run.await.unwrap().unwrap();
 }

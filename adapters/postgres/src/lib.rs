@@ -68,7 +68,10 @@
 //! # NOTIFY protocol
 //! Channel `pgqueue` ([`listen::CHANNEL`]). Creating tasks notifies `task:<namespace>:<queue>`
 //! from the inserting statement itself, so a rolled-back insert (for example in a caller's
-//! transaction, see [`enqueue_in`]) wakes nobody. Creating, registering, updating or deleting
+//! transaction, see [`enqueue_in`]) wakes nobody. Within [`PgOptions::notify_debounce`]
+//! (2 ms) of a queue's last wake-up, a create inserts quietly instead and, once committed,
+//! makes sure one trailing NOTIFY follows at the window's end (`debounce.rs`): a burst costs
+//! a few NOTIFYs, not one per task, and no committed task goes unannounced. Creating, registering, updating or deleting
 //! a ticker notifies `ticker:<namespace>`. Each store runs one listener on a dedicated
 //! connection and relays these as [`Wakeup`](pgqueue_ports::Wakeup)s on [`Store::signal`];
 //! after reconnecting it sends `Wakeup::Resync`.
@@ -77,6 +80,7 @@ pub mod listen;
 
 mod cached;
 mod connect;
+mod debounce;
 mod error;
 mod listing;
 mod maintenance;

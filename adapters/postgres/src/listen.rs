@@ -10,7 +10,7 @@
 
 use crate::connect::ConnSpec;
 use crate::error::PgError;
-use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures::StreamExt;
 use pgqueue_domain::{Namespace, QueueName};
 use pgqueue_ports::{Signal, Wakeup};
@@ -89,6 +89,16 @@ pub(crate) async fn run(
         tracing::info!("pgqueue listener reconnected");
         signal.send(Wakeup::Resync);
     }
+}
+
+/// Sends `payload` on [`CHANNEL`] from `conn` (delivered when its transaction commits).
+pub(crate) async fn notify(conn: &mut AsyncPgConnection, payload: &str) -> Result<(), PgError> {
+    diesel::sql_query("SELECT pg_notify($1, $2)")
+        .bind::<diesel::sql_types::Text, _>(CHANNEL)
+        .bind::<diesel::sql_types::Text, _>(payload)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -127,27 +127,38 @@ fn into_tasks<K: Ord>(rows: Vec<TaskRow>, key: impl Fn(&Task) -> K) -> Result<Ve
 /// check would take, but once per statement rather than once per row): a concurrent delete
 /// or rename of the queue waits for this insert to commit and then carries its tasks, or
 /// goes first and this insert finds no queue.
-const CREATE: &str = concat!(
-    with_now!(),
-    ", q AS (SELECT * FROM queues WHERE namespace = $2 AND name = $3 FOR KEY SHARE), \
-     ins AS ( \
-       INSERT INTO tasks (namespace, queue, payload, created_at, delayed_at, dies_at, \
-                          retries, max_retries, state, finished_at) \
-       SELECT q.namespace, q.name, n.payload, c.now, n.delayed_at, \
-              greatest(coalesce(n.delayed_at, c.now), c.now) \
-                + (q.ttl / 1000) * interval '1 microsecond', \
-              q.retries, q.retries, \
-              CASE WHEN q.retries = 0 THEN 'failed' ELSE 'new' END, \
-              CASE WHEN q.retries = 0 THEN c.now END \
-       FROM unnest($4::jsonb[], $5::timestamptz[]) WITH ORDINALITY AS n(payload, delayed_at, ord) \
-       CROSS JOIN q CROSS JOIN c \
-       ORDER BY n.ord \
-       RETURNING id, created_at, delayed_at, finished_at, dies_at, retries, max_retries, \
-                 state) \
-     SELECT ins.*, c.now AS now FROM ins CROSS JOIN c \
-     CROSS JOIN (SELECT pg_notify('pgqueue', 'task:' || $2 || ':' || $3) \
-                 FROM (SELECT 1 FROM ins LIMIT 1) AS one) AS notified"
+macro_rules! create_sql {
+    ($tail:literal) => {
+        concat!(
+            with_now!(),
+            ", q AS (SELECT * FROM queues WHERE namespace = $2 AND name = $3 FOR KEY SHARE), \
+             ins AS ( \
+               INSERT INTO tasks (namespace, queue, payload, created_at, delayed_at, dies_at, \
+                                  retries, max_retries, state, finished_at) \
+               SELECT q.namespace, q.name, n.payload, c.now, n.delayed_at, \
+                      greatest(coalesce(n.delayed_at, c.now), c.now) \
+                        + (q.ttl / 1000) * interval '1 microsecond', \
+                      q.retries, q.retries, \
+                      CASE WHEN q.retries = 0 THEN 'failed' ELSE 'new' END, \
+                      CASE WHEN q.retries = 0 THEN c.now END \
+               FROM unnest($4::jsonb[], $5::timestamptz[]) WITH ORDINALITY AS n(payload, delayed_at, ord) \
+               CROSS JOIN q CROSS JOIN c \
+               ORDER BY n.ord \
+               RETURNING id, created_at, delayed_at, finished_at, dies_at, retries, max_retries, \
+                         state) \
+             SELECT ins.*, c.now AS now FROM ins CROSS JOIN c",
+            $tail
+        )
+    };
+}
+
+/// The insert, notifying its queue's channel when it inserted something.
+const CREATE: &str = create_sql!(
+    " CROSS JOIN (SELECT pg_notify('pgqueue', 'task:' || $2 || ':' || $3) \
+                  FROM (SELECT 1 FROM ins LIMIT 1) AS one) AS notified"
 );
+/// The insert without a wake-up (the caller sends one later; see `debounce.rs`).
+const CREATE_QUIET: &str = create_sql!("");
 
 /// What the insert returns: only what the database decided. Payloads (and everything a new
 /// task leaves empty) are not sent back: the caller has them, and parsing a batch's payloads
@@ -192,13 +203,15 @@ impl CreatedRow {
     }
 }
 
-/// Creates tasks on `conn`, inside whatever transaction the caller has open (or none).
+/// Creates tasks on `conn`, inside whatever transaction the caller has open (or none);
+/// `notify`: wake the queue's workers from the statement itself (else the caller does).
 pub(crate) async fn create(
     conn: &mut AsyncPgConnection,
     now: Now,
     ns: &Namespace,
     queue: &QueueName,
     new: &[NewTask],
+    notify: bool,
 ) -> Result<Vec<Task>, PgError> {
     if new.is_empty() {
         crate::queues::get(conn, ns, queue).await?;
@@ -209,16 +222,24 @@ pub(crate) async fn create(
     /// Marks the insert as one prepared statement per connection: single-task creates are
     /// the enqueue hot path.
     struct CreateTasks;
-    let mut rows: Vec<CreatedRow> = cached::<CreateTasks, _>(
-        diesel::sql_query(CREATE)
+    struct CreateTasksQuietly;
+    let statement = |sql| {
+        diesel::sql_query(sql)
             .bind::<Nullable<Timestamptz>, _>(now)
             .bind::<Text, _>(ns.as_str())
             .bind::<Text, _>(queue.as_str())
             .bind::<Array<Jsonb>, _>(payloads)
-            .bind::<Array<Nullable<Timestamptz>>, _>(delays),
-    )
-    .load(conn)
-    .await?;
+            .bind::<Array<Nullable<Timestamptz>>, _>(delays)
+    };
+    let mut rows: Vec<CreatedRow> = if notify {
+        cached::<CreateTasks, _>(statement(CREATE))
+            .load(conn)
+            .await?
+    } else {
+        cached::<CreateTasksQuietly, _>(statement(CREATE_QUIET))
+            .load(conn)
+            .await?
+    };
     if rows.is_empty() {
         return Err(StoreError::not_found("queue", queue).into());
     }

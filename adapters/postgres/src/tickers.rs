@@ -309,19 +309,20 @@ pub(crate) async fn fire(
                     payload: ticker.payload.clone(),
                     delayed_at: None,
                 };
-                let task = match tasks::create(conn, now, &ticker.namespace, &queue, &[new]).await {
-                    Ok(mut created) => created.pop(),
-                    Err(PgError::Store(StoreError::NotFound(_))) => {
-                        tracing::warn!(
-                            namespace = %ticker.namespace,
-                            ticker = %ticker.name,
-                            queue = %queue,
-                            "ticker matured but its queue no longer exists; maturity skipped"
-                        );
-                        None
-                    }
-                    Err(e) => return Err(e),
-                };
+                let task =
+                    match tasks::create(conn, now, &ticker.namespace, &queue, &[new], true).await {
+                        Ok(mut created) => created.pop(),
+                        Err(PgError::Store(StoreError::NotFound(_))) => {
+                            tracing::warn!(
+                                namespace = %ticker.namespace,
+                                ticker = %ticker.name,
+                                queue = %queue,
+                                "ticker matured but its queue no longer exists; maturity skipped"
+                            );
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    };
                 fired.push(FiredTicker { ticker, task });
             }
             Ok(fired)
