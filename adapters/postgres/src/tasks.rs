@@ -360,6 +360,58 @@ macro_rules! retain_sql {
     };
 }
 
+/// Runs the claim statement made by `$sql` (`retain_sql` or `retain_for_sql`) in the variant
+/// that fits `queues` (any, one, several: each its own prepared statement, so each gets its
+/// own plan), binding `$now`, the namespace, the worker(s) as `$worker_ty`, the queue filter
+/// and the limit. Evaluates to the rows, or the query error.
+macro_rules! claim {
+    ($conn:expr, $sql:ident, ($now:expr, $ns:expr, $worker_ty:ty, $worker:expr, $queues:expr, $limit:expr)) => {{
+        struct Any;
+        struct One;
+        struct Several;
+        let result: Result<Vec<TaskRow>, diesel::result::Error> = match $queues {
+            [] => {
+                cached::<Any, _>(
+                    diesel::sql_query($sql!("AND $4::text IS NULL"))
+                        .bind::<Nullable<Timestamptz>, _>($now)
+                        .bind::<Text, _>($ns.as_str())
+                        .bind::<$worker_ty, _>($worker)
+                        .bind::<Nullable<Text>, _>(None::<&str>)
+                        .bind::<BigInt, _>($limit),
+                )
+                .load($conn)
+                .await
+            }
+            [queue] => {
+                cached::<One, _>(
+                    diesel::sql_query($sql!("AND r.queue = $4"))
+                        .bind::<Nullable<Timestamptz>, _>($now)
+                        .bind::<Text, _>($ns.as_str())
+                        .bind::<$worker_ty, _>($worker)
+                        .bind::<Text, _>(queue.as_str())
+                        .bind::<BigInt, _>($limit),
+                )
+                .load($conn)
+                .await
+            }
+            several => {
+                let names: Vec<&str> = several.iter().map(|q| q.as_str()).collect();
+                cached::<Several, _>(
+                    diesel::sql_query($sql!("AND r.queue = ANY($4::text[])"))
+                        .bind::<Nullable<Timestamptz>, _>($now)
+                        .bind::<Text, _>($ns.as_str())
+                        .bind::<$worker_ty, _>($worker)
+                        .bind::<Array<Text>, _>(names)
+                        .bind::<BigInt, _>($limit),
+                )
+                .load($conn)
+                .await
+            }
+        };
+        result
+    }};
+}
+
 /// Retains up to `limit` tasks for `worker`, oldest first.
 pub(crate) async fn retain(
     conn: &mut AsyncPgConnection,
@@ -369,55 +421,15 @@ pub(crate) async fn retain(
     queues: &[QueueName],
     limit: u32,
 ) -> Result<Vec<Task>, PgError> {
-    struct RetainAny;
-    struct RetainOne;
-    struct RetainSome;
     if limit == 0 {
         return Ok(Vec::new());
     }
     let limit = i64::from(limit);
-    let rows: Vec<TaskRow> = match queues {
-        [] => {
-            let sql = retain_sql!("AND $4::text IS NULL");
-            cached::<RetainAny, _>(
-                diesel::sql_query(sql)
-                    .bind::<Nullable<Timestamptz>, _>(now)
-                    .bind::<Text, _>(ns.as_str())
-                    .bind::<Text, _>(worker.as_str())
-                    .bind::<Nullable<Text>, _>(None::<&str>)
-                    .bind::<BigInt, _>(limit),
-            )
-            .load(conn)
-            .await?
-        }
-        [queue] => {
-            let sql = retain_sql!("AND r.queue = $4");
-            cached::<RetainOne, _>(
-                diesel::sql_query(sql)
-                    .bind::<Nullable<Timestamptz>, _>(now)
-                    .bind::<Text, _>(ns.as_str())
-                    .bind::<Text, _>(worker.as_str())
-                    .bind::<Text, _>(queue.as_str())
-                    .bind::<BigInt, _>(limit),
-            )
-            .load(conn)
-            .await?
-        }
-        several => {
-            let names: Vec<&str> = several.iter().map(|q| q.as_str()).collect();
-            let sql = retain_sql!("AND r.queue = ANY($4::text[])");
-            cached::<RetainSome, _>(
-                diesel::sql_query(sql)
-                    .bind::<Nullable<Timestamptz>, _>(now)
-                    .bind::<Text, _>(ns.as_str())
-                    .bind::<Text, _>(worker.as_str())
-                    .bind::<Array<Text>, _>(names)
-                    .bind::<BigInt, _>(limit),
-            )
-            .load(conn)
-            .await?
-        }
-    };
+    let rows = claim!(
+        conn,
+        retain_sql,
+        (now, ns, Text, worker.as_str(), queues, limit)
+    )?;
     into_tasks(rows, |t| (t.created_at, t.id))
 }
 
@@ -455,56 +467,16 @@ pub(crate) async fn retain_for(
     workers: &[WorkerName],
     queues: &[QueueName],
 ) -> Result<Vec<Task>, PgError> {
-    struct RetainForAny;
-    struct RetainForOne;
-    struct RetainForSome;
     if workers.is_empty() {
         return Ok(Vec::new());
     }
     let names: Vec<&str> = workers.iter().map(|w| w.as_str()).collect();
     let limit = i64::try_from(names.len()).unwrap_or(i64::MAX);
-    let rows: Vec<TaskRow> = match queues {
-        [] => {
-            let sql = retain_for_sql!("AND $4::text IS NULL");
-            cached::<RetainForAny, _>(
-                diesel::sql_query(sql)
-                    .bind::<Nullable<Timestamptz>, _>(now)
-                    .bind::<Text, _>(ns.as_str())
-                    .bind::<Array<Text>, _>(names)
-                    .bind::<Nullable<Text>, _>(None::<&str>)
-                    .bind::<BigInt, _>(limit),
-            )
-            .load(conn)
-            .await?
-        }
-        [queue] => {
-            let sql = retain_for_sql!("AND r.queue = $4");
-            cached::<RetainForOne, _>(
-                diesel::sql_query(sql)
-                    .bind::<Nullable<Timestamptz>, _>(now)
-                    .bind::<Text, _>(ns.as_str())
-                    .bind::<Array<Text>, _>(names)
-                    .bind::<Text, _>(queue.as_str())
-                    .bind::<BigInt, _>(limit),
-            )
-            .load(conn)
-            .await?
-        }
-        several => {
-            let queues: Vec<&str> = several.iter().map(|q| q.as_str()).collect();
-            let sql = retain_for_sql!("AND r.queue = ANY($4::text[])");
-            cached::<RetainForSome, _>(
-                diesel::sql_query(sql)
-                    .bind::<Nullable<Timestamptz>, _>(now)
-                    .bind::<Text, _>(ns.as_str())
-                    .bind::<Array<Text>, _>(names)
-                    .bind::<Array<Text>, _>(queues)
-                    .bind::<BigInt, _>(limit),
-            )
-            .load(conn)
-            .await?
-        }
-    };
+    let rows = claim!(
+        conn,
+        retain_for_sql,
+        (now, ns, Array<Text>, names, queues, limit)
+    )?;
     // Claim order is the names' order: the k-th oldest went to the k-th name.
     into_tasks(rows, |t| (t.created_at, t.id))
 }
