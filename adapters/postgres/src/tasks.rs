@@ -481,24 +481,35 @@ pub(crate) async fn retain_for(
     into_tasks(rows, |t| (t.created_at, t.id))
 }
 
-/// The SET list of a failed attempt (domain rule `Task::fail_attempt`) with the error
-/// payload in `$err`: one attempt used; attempts left → `retry` after `retry_delay × k²`
-/// (k = failures so far, this one included), none left → `failed`.
-macro_rules! fail_attempt_sql {
-    ($err:literal) => {
+/// The SET list of a release (domain rules `Task::release` and `Task::fail_attempt`), stated
+/// once for every statement that ends an attempt: `$fail` (an SQL boolean) says whether the
+/// attempt failed, `$result` is the stored result. Success → `released`. Failure: one attempt
+/// used; attempts left → `retry` after `retry_delay × k²` (k = failures so far, this one
+/// included), none left → `failed`. Needs `t` (the task), `q` (its queue) and `c` (now).
+macro_rules! release_set_sql {
+    ($fail:literal, $result:literal) => {
         concat!(
-            "retries = greatest(t.retries - 1, 0), result = ",
-            $err,
-            ", lease_expires_at = NULL, \
-             state = CASE WHEN t.retries - 1 > 0 THEN 'retry' ELSE 'failed' END, \
-             started_at = CASE WHEN t.retries - 1 > 0 THEN NULL ELSE t.started_at END, \
-             finished_at = CASE WHEN t.retries - 1 > 0 THEN t.finished_at ELSE c.now END, \
-             delayed_at = CASE WHEN t.retries - 1 > 0 THEN c.now + \
+            "retries = CASE WHEN ", $fail, " THEN greatest(t.retries - 1, 0) ELSE t.retries END, \
+             result = ", $result, ", lease_expires_at = NULL, \
+             state = CASE WHEN NOT ", $fail, " THEN 'released' \
+                          WHEN t.retries - 1 > 0 THEN 'retry' ELSE 'failed' END, \
+             started_at = CASE WHEN ", $fail, " AND t.retries - 1 > 0 \
+                               THEN NULL ELSE t.started_at END, \
+             finished_at = CASE WHEN ", $fail, " AND t.retries - 1 > 0 \
+                                THEN t.finished_at ELSE c.now END, \
+             delayed_at = CASE WHEN ", $fail, " AND t.retries - 1 > 0 THEN c.now + \
                (least(q.retry_delay::numeric * (t.max_retries - t.retries + 1) \
                         * (t.max_retries - t.retries + 1), 9223372036854775807)::bigint / 1000) \
                * interval '1 microsecond' \
                ELSE t.delayed_at END"
         )
+    };
+}
+
+/// The SET list of a failed attempt with the error payload in `$err`.
+macro_rules! fail_attempt_sql {
+    ($err:literal) => {
+        release_set_sql!("true", $err)
     };
 }
 
@@ -592,19 +603,9 @@ const RELEASE_MANY: &str = concat!(
     with_now!(),
     ", r AS (SELECT * FROM unnest($3::bigint[], $4::bool[], $5::jsonb[], $6::text[]) \
                 AS r(id, fail, result, worker)) \
-     UPDATE tasks t SET \
-       retries = CASE WHEN r.fail THEN greatest(t.retries - 1, 0) ELSE t.retries END, \
-       result = r.result, lease_expires_at = NULL, \
-       state = CASE WHEN NOT r.fail THEN 'released' \
-                    WHEN t.retries - 1 > 0 THEN 'retry' ELSE 'failed' END, \
-       started_at = CASE WHEN r.fail AND t.retries - 1 > 0 THEN NULL ELSE t.started_at END, \
-       finished_at = CASE WHEN r.fail AND t.retries - 1 > 0 THEN t.finished_at ELSE c.now END, \
-       delayed_at = CASE WHEN r.fail AND t.retries - 1 > 0 THEN c.now + \
-         (least(q.retry_delay::numeric * (t.max_retries - t.retries + 1) \
-                  * (t.max_retries - t.retries + 1), 9223372036854775807)::bigint / 1000) \
-         * interval '1 microsecond' \
-         ELSE t.delayed_at END \
-     FROM r, queues q, c \
+     UPDATE tasks t SET ",
+    release_set_sql!("r.fail", "r.result"),
+    " FROM r, queues q, c \
      WHERE t.id = r.id AND t.namespace = $2 AND t.state = 'retained' \
        AND (r.worker IS NULL OR t.worker = r.worker) \
        AND q.namespace = t.namespace AND q.name = t.queue \
