@@ -1,6 +1,7 @@
-//! Listing a namespace's queues or tickers: the total, and one page ordered by name.
+//! Reading a namespace's queues or tickers: one by name, or the total and one page ordered by
+//! name.
 //!
-//! Both tables are keyed `(namespace, name)` and list the same way; names sort by byte order
+//! Both tables are keyed `(namespace, name)` and read the same way; names sort by byte order
 //! (`COLLATE "C"`), like the memory adapter's ordered maps, whatever the database's locale.
 
 use crate::error::PgError;
@@ -53,4 +54,24 @@ where
     .load(conn)
     .await?;
     Ok((count.total(), rows))
+}
+
+/// The row of `table` keyed `(ns, name)`, if there is one.
+pub(crate) async fn by_key<R>(
+    conn: &mut AsyncPgConnection,
+    table: &'static str,
+    ns: &Namespace,
+    name: &str,
+) -> Result<Option<R>, PgError>
+where
+    R: QueryableByName<Pg> + Send + 'static,
+{
+    let rows: Vec<R> = diesel::sql_query(format!(
+        "SELECT * FROM {table} WHERE namespace = $1 AND name = $2"
+    ))
+    .bind::<Text, _>(ns.as_str())
+    .bind::<Text, _>(name)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().next())
 }

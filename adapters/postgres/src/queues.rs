@@ -60,13 +60,8 @@ pub(crate) async fn get(
     ns: &Namespace,
     name: &QueueName,
 ) -> Result<Queue, PgError> {
-    let rows: Vec<QueueRow> =
-        diesel::sql_query("SELECT * FROM queues WHERE namespace = $1 AND name = $2")
-            .bind::<Text, _>(ns.as_str())
-            .bind::<Text, _>(name.as_str())
-            .load(conn)
-            .await?;
-    first(rows, name)
+    let row: Option<QueueRow> = crate::listing::by_key(conn, "queues", ns, name.as_str()).await?;
+    first(row.into_iter().collect(), name)
 }
 
 /// The queue with the defaults and then the patch (its name ignored).

@@ -77,13 +77,8 @@ pub(crate) async fn get(
     ns: &Namespace,
     name: &TickerName,
 ) -> Result<Ticker, PgError> {
-    let rows: Vec<TickerRow> =
-        diesel::sql_query("SELECT * FROM tickers WHERE namespace = $1 AND name = $2")
-            .bind::<Text, _>(ns.as_str())
-            .bind::<Text, _>(name.as_str())
-            .load(conn)
-            .await?;
-    first(rows, name)
+    let row: Option<TickerRow> = crate::listing::by_key(conn, "tickers", ns, name.as_str()).await?;
+    first(row.into_iter().collect(), name)
 }
 
 /// The patch's target queue, if it names one.
