@@ -573,6 +573,52 @@ async fn bench_prints_a_result_line_per_figure() {
     }
 }
 
+/// `--ceiling` measures the database with pgbench first and prints each pgqueue figure as a
+/// ratio of the matching pgbench figure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_ceiling_prints_pgbench_figures_and_ratios() {
+    let db = fresh_database().await;
+    let out = Command::new(pgqueue())
+        .args([
+            "bench",
+            db.url(),
+            "--ceiling",
+            "--ceiling-seconds",
+            "1",
+            "--concurrency",
+            "2",
+            "--workload",
+            "W1a",
+            "--tasks",
+            "50",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for shape in [
+        "insert_c1",
+        "insert_c2",
+        "claim_finish_1stmt_c2",
+        "claim_finish_2tx_c2",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("RESULT\tpgbench\t{shape}\t")))
+            .unwrap_or_else(|| panic!("no pgbench figure {shape}:\n{stdout}"));
+        let tps: f64 = line.split('\t').nth(3).unwrap().parse().unwrap();
+        assert!(tps > 0.0, "{line}");
+    }
+    let w1a = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT\tpgqueue\tW1a_enqueue_single_jobs_s\t"))
+        .unwrap_or_else(|| panic!("no W1a figure:\n{stdout}"));
+    assert!(w1a.contains("x of pgbench insert_c1"), "{w1a}");
+    // Only the chosen workload ran.
+    assert!(!stdout.contains("W2_drain"), "{stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_flags_choose_namespace_schema_credentials_and_prefix() {
     let db = fresh_database().await;
