@@ -7,6 +7,11 @@
 //! as one call (`release_tasks`, `retain_tasks_for`): under load batches grow by themselves,
 //! and a lone call goes out at once, so nothing waits for a timer. Every caller still gets its
 //! own answer, and only once the statement that carried it has committed.
+//!
+//! One caller's bad input must never fail another caller's request. Requests are validated
+//! before they join a batch (worker names and results are domain values that cannot hold
+//! what the store refuses); and should a shared statement fail anyway, each of its calls is
+//! sent again on its own, so only a call that fails by itself gets an error.
 
 use crate::error::{Error, Result};
 use crate::manager::Manager;
@@ -88,9 +93,18 @@ impl Releaser {
                             let _ = reply.send(result);
                         }
                     }
-                    Err(e) => {
+                    Err(e) if batch.len() == 1 => {
                         for (_, _, reply) in batch {
                             let _ = reply.send(Err(e.clone()));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, calls = batch.len(), "a shared release failed; releasing each call on its own");
+                        for (id, outcome, reply) in batch {
+                            let one = manager.release_tasks(&[(id, outcome)]).await;
+                            let result =
+                                one.and_then(|mut r| r.pop().unwrap_or_else(|| Err(stopped())));
+                            let _ = reply.send(result);
                         }
                     }
                 }
@@ -136,9 +150,18 @@ impl Retainer {
                                 let _ = reply.send(Ok(tasks.next()));
                             }
                         }
-                        Err(e) => {
+                        Err(e) if callers.len() == 1 => {
                             for (_, reply) in callers {
                                 let _ = reply.send(Err(e.clone()));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, calls = callers.len(), "a shared retain failed; retaining for each call on its own");
+                            for (worker, reply) in callers {
+                                let one = manager
+                                    .retain_for(std::slice::from_ref(&worker), &queues)
+                                    .await;
+                                let _ = reply.send(one.map(|mut t| t.pop()));
                             }
                         }
                     }

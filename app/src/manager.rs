@@ -9,8 +9,9 @@ use crate::coalesce::GroupCommit;
 use crate::error::{Error, Result};
 use crate::observer::{NoopObserver, Observer};
 use pgqueue_domain::{
-    Error as DomainError, Namespace, NewTask, Outcome, Page, Queue, QueueMeta, QueueName,
-    StatusCount, Task, TaskFilter, TaskId, TaskMeta, Ticker, TickerMeta, TickerName, WorkerName,
+    Duration as WireDuration, Error as DomainError, Namespace, NewTask, Outcome, Page, Queue,
+    QueueMeta, QueueName, StatusCount, Task, TaskFilter, TaskId, TaskMeta, Ticker, TickerMeta,
+    TickerName, WorkerName,
 };
 use pgqueue_ports::{Listing, Store, TickerScope, Wakeup};
 use std::sync::Arc;
@@ -69,8 +70,9 @@ impl Manager {
         })
     }
 
-    /// A manager of the system namespace, for pgqueue's own maintenance only.
-    pub fn system(&self) -> Self {
+    /// A manager of the system namespace, for pgqueue's own maintenance only: an embedder
+    /// must not reach the reserved namespace.
+    pub(crate) fn system(&self) -> Self {
         Self {
             namespace: Namespace::system(),
             group_commit: None,
@@ -114,9 +116,22 @@ impl Manager {
         &self.namespace
     }
 
-    /// The storage port, for the background runtimes.
+    /// The storage port, for the background runtimes (and tests, with `test-support`).
+    #[cfg(feature = "test-support")]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The storage port, for the background runtimes.
+    #[cfg(not(feature = "test-support"))]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// A manager of the system namespace, for tests of the system's own tickers.
+    #[cfg(feature = "test-support")]
+    pub fn system_for_tests(&self) -> Self {
+        self.system()
     }
 
     /// Every namespace with a queue or a ticker, sorted (the system namespace included).
@@ -211,13 +226,7 @@ impl Manager {
             .into_iter()
             .map(TaskMeta::validate)
             .collect::<std::result::Result<_, _>>()?;
-        if tasks.iter().any(|t| t.delayed_at.is_some()) {
-            // Only delayed tasks pay for asking the storage's clock.
-            let now = self.store.now().await?;
-            for t in &tasks {
-                t.check_delay(now)?;
-            }
-        }
+        self.check_delays(&queue, &tasks).await?;
         let created = self
             .store
             .create_tasks(&self.namespace, &queue, &tasks)
@@ -225,6 +234,26 @@ impl Manager {
         self.observer
             .tasks_created(&self.namespace, &queue, created.len());
         Ok(created)
+    }
+
+    /// Refuses delays that have passed on the storage's clock, and delays so far away that
+    /// the task's death (`delayed_at + ttl`) could not be written as RFC 3339. Only delayed
+    /// tasks pay for asking the clock, and only delays within one maximal `ttl` of year 9999
+    /// for reading the queue's `ttl`.
+    async fn check_delays(&self, queue: &QueueName, tasks: &[NewTask]) -> Result<()> {
+        let Some(latest) = tasks.iter().filter_map(NewTask::delayed_at).max() else {
+            return Ok(());
+        };
+        let now = self.store.now().await?;
+        for t in tasks {
+            t.check_delay(now)?;
+        }
+        let longest_ttl = WireDuration::from_nanos(i64::MAX);
+        if pgqueue_domain::time::add(latest, longest_ttl) >= pgqueue_domain::MAX_TIMESTAMP {
+            let q = self.store.get_queue(&self.namespace, queue).await?;
+            pgqueue_domain::time::add_checked("delayed_at", latest.max(now), q.ttl)?;
+        }
+        Ok(())
     }
 
     /// The task with this id.
@@ -350,7 +379,7 @@ impl Manager {
     // ---- tickers ----
 
     /// Checks that a ticker's target queue exists in this namespace.
-    async fn check_ticker_queue(&self, queue: Option<&Option<QueueName>>) -> Result<()> {
+    async fn check_ticker_queue(&self, queue: Option<Option<&QueueName>>) -> Result<()> {
         if let Some(Some(q)) = queue {
             self.store.get_queue(&self.namespace, q).await?;
         }
@@ -361,7 +390,7 @@ impl Manager {
     /// keeps its timestamp, so re-registering does not fire it again.
     pub async fn register_ticker(&self, meta: TickerMeta) -> Result<Ticker> {
         let (name, patch) = meta.validate_new()?;
-        self.check_ticker_queue(patch.queue.as_ref()).await?;
+        self.check_ticker_queue(patch.queue()).await?;
         Ok(self
             .store
             .register_ticker(&self.namespace, &name, &patch)
@@ -371,7 +400,7 @@ impl Manager {
     /// Creates a ticker; conflict if it exists. It fires at the next poll.
     pub async fn create_ticker(&self, meta: TickerMeta) -> Result<Ticker> {
         let (name, patch) = meta.validate_new()?;
-        self.check_ticker_queue(patch.queue.as_ref()).await?;
+        self.check_ticker_queue(patch.queue()).await?;
         Ok(self
             .store
             .create_ticker(&self.namespace, &name, &patch)
@@ -391,7 +420,7 @@ impl Manager {
         if patch.is_empty() {
             return Err(DomainError::NoPatchValues.into());
         }
-        self.check_ticker_queue(patch.queue.as_ref()).await?;
+        self.check_ticker_queue(patch.queue()).await?;
         Ok(self
             .store
             .update_ticker(&self.namespace, &name, &patch)
@@ -544,10 +573,7 @@ mod tests {
         let mut store = MockStore::new();
         let now = chrono::Utc::now();
         store.expect_now().times(1).returning(move || Ok(now));
-        let meta = TaskMeta {
-            payload: Some(json!(1)),
-            delayed_at: Some(now - chrono::TimeDelta::seconds(5)),
-        };
+        let meta = TaskMeta::new(json!(1)).delayed_until(now - chrono::TimeDelta::seconds(5));
         let err = manager(store).create_task("q", meta).await.unwrap_err();
         assert_eq!(err, Error::Invalid(DomainError::DelayedInPast));
     }
@@ -619,7 +645,7 @@ mod tests {
             .expect_release_task()
             .returning(|_, _, _| Err(StoreError::Rule(DomainError::NotRetained)));
         let err = manager(store)
-            .release_task(1, Outcome::success(None))
+            .release_task(1, Outcome::done())
             .await
             .unwrap_err();
         assert_eq!(err, Error::Conflict("task is not retained".into()));

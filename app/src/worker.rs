@@ -382,7 +382,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 impl Job {
     /// The lease this attempt was given, so heartbeats can be sent at half of it.
     fn lease(&self) -> Option<Duration> {
-        let (start, until) = (self.task.started_at?, self.task.lease_expires_at?);
+        let (start, until) = (self.task.started_at()?, self.task.lease_expires_at()?);
         (until - start).to_std().ok().filter(|d| !d.is_zero())
     }
 
@@ -412,9 +412,11 @@ impl Job {
             };
             tokio::select! {
                 done = &mut work => break match done {
-                    Ok(Ok(value)) => Outcome::success(Some(value)),
-                    Ok(Err(text)) => Outcome::failure(Value::String(text)),
-                    Err(panic) => Outcome::failure(Value::String(format!("panic: {}", panic_message(panic.as_ref())))),
+                    // A value the store could not keep fails the attempt, saying why.
+                    Ok(Ok(value)) => Outcome::success(Some(value))
+                        .unwrap_or_else(|e| Outcome::failure_text(&format!("handler result refused: {e}"))),
+                    Ok(Err(text)) => Outcome::failure_text(&text),
+                    Err(panic) => Outcome::failure_text(&format!("panic: {}", panic_message(panic.as_ref()))),
                 },
                 _ = beat => match self.crew.manager.heartbeat(id, self.crew.worker.as_str()).await {
                     Ok(_) => {}
@@ -429,7 +431,7 @@ impl Job {
             }
         };
         drop(held);
-        let failed = outcome.kind == pgqueue_domain::OutcomeKind::Failure;
+        let failed = outcome.is_failure();
         self.release(outcome.by(self.crew.worker.clone()), failed)
             .await;
     }

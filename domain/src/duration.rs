@@ -182,33 +182,68 @@ impl Serialize for Duration {
 }
 
 impl<'de> Deserialize<'de> for Duration {
+    /// Integer nanoseconds (an integral float such as `1e9` too) or a Go duration string.
+    /// Read through a JSON value: with exact numbers (serde_json's `arbitrary_precision`) a
+    /// number arrives as a value, not as an `i64`.
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Duration;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("integer nanoseconds or a duration string such as \"90s\"")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Duration, E> {
-                Ok(Duration(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Duration, E> {
-                i64::try_from(v)
-                    .map(Duration)
-                    .map_err(|_| E::custom("duration out of range"))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Duration, E> {
-                if v.fract() == 0.0 && v.abs() < i64::MAX as f64 {
-                    Ok(Duration(v as i64))
+        use serde::de::Error as _;
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Duration::parse(&s).map_err(D::Error::custom),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Ok(Duration(i))
+                } else if n.as_u64().is_some() {
+                    Err(D::Error::custom("duration out of range"))
                 } else {
-                    Err(E::custom("duration must be integer nanoseconds"))
+                    match n.as_f64() {
+                        Some(v) if v.fract() == 0.0 && v.abs() < i64::MAX as f64 => {
+                            Ok(Duration(v as i64))
+                        }
+                        _ => Err(D::Error::custom(
+                            "duration must be integer nanoseconds or a string such as \"90s\"",
+                        )),
+                    }
                 }
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Duration, E> {
-                Duration::parse(v).map_err(E::custom)
-            }
+            other => Err(D::Error::custom(format!(
+                "invalid type: {}, expected integer nanoseconds or a duration string such as \"90s\"",
+                kind(&other)
+            ))),
         }
-        d.deserialize_any(Visitor)
+    }
+}
+
+/// The JSON type of a value, as serde names it in errors.
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "sequence",
+        serde_json::Value::Object(_) => "map",
+    }
+}
+
+/// The shortest `ttl`, `lease` or ticker `interval`: 100 ms. Anything shorter is almost
+/// always seconds sent as nanoseconds (`{"interval": 60}` is 60 ns), and would make a ticker
+/// fire without end or every task expire at once.
+pub const MIN_PERIOD: Duration = Duration::from_millis(100);
+
+impl Duration {
+    /// Refuses a period shorter than [`MIN_PERIOD`], with a hint at the unit.
+    pub fn check_period(self, field: &'static str) -> Result<Duration> {
+        if self < MIN_PERIOD {
+            let hint = if self.0 > 0 { self.0 } else { 60 };
+            return Err(Error::InvalidField {
+                field,
+                reason: format!(
+                    "must be at least {MIN_PERIOD}, got {self} (JSON durations are integer \
+                     nanoseconds, or strings such as \"{hint}s\")"
+                ),
+            });
+        }
+        Ok(self)
     }
 }
 
@@ -275,6 +310,26 @@ mod tests {
         assert_eq!(d, Duration::from_hours(1));
         assert!(serde_json::from_str::<Duration>("\"soon\"").is_err());
         assert!(serde_json::from_str::<Duration>("true").is_err());
+        let d: Duration = serde_json::from_str("1e9").unwrap();
+        assert_eq!(d, Duration::from_secs(1));
+        assert!(serde_json::from_str::<Duration>("1.5").is_err());
+        assert!(serde_json::from_str::<Duration>("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn periods_have_a_floor_that_hints_at_the_unit() {
+        assert_eq!(
+            Duration::from_nanos(60)
+                .check_period("interval")
+                .unwrap_err()
+                .to_string(),
+            "invalid interval: must be at least 100ms, got 60ns (JSON durations are integer nanoseconds, or strings such as \"60s\")"
+        );
+        assert!(Duration::ZERO.check_period("ttl").is_err());
+        assert_eq!(
+            Duration::from_millis(100).check_period("lease").unwrap(),
+            MIN_PERIOD
+        );
     }
 
     proptest! {

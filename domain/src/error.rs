@@ -41,6 +41,20 @@ pub enum Error {
         "invalid status {0:?}: expected one of new, retained, retry, released, failed, expired"
     )]
     InvalidStatus(String),
+    /// A JSON value holds U+0000, which PostgreSQL cannot store (`<field>` is the body field).
+    #[error("{0} contains \\u0000, which cannot be stored")]
+    ContainsNul(&'static str),
+    /// A JSON value PostgreSQL cannot store or read back exactly (a number out of range).
+    #[error("invalid {field}: {reason}")]
+    Unstorable {
+        /// The body field holding it.
+        field: &'static str,
+        /// What cannot be stored.
+        reason: String,
+    },
+    /// A worker name that is too long or holds control characters.
+    #[error("invalid worker name: {0}")]
+    InvalidWorker(String),
     /// A task was created without a payload.
     #[error("missing payload")]
     MissingPayload,
@@ -65,6 +79,9 @@ pub enum Error {
     /// A lease rescue of a task whose lease has not passed.
     #[error("task lease has not expired")]
     LeaseNotExpired,
+    /// A stored row that no sequence of transitions can produce.
+    #[error("invalid stored record: {0}")]
+    InvalidRecord(String),
     /// A ticker claim before its maturity.
     #[error("ticker has not matured")]
     NotMatured,

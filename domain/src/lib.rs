@@ -10,6 +10,7 @@
 
 pub mod duration;
 pub mod error;
+pub mod json;
 pub mod name;
 pub mod page;
 pub mod queue;
@@ -25,7 +26,9 @@ pub use name::{Namespace, QueueName, TickerName};
 pub use page::Page;
 pub use queue::{Queue, QueueMeta, QueuePatch};
 pub use status::{State, Status, StatusCount};
-pub use task::{NewTask, Outcome, OutcomeKind, Task, TaskFilter, TaskId, TaskMeta};
+pub use task::{
+    NewTask, Outcome, OutcomeKind, Task, TaskFilter, TaskId, TaskMeta, TaskRecord, TaskView,
+};
 pub use ticker::{Ticker, TickerMeta, TickerPatch};
-pub use time::Timestamp;
+pub use time::{MAX_TIMESTAMP, Timestamp};
 pub use worker::WorkerName;

@@ -109,19 +109,15 @@ pub struct QueueMeta {
     pub namespace: Option<String>,
 }
 
-/// A validated set of changes to a queue.
+/// A validated set of changes to a queue. Only [`QueueMeta::validate`] makes one, so every
+/// value in it is within the domain's ranges whichever store receives it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueuePatch {
-    /// New name.
-    pub name: Option<QueueName>,
-    /// New ttl.
-    pub ttl: Option<Duration>,
-    /// New maximum attempts.
-    pub retries: Option<u32>,
-    /// New backoff base.
-    pub retry_delay: Option<Duration>,
-    /// New lease.
-    pub lease: Option<Duration>,
+    name: Option<QueueName>,
+    ttl: Option<Duration>,
+    retries: Option<u32>,
+    retry_delay: Option<Duration>,
+    lease: Option<Duration>,
 }
 
 impl QueuePatch {
@@ -133,21 +129,31 @@ impl QueuePatch {
             && self.retry_delay.is_none()
             && self.lease.is_none()
     }
-}
 
-/// Checks that a duration field is strictly positive.
-pub fn positive(field: &'static str, d: Duration) -> Result<Duration> {
-    if d.as_nanos() <= 0 {
-        return Err(Error::InvalidField {
-            field,
-            reason: format!("must be greater than 0, got {d}"),
-        });
+    /// The new name, if it renames.
+    pub fn name(&self) -> Option<&QueueName> {
+        self.name.as_ref()
     }
-    Ok(d)
+    /// The new ttl (≥ 100 ms).
+    pub fn ttl(&self) -> Option<Duration> {
+        self.ttl
+    }
+    /// The new maximum attempts (0–1,000).
+    pub fn retries(&self) -> Option<u32> {
+        self.retries
+    }
+    /// The new backoff base (≥ 0).
+    pub fn retry_delay(&self) -> Option<Duration> {
+        self.retry_delay
+    }
+    /// The new lease (≥ 100 ms).
+    pub fn lease(&self) -> Option<Duration> {
+        self.lease
+    }
 }
 
 impl QueueMeta {
-    /// Validates every given field against the spec's ranges.
+    /// Validates every given field against the domain's ranges.
     pub fn validate(&self) -> Result<QueuePatch> {
         let retries = match self.retries {
             None => None,
@@ -170,10 +176,10 @@ impl QueueMeta {
         };
         Ok(QueuePatch {
             name: self.queue.as_deref().map(QueueName::parse).transpose()?,
-            ttl: self.ttl.map(|d| positive("ttl", d)).transpose()?,
+            ttl: self.ttl.map(|d| d.check_period("ttl")).transpose()?,
             retries,
             retry_delay,
-            lease: self.lease.map(|d| positive("lease", d)).transpose()?,
+            lease: self.lease.map(|d| d.check_period("lease")).transpose()?,
         })
     }
 
@@ -226,7 +232,7 @@ mod tests {
         );
         assert!(
             err(QueueMeta {
-                lease: Some(Duration::from_secs(-1)),
+                lease: Some(Duration::from_millis(99)),
                 ..Default::default()
             })
             .contains("lease")

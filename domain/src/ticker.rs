@@ -2,8 +2,8 @@
 
 use crate::duration::Duration;
 use crate::error::{Error, Result};
+use crate::json::check_storable;
 use crate::name::{Namespace, QueueName, TickerName};
-use crate::queue::positive;
 use crate::time::{self, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -133,17 +133,13 @@ fn double_option<'de, D: Deserializer<'de>>(
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// A validated set of changes to a ticker.
+/// A validated set of changes to a ticker. Only [`TickerMeta::validate`] makes one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickerPatch {
-    /// New name.
-    pub name: Option<TickerName>,
-    /// New payload.
-    pub payload: Option<Value>,
-    /// New interval.
-    pub interval: Option<Duration>,
-    /// New target queue (`Some(None)` removes it).
-    pub queue: Option<Option<QueueName>>,
+    name: Option<TickerName>,
+    payload: Option<Value>,
+    interval: Option<Duration>,
+    queue: Option<Option<QueueName>>,
 }
 
 impl TickerPatch {
@@ -154,13 +150,30 @@ impl TickerPatch {
             && self.interval.is_none()
             && self.queue.is_none()
     }
+
+    /// The new name, if it renames.
+    pub fn name(&self) -> Option<&TickerName> {
+        self.name.as_ref()
+    }
+    /// The new payload (storable).
+    pub fn payload(&self) -> Option<&Value> {
+        self.payload.as_ref()
+    }
+    /// The new interval (≥ 100 ms).
+    pub fn interval(&self) -> Option<Duration> {
+        self.interval
+    }
+    /// The new target queue: `Some(None)` removes it.
+    pub fn queue(&self) -> Option<Option<&QueueName>> {
+        self.queue.as_ref().map(Option::as_ref)
+    }
 }
 
 impl TickerMeta {
     /// Validates every given field.
     pub fn validate(&self) -> Result<TickerPatch> {
         let interval = match (self.interval, self.period) {
-            (Some(i), _) | (None, Some(i)) => Some(positive("interval", i)?),
+            (Some(i), _) | (None, Some(i)) => Some(i.check_period("interval")?),
             (None, None) => None,
         };
         let queue = match &self.queue {
@@ -169,6 +182,9 @@ impl TickerMeta {
             Some(Some(q)) if q.trim().is_empty() => Some(None),
             Some(Some(q)) => Some(Some(QueueName::parse(q)?)),
         };
+        if let Some(p) = &self.payload {
+            check_storable("payload", p)?;
+        }
         Ok(TickerPatch {
             name: self
                 .ticker

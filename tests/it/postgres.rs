@@ -9,8 +9,8 @@ mod simulation;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{
-    Duration, Namespace, NewTask, Outcome, Page, QueueName, QueuePatch, Status, TaskFilter,
-    TickerName, TickerPatch, WorkerName,
+    Duration, Namespace, NewTask, Outcome, Page, QueueMeta, QueueName, QueuePatch, Status,
+    TaskFilter, TaskMeta, TickerMeta, TickerName, WorkerName,
 };
 use pgqueue_ports::{ManualClock, StorageClock, Store, StoreError, TickerScope, Wakeup};
 use pgqueue_postgres::{PgOptions, PgStore, enqueue_in};
@@ -61,10 +61,7 @@ fn worker(s: &str) -> WorkerName {
     WorkerName::parse(s).unwrap()
 }
 fn task(payload: serde_json::Value) -> NewTask {
-    NewTask {
-        payload,
-        delayed_at: None,
-    }
+    TaskMeta::new(payload).validate().unwrap()
 }
 fn t0() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
@@ -205,13 +202,15 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
         .create_queue(
             &app,
             &q,
-            &QueuePatch {
+            &QueueMeta {
                 retries: Some(2),
                 retry_delay: Some(Duration::from_secs(10)),
                 lease: Some(Duration::from_secs(30)),
                 ttl: Some(Duration::from_nanos(3_600_000_000_999)),
                 ..Default::default()
-            },
+            }
+            .validate()
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -229,14 +228,14 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
     assert_eq!(created.len(), 2);
     assert_eq!(created[0].payload, json!(null));
     assert!(created[0].id < created[1].id);
-    assert_eq!(created[0].status, Status::New);
+    assert_eq!(created[0].status(), Status::New);
     assert_eq!(created[0].created_at, t0());
     // ttl truncated to whole microseconds, like domain::time::add.
     assert_eq!(
-        created[0].dies_at,
+        created[0].dies_at(),
         t0() + TimeDelta::microseconds(3_600_000_000)
     );
-    assert_eq!((created[0].retries, created[0].max_retries), (2, 2));
+    assert_eq!((created[0].retries(), created[0].max_retries()), (2, 2));
     assert_eq!(
         store
             .create_tasks(&app, &queue("nope"), &[task(json!(1))])
@@ -252,34 +251,34 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
     assert_eq!(got.len(), 1);
     let t = &got[0];
     assert_eq!(t.id, created[0].id);
-    assert_eq!(t.status, Status::Retained);
-    assert_eq!(t.worker.as_deref(), Some("w1"));
-    assert_eq!(t.started_at, Some(t0()));
-    assert_eq!(t.lease_expires_at, Some(t0() + TimeDelta::seconds(30)));
+    assert_eq!(t.status(), Status::Retained);
+    assert_eq!(t.worker(), Some("w1"));
+    assert_eq!(t.started_at(), Some(t0()));
+    assert_eq!(t.lease_expires_at(), Some(t0() + TimeDelta::seconds(30)));
 
     // Fencing and refusals.
-    let fenced = Outcome::success(None).by(worker("w2"));
+    let fenced = Outcome::done().by(worker("w2"));
     assert_eq!(
         store.release_task(&app, t.id, &fenced).await.unwrap_err(),
         StoreError::Rule(pgqueue_domain::Error::NotRetainedBy("w2".into()))
     );
     assert_eq!(
         store
-            .release_task(&app, created[1].id, &Outcome::success(None))
+            .release_task(&app, created[1].id, &Outcome::done())
             .await
             .unwrap_err(),
         StoreError::Rule(pgqueue_domain::Error::NotRetained)
     );
     assert_eq!(
         store
-            .release_task(&app, 999_999, &Outcome::success(None))
+            .release_task(&app, 999_999, &Outcome::done())
             .await
             .unwrap_err(),
         StoreError::task_not_found(999_999)
     );
     assert_eq!(
         store
-            .release_task(&ns("other"), t.id, &Outcome::success(None))
+            .release_task(&ns("other"), t.id, &Outcome::done())
             .await
             .unwrap_err(),
         StoreError::task_not_found(t.id)
@@ -288,7 +287,7 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
     // Heartbeat extends the lease at the new now.
     clock.advance(TimeDelta::seconds(20));
     let hb = store.heartbeat(&app, t.id, &worker("w1")).await.unwrap();
-    assert_eq!(hb.lease_expires_at, Some(t0() + TimeDelta::seconds(50)));
+    assert_eq!(hb.lease_expires_at(), Some(t0() + TimeDelta::seconds(50)));
     assert_eq!(
         store
             .heartbeat(&app, t.id, &worker("w9"))
@@ -302,17 +301,17 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
         .release_task(
             &app,
             t.id,
-            &Outcome::failure(json!("boom")).by(worker("w1")),
+            &Outcome::failure(json!("boom")).unwrap().by(worker("w1")),
         )
         .await
         .unwrap();
-    assert_eq!(failed.status, Status::Retry);
-    assert_eq!(failed.retries, 1);
-    assert_eq!(failed.result, Some(json!("boom")));
-    assert_eq!(failed.started_at, None);
-    assert_eq!(failed.lease_expires_at, None);
+    assert_eq!(failed.status(), Status::Retry);
+    assert_eq!(failed.retries(), 1);
+    assert_eq!(failed.result().cloned(), Some(json!("boom")));
+    assert_eq!(failed.started_at(), None);
+    assert_eq!(failed.lease_expires_at(), None);
     let now = t0() + TimeDelta::seconds(20);
-    assert_eq!(failed.delayed_at, Some(now + TimeDelta::seconds(10)));
+    assert_eq!(failed.delayed_at(), Some(now + TimeDelta::seconds(10)));
 
     // Not due yet: the other task comes first, then nothing.
     let second = store
@@ -327,13 +326,13 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
         .release_task(
             &app,
             created[1].id,
-            &Outcome::success(Some(json!({"ok": 1}))),
+            &Outcome::success(Some(json!({"ok": 1}))).unwrap(),
         )
         .await
         .unwrap();
-    assert_eq!(done.status, Status::Released);
-    assert_eq!(done.finished_at, Some(now));
-    assert_eq!(done.result, Some(json!({"ok": 1})));
+    assert_eq!(done.status(), Status::Released);
+    assert_eq!(done.finished_at(), Some(now));
+    assert_eq!(done.result().cloned(), Some(json!({"ok": 1})));
 
     // Due again after the backoff; the last attempt fails for good.
     clock.advance(TimeDelta::seconds(10));
@@ -342,15 +341,15 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
         .await
         .unwrap();
     assert_eq!(again[0].id, t.id);
-    assert_eq!(again[0].result, None);
+    assert_eq!(again[0].result().cloned(), None);
     let dead = store
-        .release_task(&app, t.id, &Outcome::failure(json!({"e": 2})))
+        .release_task(&app, t.id, &Outcome::failure(json!({"e": 2})).unwrap())
         .await
         .unwrap();
-    assert_eq!(dead.status, Status::Failed);
-    assert_eq!(dead.retries, 0);
-    assert_eq!(dead.started_at, Some(t0() + TimeDelta::seconds(30)));
-    assert_eq!(dead.finished_at, Some(t0() + TimeDelta::seconds(30)));
+    assert_eq!(dead.status(), Status::Failed);
+    assert_eq!(dead.retries(), 0);
+    assert_eq!(dead.started_at(), Some(t0() + TimeDelta::seconds(30)));
+    assert_eq!(dead.finished_at(), Some(t0() + TimeDelta::seconds(30)));
 
     // Statuses, listings, clean_queue.
     let counts = store.queue_statuses(&app).await.unwrap();
@@ -414,12 +413,14 @@ async fn expiry_rescue_and_clean_up_follow_the_domain() {
         .create_queue(
             &app,
             &q,
-            &QueuePatch {
+            &QueueMeta {
                 ttl: Some(Duration::from_secs(100)),
                 lease: Some(Duration::from_secs(10)),
                 retries: Some(1),
                 ..Default::default()
-            },
+            }
+            .validate()
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -439,8 +440,11 @@ async fn expiry_rescue_and_clean_up_follow_the_domain() {
     clock.advance(TimeDelta::seconds(10));
     let rescued = store.rescue_leases(1).await.unwrap();
     assert_eq!(rescued.len(), 1);
-    assert_eq!(rescued[0].status, Status::Failed);
-    assert_eq!(rescued[0].result, Some(json!({"error": "lease expired"})));
+    assert_eq!(rescued[0].status(), Status::Failed);
+    assert_eq!(
+        rescued[0].result().cloned(),
+        Some(json!({"error": "lease expired"}))
+    );
     // Past dies_at: the other retained task expires and is not rescued.
     clock.advance(TimeDelta::seconds(90));
     assert_eq!(store.rescue_leases(10).await.unwrap(), vec![]);
@@ -467,10 +471,10 @@ async fn expiry_rescue_and_clean_up_follow_the_domain() {
     );
     // A retained task past dies_at may still be released.
     let late = store
-        .release_task(&app, ids[1], &Outcome::success(None))
+        .release_task(&app, ids[1], &Outcome::done())
         .await
         .unwrap();
-    assert_eq!(late.status, Status::Released);
+    assert_eq!(late.status(), Status::Released);
     // Ended at t0+10 (failed), t0+100 (released) and t0+100 (expired): kept for ttl = 100 s.
     assert_eq!(store.clean_up(10).await.unwrap(), 0);
     clock.advance(TimeDelta::seconds(10));
@@ -488,10 +492,12 @@ async fn tickers_register_claim_and_fire_queue_tasks() {
     let store = db.store(clock.clone()).await;
     let app = ns("app");
     let hourly = TickerName::parse("hourly").unwrap();
-    let patch = TickerPatch {
+    let patch = TickerMeta {
         interval: Some(Duration::from_secs(60)),
         ..Default::default()
-    };
+    }
+    .validate()
+    .unwrap();
     let created = store.create_ticker(&app, &hourly, &patch).await.unwrap();
     assert_eq!(created.payload, json!({}));
     assert_eq!(created.timestamp, None);
@@ -524,10 +530,12 @@ async fn tickers_register_claim_and_fire_queue_tasks() {
         .register_ticker(
             &app,
             &hourly,
-            &TickerPatch {
+            &TickerMeta {
                 payload: Some(json!({"a": 1})),
                 ..Default::default()
-            },
+            }
+            .validate()
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -539,11 +547,13 @@ async fn tickers_register_claim_and_fire_queue_tasks() {
 
     // A queue ticker: needs its queue, fires a task, skips when the queue is gone.
     let reports = TickerName::parse("reports").unwrap();
-    let to_queue = TickerPatch {
-        queue: Some(Some(queue("jobs"))),
+    let to_queue = TickerMeta {
+        queue: Some(Some("jobs".into())),
         payload: Some(json!({"r": 1})),
         ..Default::default()
-    };
+    }
+    .validate()
+    .unwrap();
     store
         .create_queue(&app, &queue("jobs"), &QueuePatch::default())
         .await
@@ -575,10 +585,12 @@ async fn tickers_register_claim_and_fire_queue_tasks() {
         .update_ticker(
             &app,
             &hourly,
-            &TickerPatch {
-                name: Some(TickerName::parse("daily").unwrap()),
+            &TickerMeta {
+                ticker: Some("daily".into()),
                 ..Default::default()
-            },
+            }
+            .validate()
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -588,10 +600,12 @@ async fn tickers_register_claim_and_fire_queue_tasks() {
             .update_ticker(
                 &app,
                 &renamed.name,
-                &TickerPatch {
-                    name: Some(reports.clone()),
+                &TickerMeta {
+                    ticker: Some(reports.to_string()),
                     ..Default::default()
                 }
+                .validate()
+                .unwrap()
             )
             .await
             .unwrap_err(),
@@ -602,10 +616,12 @@ async fn tickers_register_claim_and_fire_queue_tasks() {
             .update_ticker(
                 &app,
                 &TickerName::parse("ghost").unwrap(),
-                &TickerPatch {
-                    name: Some(TickerName::parse("other").unwrap()),
+                &TickerMeta {
+                    ticker: Some("other".into()),
                     ..Default::default()
                 }
+                .validate()
+                .unwrap()
             )
             .await
             .unwrap_err(),
@@ -635,9 +651,13 @@ async fn queues_rename_with_their_tasks_and_conflict_on_existing_names() {
         .create_tasks(&app, &queue("a"), &[task(json!(1))])
         .await
         .unwrap();
-    let rename = |to: &str| QueuePatch {
-        name: Some(queue(to)),
-        ..Default::default()
+    let rename = |to: &str| {
+        QueueMeta {
+            queue: Some(to.to_string()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap()
     };
     assert_eq!(
         store
@@ -666,10 +686,12 @@ async fn queues_rename_with_their_tasks_and_conflict_on_existing_names() {
         .register_queue(
             &app,
             &queue("c"),
-            &QueuePatch {
+            &QueueMeta {
                 retries: Some(7),
                 ..Default::default()
-            },
+            }
+            .validate()
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -718,11 +740,7 @@ async fn concurrent_retainers_take_each_task_exactly_once() {
                 if batch.is_empty() {
                     break got;
                 }
-                assert!(
-                    batch
-                        .iter()
-                        .all(|t| t.worker.as_deref() == Some(me.as_str()))
-                );
+                assert!(batch.iter().all(|t| t.worker() == Some(me.as_str())));
                 got.extend(batch.into_iter().map(|t| t.id));
             }
         }));
@@ -761,10 +779,12 @@ async fn two_stores_share_a_ticker_without_double_firing() {
     a.create_ticker(
         &app,
         &TickerName::parse("fast").unwrap(),
-        &TickerPatch {
+        &TickerMeta {
             interval: Some(Duration::from_millis(200)),
             ..Default::default()
-        },
+        }
+        .validate()
+        .unwrap(),
     )
     .await
     .unwrap();
@@ -977,10 +997,12 @@ async fn batched_release_applies_each_outcome() {
         .create_queue(
             &app,
             &q,
-            &QueuePatch {
+            &QueueMeta {
                 retry_delay: Some(Duration::from_secs(1)),
                 ..Default::default()
-            },
+            }
+            .validate()
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -996,19 +1018,19 @@ async fn batched_release_applies_each_outcome() {
         .release_tasks(
             &app,
             &[
-                (made[1].id, Outcome::failure(json!("x"))),
-                (made[0].id, Outcome::success(Some(json!("ok")))),
-                (made[2].id, Outcome::success(None)),
-                (made[0].id, Outcome::success(None)),
+                (made[1].id, Outcome::failure(json!("x")).unwrap()),
+                (made[0].id, Outcome::success(Some(json!("ok"))).unwrap()),
+                (made[2].id, Outcome::done()),
+                (made[0].id, Outcome::done()),
             ],
         )
         .await
         .unwrap();
     assert_eq!(results.len(), 4);
     let r1 = results[0].as_ref().unwrap();
-    assert_eq!((r1.status, r1.retries), (Status::Retry, 2));
-    assert_eq!(r1.delayed_at, Some(t0() + TimeDelta::seconds(1)));
-    assert_eq!(results[1].as_ref().unwrap().status, Status::Released);
+    assert_eq!((r1.status(), r1.retries()), (Status::Retry, 2));
+    assert_eq!(r1.delayed_at(), Some(t0() + TimeDelta::seconds(1)));
+    assert_eq!(results[1].as_ref().unwrap().status(), Status::Released);
     assert_eq!(
         results[2].as_ref().unwrap_err(),
         &StoreError::Rule(pgqueue_domain::Error::NotRetained)
@@ -1212,10 +1234,12 @@ async fn deleting_or_renaming_a_queue_under_concurrent_creates_strands_no_task()
                 .update_queue(
                     &app,
                     &old,
-                    &QueuePatch {
-                        name: Some(new),
+                    &QueueMeta {
+                        queue: Some(new.to_string()),
                         ..Default::default()
-                    },
+                    }
+                    .validate()
+                    .unwrap(),
                 )
                 .await
                 .unwrap();

@@ -108,7 +108,7 @@ async fn task(m: &Manager, queue: &str, payload: serde_json::Value) -> Task {
 }
 
 fn fail(error: serde_json::Value) -> Outcome {
-    Outcome::failure(error)
+    Outcome::failure(error).expect("a storable error")
 }
 
 fn worker(w: &str) -> WorkerName {
@@ -272,12 +272,15 @@ pub async fn task_creation_follows_the_queue(s: Subject) {
     let now = s.now();
     let t = task(&m, "q", json!({"to": "a@b"})).await;
     assert_eq!(
-        (t.status, t.retries, t.payload.clone()),
+        (t.status(), t.retries(), t.payload.clone()),
         (Status::New, 3, json!({"to": "a@b"}))
     );
-    assert_eq!((t.created_at, t.dies_at), (now, now + TimeDelta::hours(1)));
     assert_eq!(
-        (t.worker.clone(), t.started_at, t.result.clone()),
+        (t.created_at, t.dies_at()),
+        (now, now + TimeDelta::hours(1))
+    );
+    assert_eq!(
+        (t.worker(), t.started_at(), t.result().cloned()),
         (None, None, None)
     );
     let null = task(&m, "q", serde_json::Value::Null).await;
@@ -296,7 +299,7 @@ pub async fn task_creation_follows_the_queue(s: Subject) {
         .await
         .unwrap();
     assert_eq!(
-        (delayed.delayed_at, delayed.dies_at),
+        (delayed.delayed_at(), delayed.dies_at()),
         (Some(now + mins(30)), now + mins(90))
     );
     m.update_queue(
@@ -309,11 +312,11 @@ pub async fn task_creation_follows_the_queue(s: Subject) {
     .await
     .unwrap();
     assert_eq!(
-        m.get_task(t.id).await.unwrap().retries,
+        m.get_task(t.id).await.unwrap().retries(),
         3,
         "later queue changes do not touch a task"
     );
-    assert_eq!(task(&m, "q", json!(3)).await.retries, 9);
+    assert_eq!(task(&m, "q", json!(3)).await.retries(), 9);
     let past = m
         .create_task(
             "q",
@@ -342,7 +345,7 @@ pub async fn task_creation_follows_the_queue(s: Subject) {
     .unwrap();
     let doomed = task(&m, "q", json!(4)).await;
     assert_eq!(
-        (doomed.status, doomed.retries, doomed.finished_at),
+        (doomed.status(), doomed.retries(), doomed.finished_at()),
         (Status::Failed, 0, Some(now))
     );
     assert_eq!(
@@ -457,17 +460,17 @@ pub async fn retain_sets_worker_start_and_lease(s: Subject) {
     s.advance(secs(5));
     let r = m.next_task(" host@1 ", &["q"]).await.unwrap().unwrap();
     assert_eq!(
-        (r.id, r.status, r.worker.as_deref()),
+        (r.id, r.status(), r.worker()),
         (t.id, Status::Retained, Some("host@1"))
     );
     assert_eq!(
-        (r.started_at, r.lease_expires_at),
+        (r.started_at(), r.lease_expires_at()),
         (Some(s.now()), Some(s.now() + secs(30)))
     );
     m.release_task(t.id, fail(json!("boom"))).await.unwrap();
     let again = m.next_task("host@2", &["q"]).await.unwrap().unwrap();
     assert_eq!(
-        (again.result.clone(), again.worker.as_deref()),
+        (again.result().cloned(), again.worker()),
         (None, Some("host@2"))
     );
     assert_eq!(m.get_task(t.id).await.unwrap(), again);
@@ -481,22 +484,23 @@ pub async fn release_success(s: Subject) {
     m.next_task("w", &[]).await.unwrap();
     s.advance(secs(3));
     let done = m
-        .release_task(t.id, Outcome::success(Some(json!({"sent": true}))))
+        .release_task(t.id, Outcome::success(Some(json!({"sent": true}))).unwrap())
         .await
         .unwrap();
     assert_eq!(
-        (done.status, done.finished_at, done.result.clone()),
+        (done.status(), done.finished_at(), done.result().cloned()),
         (Status::Released, Some(s.now()), Some(json!({"sent": true})))
     );
-    assert_eq!(done.retries, 3);
+    assert_eq!(done.retries(), 3);
     assert_eq!(m.get_task(t.id).await.unwrap(), done);
     let t2 = task(&m, "q", json!(2)).await;
     m.next_task("w", &[]).await.unwrap();
     assert_eq!(
-        m.release_task(t2.id, Outcome::success(None))
+        m.release_task(t2.id, Outcome::done())
             .await
             .unwrap()
-            .result,
+            .result()
+            .cloned(),
         None
     );
 }
@@ -510,11 +514,11 @@ pub async fn release_failure_backs_off_then_fails(s: Subject) {
     m.next_task("w", &[]).await.unwrap().unwrap();
     let r1 = m.release_task(t.id, fail(error.clone())).await.unwrap();
     assert_eq!(
-        (r1.status, r1.retries, r1.result.clone()),
+        (r1.status(), r1.retries(), r1.result().cloned()),
         (Status::Retry, 2, Some(error.clone()))
     );
     assert_eq!(
-        (r1.delayed_at, r1.started_at),
+        (r1.delayed_at(), r1.started_at()),
         (Some(s.now() + mins(2)), None)
     );
     s.advance(mins(2) - secs(1));
@@ -530,7 +534,7 @@ pub async fn release_failure_backs_off_then_fails(s: Subject) {
         .expect("due after 2 minutes");
     let r2 = m.release_task(t.id, fail(json!("again"))).await.unwrap();
     assert_eq!(
-        (r2.status, r2.retries, r2.delayed_at),
+        (r2.status(), r2.retries(), r2.delayed_at()),
         (Status::Retry, 1, Some(s.now() + mins(8)))
     );
     s.advance(mins(8));
@@ -540,14 +544,14 @@ pub async fn release_failure_backs_off_then_fails(s: Subject) {
         .expect("due after 8 minutes");
     let r3 = m.release_task(t.id, fail(json!("last"))).await.unwrap();
     assert_eq!(
-        (r3.status, r3.retries, r3.finished_at),
+        (r3.status(), r3.retries(), r3.finished_at()),
         (Status::Failed, 0, Some(s.now()))
     );
-    assert_eq!(r3.result, Some(json!("last")));
+    assert_eq!(r3.result().cloned(), Some(json!("last")));
     s.advance(TimeDelta::hours(1));
     assert_eq!(m.next_task("w", &[]).await.unwrap(), None);
     assert_eq!(
-        m.get_task(t.id).await.unwrap().status,
+        m.get_task(t.id).await.unwrap().status(),
         Status::Failed,
         "failed never turns expired"
     );
@@ -565,35 +569,33 @@ pub async fn release_is_refused_unless_retained(s: Subject) {
     .await
     .unwrap();
     assert!(matches!(
-        m.release_task(999_999, Outcome::success(None)).await,
+        m.release_task(999_999, Outcome::done()).await,
         Err(Error::NotFound(_))
     ));
     let t = task(&m, "q", json!(1)).await;
     assert_eq!(
-        m.release_task(t.id, Outcome::success(None))
-            .await
-            .unwrap_err(),
+        m.release_task(t.id, Outcome::done()).await.unwrap_err(),
         Error::Conflict("task is not retained".into())
     );
     s.advance(mins(10));
-    assert_eq!(m.get_task(t.id).await.unwrap().status, Status::Expired);
+    assert_eq!(m.get_task(t.id).await.unwrap().status(), Status::Expired);
     assert!(matches!(
-        m.release_task(t.id, Outcome::success(None)).await,
+        m.release_task(t.id, Outcome::done()).await,
         Err(Error::Conflict(_))
     ));
     let t2 = task(&m, "q", json!(2)).await;
     m.next_task("w", &[]).await.unwrap().unwrap();
     s.advance(mins(11));
-    assert_eq!(m.get_task(t2.id).await.unwrap().status, Status::Expired);
+    assert_eq!(m.get_task(t2.id).await.unwrap().status(), Status::Expired);
     assert_eq!(
-        m.release_task(t2.id, Outcome::success(None))
+        m.release_task(t2.id, Outcome::done())
             .await
             .unwrap()
-            .status,
+            .status(),
         Status::Released
     );
     assert!(matches!(
-        m.release_task(t2.id, Outcome::success(None)).await,
+        m.release_task(t2.id, Outcome::done()).await,
         Err(Error::Conflict(_))
     ));
 }
@@ -611,9 +613,7 @@ pub async fn fencing_refuses_other_workers(s: Subject) {
     .unwrap();
     let t = task(&m, "q", json!(1)).await;
     let held = m.next_task("a", &[]).await.unwrap().unwrap();
-    let refused = m
-        .release_task(t.id, Outcome::success(None).by(worker("b")))
-        .await;
+    let refused = m.release_task(t.id, Outcome::done().by(worker("b"))).await;
     assert_eq!(
         refused.unwrap_err(),
         Error::Conflict("task is not retained by worker \"b\"".into())
@@ -629,16 +629,18 @@ pub async fn fencing_refuses_other_workers(s: Subject) {
     let b_holds = m.next_task("b", &[]).await.unwrap().unwrap();
     assert_eq!(b_holds.id, t.id);
     assert!(matches!(
-        m.release_task(t.id, Outcome::success(None).by(worker("a")))
-            .await,
+        m.release_task(t.id, Outcome::done().by(worker("a"))).await,
         Err(Error::Conflict(_))
     ));
     assert_eq!(m.get_task(t.id).await.unwrap(), b_holds);
     let done = m
-        .release_task(t.id, Outcome::success(Some(json!("b"))).by(worker("b")))
+        .release_task(
+            t.id,
+            Outcome::success(Some(json!("b"))).unwrap().by(worker("b")),
+        )
         .await
         .unwrap();
-    assert_eq!(done.status, Status::Released);
+    assert_eq!(done.status(), Status::Released);
 }
 
 /// Heartbeats push the lease to now + lease; rescue waits for it.
@@ -664,7 +666,7 @@ pub async fn heartbeat_extends_the_lease(s: Subject) {
     s.advance(secs(50));
     let beat = m.heartbeat(t.id, "w").await.unwrap();
     assert_eq!(
-        (beat.lease_expires_at, beat.status),
+        (beat.lease_expires_at(), beat.status()),
         (Some(s.now() + secs(60)), Status::Retained)
     );
     s.advance(secs(50));
@@ -672,7 +674,7 @@ pub async fn heartbeat_extends_the_lease(s: Subject) {
         s.store.rescue_leases(100).await.unwrap().is_empty(),
         "the heartbeat kept it"
     );
-    assert_eq!(m.get_task(t.id).await.unwrap().status, Status::Retained);
+    assert_eq!(m.get_task(t.id).await.unwrap().status(), Status::Retained);
 }
 
 /// A passed lease counts as a failed attempt with {"error":"lease expired"} and backs off;
@@ -695,9 +697,9 @@ pub async fn lease_rescue_counts_a_failed_attempt(s: Subject) {
     let rescued = s.store.rescue_leases(100).await.unwrap();
     assert_eq!(rescued.len(), 1);
     let r = &rescued[0];
-    assert_eq!((r.id, r.status, r.retries), (t.id, Status::Retry, 1));
+    assert_eq!((r.id, r.status(), r.retries()), (t.id, Status::Retry, 1));
     assert_eq!(
-        (r.result.clone(), r.delayed_at),
+        (r.result().cloned(), r.delayed_at()),
         (
             Some(json!({"error": "lease expired"})),
             Some(s.now() + mins(2))
@@ -709,7 +711,7 @@ pub async fn lease_rescue_counts_a_failed_attempt(s: Subject) {
     s.advance(secs(10));
     let last = s.store.rescue_leases(100).await.unwrap();
     assert_eq!(
-        (last[0].status, last[0].finished_at),
+        (last[0].status(), last[0].finished_at()),
         (Status::Failed, Some(s.now()))
     );
     // A retained task whose dies_at passed stays expired: no rescue, no new attempt.
@@ -726,7 +728,7 @@ pub async fn lease_rescue_counts_a_failed_attempt(s: Subject) {
     m.next_task("w", &[]).await.unwrap().unwrap();
     s.advance(secs(20));
     assert!(s.store.rescue_leases(100).await.unwrap().is_empty());
-    assert_eq!(m.get_task(t2.id).await.unwrap().status, Status::Expired);
+    assert_eq!(m.get_task(t2.id).await.unwrap().status(), Status::Expired);
 }
 
 /// Waiting tasks read as expired from dies_at on, without a write, and are never retained.
@@ -742,23 +744,24 @@ pub async fn expiry_is_derived_and_final(s: Subject) {
     let t = task(&m, "q", json!(1)).await;
     let done = task(&m, "q", json!(2)).await;
     m.next_tasks("w", &[], 2).await.unwrap();
-    m.release_task(done.id, Outcome::success(None))
-        .await
-        .unwrap();
+    m.release_task(done.id, Outcome::done()).await.unwrap();
     let waiting = task(&m, "q", json!(3)).await;
     s.advance(secs(59));
-    assert_eq!(m.get_task(waiting.id).await.unwrap().status, Status::New);
+    assert_eq!(m.get_task(waiting.id).await.unwrap().status(), Status::New);
     s.advance(secs(1));
     assert_eq!(
-        m.get_task(waiting.id).await.unwrap().status,
+        m.get_task(waiting.id).await.unwrap().status(),
         Status::Expired
     );
     assert_eq!(
-        m.get_task(t.id).await.unwrap().status,
+        m.get_task(t.id).await.unwrap().status(),
         Status::Expired,
         "retained past dies_at reads expired"
     );
-    assert_eq!(m.get_task(done.id).await.unwrap().status, Status::Released);
+    assert_eq!(
+        m.get_task(done.id).await.unwrap().status(),
+        Status::Released
+    );
     assert_eq!(m.next_task("w", &[]).await.unwrap(), None);
     let expired = m
         .list_tasks(&TaskFilter {
@@ -788,16 +791,14 @@ pub async fn clean_queue_removes_ended_tasks_now(s: Subject) {
     let ok = task(&m, "q", json!("ok")).await;
     let bad = task(&m, "q", json!("bad")).await;
     m.next_tasks("w", &["q"], 2).await.unwrap();
-    m.release_task(ok.id, Outcome::success(None)).await.unwrap();
+    m.release_task(ok.id, Outcome::done()).await.unwrap();
     m.release_task(bad.id, fail(json!("x"))).await.unwrap();
     let old = task(&m, "q", json!("old")).await;
     s.advance(secs(30));
     let young = task(&m, "q", json!("young")).await;
     let elsewhere = task(&m, "other", json!(1)).await;
     m.next_task("w", &["other"]).await.unwrap();
-    m.release_task(elsewhere.id, Outcome::success(None))
-        .await
-        .unwrap();
+    m.release_task(elsewhere.id, Outcome::done()).await.unwrap();
     s.advance(secs(30));
     let cleaned = m.clean_queue("q").await.unwrap();
     assert_eq!(
@@ -805,10 +806,10 @@ pub async fn clean_queue_removes_ended_tasks_now(s: Subject) {
         vec![ok.id, bad.id, old.id]
     );
     assert_eq!(
-        cleaned.iter().map(|t| t.status).collect::<Vec<_>>(),
+        cleaned.iter().map(|t| t.status()).collect::<Vec<_>>(),
         vec![Status::Released, Status::Failed, Status::Expired]
     );
-    assert_eq!(m.get_task(young.id).await.unwrap().status, Status::New);
+    assert_eq!(m.get_task(young.id).await.unwrap().status(), Status::New);
     assert!(
         m.get_task(elsewhere.id).await.is_ok(),
         "other queues untouched"
@@ -833,9 +834,7 @@ pub async fn clean_up_waits_for_retention(s: Subject) {
     let done = task(&a, "q", json!(1)).await;
     a.next_task("w", &[]).await.unwrap();
     s.advance(mins(1));
-    a.release_task(done.id, Outcome::success(None))
-        .await
-        .unwrap();
+    a.release_task(done.id, Outcome::done()).await.unwrap();
     let expiring: Vec<Task> = b
         .create_tasks("q", vec![TaskMeta::new(json!(0)); 5])
         .await
@@ -874,9 +873,7 @@ pub async fn queue_statuses_count_every_status(s: Subject) {
         .await
         .unwrap();
     m.next_tasks("w", &["a"], 3).await.unwrap();
-    m.release_task(tasks[0].id, Outcome::success(None))
-        .await
-        .unwrap();
+    m.release_task(tasks[0].id, Outcome::done()).await.unwrap();
     m.release_task(tasks[1].id, fail(json!("e"))).await.unwrap();
     let stats = m.queue_statuses().await.unwrap();
     assert_eq!(stats.len(), 12);
@@ -960,7 +957,7 @@ pub async fn namespaces_are_isolated(s: Subject) {
     let ta = task(&a, "q", json!("a")).await;
     assert!(matches!(b.get_task(ta.id).await, Err(Error::NotFound(_))));
     assert!(matches!(
-        b.release_task(ta.id, Outcome::success(None)).await,
+        b.release_task(ta.id, Outcome::done()).await,
         Err(Error::NotFound(_))
     ));
     assert_eq!(b.next_task("w", &[]).await.unwrap(), None);
@@ -1259,10 +1256,8 @@ pub async fn retain_for_gives_the_kth_oldest_task_to_the_kth_worker(s: Subject) 
         .retain_tasks_for(m.namespace(), &workers, &a)
         .await
         .unwrap();
-    let shape: Vec<(i64, Option<&str>, Status)> = got
-        .iter()
-        .map(|t| (t.id, t.worker.as_deref(), t.status))
-        .collect();
+    let shape: Vec<(i64, Option<&str>, Status)> =
+        got.iter().map(|t| (t.id, t.worker(), t.status())).collect();
     assert_eq!(
         shape,
         vec![
@@ -1271,11 +1266,11 @@ pub async fn retain_for_gives_the_kth_oldest_task_to_the_kth_worker(s: Subject) 
         ]
     );
     assert!(matches!(
-        m.release_task(a1.id, Outcome::success(None).by(worker("w2")))
+        m.release_task(a1.id, Outcome::done().by(worker("w2")))
             .await,
         Err(Error::Conflict(_))
     ));
-    m.release_task(a2.id, Outcome::success(None).by(worker("w2")))
+    m.release_task(a2.id, Outcome::done().by(worker("w2")))
         .await
         .unwrap();
     // Any queue; nobody asked → nothing claimed.
@@ -1312,10 +1307,9 @@ pub async fn group_commit_keeps_every_rule(s: Subject) {
     ));
     assert_eq!(m.next_task_from("w", "b").await.unwrap(), None);
     let got = m.next_task("w", &[]).await.unwrap().unwrap();
-    assert_eq!((got.id, got.worker.as_deref()), (a.id, Some("w")));
+    assert_eq!((got.id, got.worker()), (a.id, Some("w")));
     assert!(matches!(
-        m.release_task(a.id, Outcome::success(None).by(worker("x")))
-            .await,
+        m.release_task(a.id, Outcome::done().by(worker("x"))).await,
         Err(Error::Conflict(_))
     ));
     let done = m
@@ -1323,15 +1317,15 @@ pub async fn group_commit_keeps_every_rule(s: Subject) {
         .await
         .unwrap();
     assert_eq!(
-        (done.status, done.result),
+        (done.status(), done.result().cloned()),
         (Status::Retry, Some(json!("boom")))
     );
     assert!(matches!(
-        m.release_task(a.id, Outcome::success(None)).await,
+        m.release_task(a.id, Outcome::done()).await,
         Err(Error::Conflict(_))
     ));
     assert!(matches!(
-        m.release_task(999_999_999, Outcome::success(None)).await,
+        m.release_task(999_999_999, Outcome::done()).await,
         Err(Error::NotFound(_))
     ));
 }
@@ -1350,7 +1344,7 @@ async fn drain_concurrently(m: Manager) {
             let mut mine = Vec::new();
             let name = format!("w{w}");
             while let Some(t) = m.next_task(&name, &["q"]).await.expect("retain") {
-                m.release_task(t.id, Outcome::success(None).by(worker(&name)))
+                m.release_task(t.id, Outcome::done().by(worker(&name)))
                     .await
                     .expect("release");
                 mine.push(t.id);

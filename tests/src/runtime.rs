@@ -169,7 +169,7 @@ pub async fn worker_runs_handlers_and_stores_results(rt: Realtime) {
     );
     let ok = m.get_task(ok.id).await.unwrap();
     assert_eq!(
-        (ok.status, ok.result, ok.worker.as_deref()),
+        (ok.status(), ok.result().cloned(), ok.worker()),
         (
             Status::Released,
             Some(json!({"echo": {"op": "ok", "n": 7}})),
@@ -178,12 +178,12 @@ pub async fn worker_runs_handlers_and_stores_results(rt: Realtime) {
     );
     let err = m.get_task(err.id).await.unwrap();
     assert_eq!(
-        (err.status, err.result),
+        (err.status(), err.result().cloned()),
         (Status::Failed, Some(json!("bad input \"err\"")))
     );
     let boom = m.get_task(boom.id).await.unwrap();
     assert_eq!(
-        (boom.status, boom.result),
+        (boom.status(), boom.result().cloned()),
         (Status::Failed, Some(json!("panic: kaboom")))
     );
 }
@@ -216,7 +216,7 @@ pub async fn worker_retries_follow_the_backoff(rt: Realtime) {
     let (stop, shutdown) = shutdown_switch();
     let run = tokio::spawn(worker.run(shutdown));
     eventually(Duration::from_secs(10), "the task to fail", || async {
-        (m.get_task(t.id).await.unwrap().status == Status::Failed).then_some(())
+        (m.get_task(t.id).await.unwrap().status() == Status::Failed).then_some(())
     })
     .await;
     let _ = stop.send(());
@@ -235,7 +235,7 @@ pub async fn worker_retries_follow_the_backoff(rt: Realtime) {
         gaps[1]
     );
     assert_eq!(
-        m.get_task(t.id).await.unwrap().result,
+        m.get_task(t.id).await.unwrap().result().cloned(),
         Some(json!("always"))
     );
 }
@@ -301,7 +301,7 @@ pub async fn killed_worker_task_is_rescued_and_completed_elsewhere(rt: Realtime)
     eventually(
         Duration::from_secs(5),
         "the doomed worker to retain",
-        || async { (m.get_task(t.id).await.unwrap().status == Status::Retained).then_some(()) },
+        || async { (m.get_task(t.id).await.unwrap().status() == Status::Retained).then_some(()) },
     )
     .await;
     killed.abort();
@@ -320,18 +320,18 @@ pub async fn killed_worker_task_is_rescued_and_completed_elsewhere(rt: Realtime)
         "the rescuer to finish it",
         || async {
             let task = m.get_task(t.id).await.unwrap();
-            (task.status == Status::Released).then_some(task)
+            (task.status() == Status::Released).then_some(task)
         },
     )
     .await;
     assert_eq!(
-        (done.worker.as_deref(), done.retries, done.result.clone()),
+        (done.worker(), done.retries(), done.result().cloned()),
         (Some("rescuer"), 2, Some(json!("work")))
     );
     let late = m
         .release_task(
             t.id,
-            Outcome::success(None).by(WorkerName::parse("doomed").unwrap()),
+            Outcome::done().by(WorkerName::parse("doomed").unwrap()),
         )
         .await;
     assert!(matches!(late, Err(Error::Conflict(_))), "{late:?}");
@@ -451,7 +451,7 @@ pub async fn shutdown_leaves_overdue_handlers_to_rescue(rt: Realtime) {
     let (stop, shutdown) = shutdown_switch();
     let run = tokio::spawn(worker.run(shutdown));
     eventually(Duration::from_secs(5), "the task retained", || async {
-        (m.get_task(t.id).await.unwrap().status == Status::Retained).then_some(())
+        (m.get_task(t.id).await.unwrap().status() == Status::Retained).then_some(())
     })
     .await;
     let begin = Instant::now();
@@ -460,7 +460,7 @@ pub async fn shutdown_leaves_overdue_handlers_to_rescue(rt: Realtime) {
     assert!(begin.elapsed() < Duration::from_secs(5));
     assert_eq!(report.abandoned, 1);
     assert_eq!(
-        m.get_task(t.id).await.unwrap().status,
+        m.get_task(t.id).await.unwrap().status(),
         Status::Retained,
         "left for lease rescue, not lost"
     );
@@ -500,12 +500,12 @@ pub async fn heartbeats_keep_long_handlers_alive(rt: Realtime) {
         "the slow task released",
         || async {
             let task = m.get_task(t.id).await.unwrap();
-            (task.status == Status::Released).then_some(task)
+            (task.status() == Status::Released).then_some(task)
         },
     )
     .await;
     assert_eq!(
-        (done.retries, calls.load(Ordering::SeqCst)),
+        (done.retries(), calls.load(Ordering::SeqCst)),
         (3, 1),
         "one attempt, never rescued"
     );
@@ -544,7 +544,7 @@ pub async fn worker_gives_up_a_task_taken_from_it(rt: Realtime) {
     let (stop, shutdown) = shutdown_switch();
     let run = tokio::spawn(worker.run(shutdown));
     eventually(Duration::from_secs(5), "retained", || async {
-        (m.get_task(t.id).await.unwrap().status == Status::Retained).then_some(())
+        (m.get_task(t.id).await.unwrap().status() == Status::Retained).then_some(())
     })
     .await;
     // Someone else takes it: the queue (and the task) is deleted under the worker.
@@ -752,8 +752,8 @@ pub async fn clean_up_covers_every_namespace_and_queue(rt: Realtime) {
     .await;
     let _ = stop.send(());
     run.await.unwrap();
-    assert_eq!(b.get_task(kept.id).await.unwrap().status, Status::New);
-    let system = a.system();
+    assert_eq!(b.get_task(kept.id).await.unwrap().status(), Status::New);
+    let system = a.system_for_tests();
     let ticker = system.get_ticker("cleanup").await.unwrap();
     assert_eq!(
         (ticker.interval, ticker.namespace.as_str()),

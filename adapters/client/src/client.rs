@@ -5,7 +5,7 @@ use crate::types::{ErrorWire, ListWire, Listing, Release, SseEvent, TaskQuery};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use pgqueue_domain::{Queue, QueueMeta, Task, TaskId, TaskMeta, Ticker, TickerMeta};
+use pgqueue_domain::{Queue, QueueMeta, TaskId, TaskMeta, TaskView, Ticker, TickerMeta};
 use reqwest::header::ACCEPT;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
@@ -162,7 +162,7 @@ impl Client {
     // ---- tasks ----
 
     /// Tasks ordered by id; only the query's set fields are sent.
-    pub async fn list_tasks(&self, query: &TaskQuery) -> Result<Listing<Task>, ClientError> {
+    pub async fn list_tasks(&self, query: &TaskQuery) -> Result<Listing<TaskView>, ClientError> {
         let mut q = page(query.offset, query.limit);
         if let Some(queue) = &query.queue {
             q.push(("queue", queue.clone()));
@@ -174,7 +174,7 @@ impl Client {
     }
 
     /// Creates one task in `queue`.
-    pub async fn create_task(&self, queue: &str, meta: &TaskMeta) -> Result<Task, ClientError> {
+    pub async fn create_task(&self, queue: &str, meta: &TaskMeta) -> Result<TaskView, ClientError> {
         let body = NewTaskWire { queue, meta };
         self.call_with(self.request(Method::POST, &["task"], &[])?, &body)
             .await
@@ -185,19 +185,19 @@ impl Client {
         &self,
         queue: &str,
         metas: &[TaskMeta],
-    ) -> Result<Vec<Task>, ClientError> {
+    ) -> Result<Vec<TaskView>, ClientError> {
         let body: Vec<NewTaskWire<'_>> = metas
             .iter()
             .map(|meta| NewTaskWire { queue, meta })
             .collect();
-        let created: ListWire<Task> = self
+        let created: ListWire<TaskView> = self
             .call_with(self.request(Method::POST, &["task"], &[])?, &body)
             .await?;
         Ok(created.body)
     }
 
     /// The task with this id.
-    pub async fn get_task(&self, id: TaskId) -> Result<Task, ClientError> {
+    pub async fn get_task(&self, id: TaskId) -> Result<TaskView, ClientError> {
         self.call(self.request(Method::GET, &["task", &id.to_string()], &[])?)
             .await
     }
@@ -208,7 +208,7 @@ impl Client {
         &self,
         worker: &str,
         queues: &[&str],
-    ) -> Result<Option<Task>, ClientError> {
+    ) -> Result<Option<TaskView>, ClientError> {
         let mut q = vec![("worker", worker.to_string())];
         q.extend(queues.iter().map(|name| ("queue", name.to_string())));
         self.retained(self.request(Method::PUT, &["task"], &q)?)
@@ -220,13 +220,13 @@ impl Client {
         &self,
         worker: &str,
         queue: &str,
-    ) -> Result<Option<Task>, ClientError> {
+    ) -> Result<Option<TaskView>, ClientError> {
         let q = [("worker", worker.to_string())];
         self.retained(self.request(Method::PUT, &["task", queue], &q)?)
             .await
     }
 
-    async fn retained(&self, req: RequestBuilder) -> Result<Option<Task>, ClientError> {
+    async fn retained(&self, req: RequestBuilder) -> Result<Option<TaskView>, ClientError> {
         let res = check(req.send().await?).await?;
         if res.status() == StatusCode::NO_CONTENT {
             return Ok(None);
@@ -235,7 +235,11 @@ impl Client {
     }
 
     /// Releases a retained task; returns it with its status after release.
-    pub async fn release_task(&self, id: TaskId, release: Release) -> Result<Task, ClientError> {
+    pub async fn release_task(
+        &self,
+        id: TaskId,
+        release: Release,
+    ) -> Result<TaskView, ClientError> {
         self.call_with(
             self.request(Method::PATCH, &["task", &id.to_string()], &[])?,
             &release,
@@ -244,7 +248,7 @@ impl Client {
     }
 
     /// Extends `worker`'s lease on a task it holds.
-    pub async fn heartbeat(&self, id: TaskId, worker: &str) -> Result<Task, ClientError> {
+    pub async fn heartbeat(&self, id: TaskId, worker: &str) -> Result<TaskView, ClientError> {
         let q = [("worker", worker.to_string())];
         self.call(self.request(Method::POST, &["task", &id.to_string(), "heartbeat"], &q)?)
             .await

@@ -1,8 +1,9 @@
-//! A typed async client of pgqueue's REST API (spec §6).
+//! A typed async client of pgqueue's REST API (`docs/http-api.md`).
 //!
-//! It speaks the exact wire shapes by reusing the domain's types (`Queue`, `Task`, `Ticker`,
-//! their `*Meta` inputs), so a field renamed on the server is a compile error here, not a
-//! silent `null`. Every non-2xx answer becomes [`ClientError::Api`] carrying the status and
+//! It speaks the exact wire shapes by reusing the domain's types (`Queue`, `Ticker`, their
+//! `*Meta` inputs, and [`TaskView`], the task as the wire shows it: its derived status, not
+//! the server's stored state), so a field renamed on the server is a compile error here, not
+//! a silent `null`. Every non-2xx answer becomes [`ClientError::Api`] carrying the status and
 //! the envelope's `reason`; transport failures stay apart so callers can retry them.
 //!
 //! ```no_run
@@ -24,5 +25,5 @@ pub use error::ClientError;
 pub use types::{Listing, Release, SseEvent, TaskQuery};
 
 pub use pgqueue_domain::{
-    Duration, Queue, QueueMeta, Status, Task, TaskId, TaskMeta, Ticker, TickerMeta,
+    Duration, Queue, QueueMeta, Status, TaskId, TaskMeta, TaskView, Ticker, TickerMeta,
 };

@@ -1,6 +1,6 @@
 //! The client's own wire types: what the domain's types do not already describe.
 
-use pgqueue_domain::{Outcome, OutcomeKind, Status, Ticker};
+use pgqueue_domain::{Outcome, Status, Ticker};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -85,9 +85,9 @@ impl Release {
 impl From<Outcome> for Release {
     fn from(o: Outcome) -> Self {
         Self {
-            result: o.result,
-            fail: o.kind == OutcomeKind::Failure,
-            worker: o.worker.map(|w| w.as_str().to_string()),
+            result: o.result().cloned(),
+            fail: o.is_failure(),
+            worker: o.worker().map(|w| w.as_str().to_string()),
         }
     }
 }
@@ -132,7 +132,7 @@ mod tests {
             serde_json::to_value(Release::failure(json!("boom")).by("w")).unwrap(),
             json!({"result":"boom","fail":true,"worker":"w"})
         );
-        let from: Release = Outcome::failure(json!(1)).into();
+        let from: Release = Outcome::failure(json!(1)).unwrap().into();
         assert!(from.fail);
     }
 }

@@ -171,16 +171,16 @@ impl Observer for Metrics {
 
     fn task_released(&self, task: &Task) {
         let labels = task_labels(&task.namespace, &task.queue);
-        match task.state {
+        match task.state() {
             State::Released => self.inner.released.with_label_values(&labels).inc(),
             State::Retry | State::Failed => self.inner.failed.with_label_values(&labels).inc(),
             State::New | State::Retained => {}
         }
-        if let (Some(started), Some(finished)) = (task.started_at, task.finished_at) {
+        if let (Some(started), Some(finished)) = (task.started_at(), task.finished_at()) {
             let secs = (finished - started).as_seconds_f64().max(0.0);
             self.inner
                 .run_seconds
-                .with_label_values(&[labels[0], labels[1], task.state.as_str()])
+                .with_label_values(&[labels[0], labels[1], task.state().as_str()])
                 .observe(secs);
         }
     }

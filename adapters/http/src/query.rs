@@ -104,10 +104,7 @@ mod tests {
     fn numbers_statuses_and_workers_are_checked() {
         assert_eq!(
             Query::parse("offset=5&limit=1000").page().unwrap(),
-            Page {
-                offset: 5,
-                limit: 100
-            }
+            Page::new(Some(5), Some(100))
         );
         let err = Query::parse("offset=abc").page().unwrap_err();
         assert_eq!(err.status().as_u16(), 400);

@@ -33,8 +33,8 @@ fn paginate<T>(items: impl Iterator<Item = T>, page: Page) -> Listing<T> {
     let count = all.len() as u64;
     let items = all
         .into_iter()
-        .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
-        .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit()).unwrap_or(usize::MAX))
         .collect();
     Listing { count, items }
 }
@@ -229,7 +229,7 @@ impl Store for MemoryStore {
                     .tasks
                     .values()
                     .filter(|t| &t.namespace == ns && t.queue == queue.name)
-                    .filter(|t| Status::derive(t.state, t.dies_at, now) == status)
+                    .filter(|t| Status::derive(t.state(), t.dies_at(), now) == status)
                     .count() as u64;
                 out.push(StatusCount {
                     queue: queue.name.clone(),
@@ -248,7 +248,7 @@ impl Store for MemoryStore {
             .tasks
             .values()
             .filter(|t| &t.namespace == ns && &t.queue == name)
-            .filter(|t| Status::derive(t.state, t.dies_at, now).is_end())
+            .filter(|t| Status::derive(t.state(), t.dies_at(), now).is_end())
             .map(|t| t.id)
             .collect();
         Ok(ended
@@ -272,13 +272,12 @@ impl Store for MemoryStore {
                 .get(&(ns.clone(), queue.clone()))
                 .cloned()
                 .ok_or_else(|| StoreError::not_found("queue", queue))?;
-            // Build every task before storing any: all or nothing.
             let first = state.last_id + 1;
-            let created = tasks
+            let created: Vec<Task> = tasks
                 .iter()
                 .enumerate()
                 .map(|(i, new)| Task::create(first + i as TaskId, &q, new.clone(), now))
-                .collect::<pgqueue_domain::Result<Vec<Task>>>()?;
+                .collect();
             state.last_id += created.len() as TaskId;
             for task in &created {
                 state.tasks.insert(task.id, task.clone());
@@ -311,7 +310,7 @@ impl Store for MemoryStore {
             .filter(|t| &t.namespace == ns)
             .filter(|t| filter.queue.as_ref().is_none_or(|q| &t.queue == q))
             .map(|t| t.clone().observe(now))
-            .filter(|t| filter.status.is_none_or(|s| t.status == s));
+            .filter(|t| filter.status.is_none_or(|s| t.status() == s));
         Ok(paginate(matching, filter.page))
     }
 
@@ -381,7 +380,7 @@ impl Store for MemoryStore {
             .tasks
             .values()
             .filter(|t| t.is_rescuable(now))
-            .filter_map(|t| t.lease_expires_at.map(|l| (l, t.id)))
+            .filter_map(|t| t.lease_expires_at().map(|l| (l, t.id)))
             .collect();
         due.sort();
         let mut rescued = Vec::new();
@@ -569,11 +568,8 @@ impl Store for MemoryStore {
                 let task = match queue {
                     Some(q) => {
                         state.last_id += 1;
-                        let new = NewTask {
-                            payload: ticker.payload.clone(),
-                            delayed_at: None,
-                        };
-                        let task = Task::create(state.last_id, &q, new, now)?;
+                        let new = NewTask::from_stored(ticker.payload.clone());
+                        let task = Task::create(state.last_id, &q, new, now);
                         state.tasks.insert(task.id, task.clone());
                         Some(task)
                     }

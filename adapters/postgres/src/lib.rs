@@ -87,7 +87,10 @@ mod maintenance;
 mod migrate;
 mod queues;
 mod schema;
+mod sql;
 mod store;
+#[cfg(feature = "test-support")]
+pub mod support;
 mod tasks;
 mod tickers;
 

@@ -5,7 +5,7 @@
 //! (`COLLATE "C"`), like the memory adapter's ordered maps, whatever the database's locale.
 
 use crate::error::PgError;
-use crate::tasks::clamp;
+use crate::sql::clamp;
 use diesel::QueryableByName;
 use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Text};
@@ -42,15 +42,15 @@ where
     .bind::<Text, _>(ns.as_str())
     .get_result(conn)
     .await?;
-    if page.limit == 0 {
+    if page.limit() == 0 {
         return Ok((count.total(), Vec::new()));
     }
     let rows: Vec<R> = diesel::sql_query(format!(
         "SELECT * FROM {table} WHERE namespace = $1 ORDER BY name COLLATE \"C\" OFFSET $2 LIMIT $3"
     ))
     .bind::<Text, _>(ns.as_str())
-    .bind::<BigInt, _>(clamp(page.offset))
-    .bind::<BigInt, _>(clamp(page.limit))
+    .bind::<BigInt, _>(clamp(page.offset()))
+    .bind::<BigInt, _>(clamp(page.limit()))
     .load(conn)
     .await?;
     Ok((count.total(), rows))

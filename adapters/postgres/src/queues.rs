@@ -2,7 +2,7 @@
 
 use crate::error::{PgError, conflict_on_unique};
 use crate::schema::queues;
-use crate::tasks::{Now, status_sql, with_now};
+use crate::sql::{Now, status_sql, with_now};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -114,10 +114,10 @@ pub(crate) async fn register(
         .bind::<Integer, _>(retries(Some(q.retries)).unwrap_or(0))
         .bind::<BigInt, _>(q.retry_delay.as_nanos())
         .bind::<BigInt, _>(q.lease.as_nanos())
-        .bind::<Nullable<BigInt>, _>(patch.ttl.map(Duration::as_nanos))
-        .bind::<Nullable<Integer>, _>(retries(patch.retries))
-        .bind::<Nullable<BigInt>, _>(patch.retry_delay.map(Duration::as_nanos))
-        .bind::<Nullable<BigInt>, _>(patch.lease.map(Duration::as_nanos))
+        .bind::<Nullable<BigInt>, _>(patch.ttl().map(Duration::as_nanos))
+        .bind::<Nullable<Integer>, _>(retries(patch.retries()))
+        .bind::<Nullable<BigInt>, _>(patch.retry_delay().map(Duration::as_nanos))
+        .bind::<Nullable<BigInt>, _>(patch.lease().map(Duration::as_nanos))
         .load(conn)
         .await?;
     first(rows, name)
@@ -162,11 +162,11 @@ async fn update_row(
     )
     .bind::<Text, _>(ns.as_str())
     .bind::<Text, _>(name.as_str())
-    .bind::<Nullable<Text>, _>(patch.name.as_ref().map(|n| n.as_str()))
-    .bind::<Nullable<BigInt>, _>(patch.ttl.map(Duration::as_nanos))
-    .bind::<Nullable<Integer>, _>(retries(patch.retries))
-    .bind::<Nullable<BigInt>, _>(patch.retry_delay.map(Duration::as_nanos))
-    .bind::<Nullable<BigInt>, _>(patch.lease.map(Duration::as_nanos))
+    .bind::<Nullable<Text>, _>(patch.name().map(QueueName::as_str))
+    .bind::<Nullable<BigInt>, _>(patch.ttl().map(Duration::as_nanos))
+    .bind::<Nullable<Integer>, _>(retries(patch.retries()))
+    .bind::<Nullable<BigInt>, _>(patch.retry_delay().map(Duration::as_nanos))
+    .bind::<Nullable<BigInt>, _>(patch.lease().map(Duration::as_nanos))
     .load(conn)
     .await
     .map_err(|e| conflict_on_unique(e.into(), "queue already exists"))?;

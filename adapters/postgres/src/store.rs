@@ -16,6 +16,7 @@ use pgqueue_ports::{
     Clock, FiredTicker, Listing, Maintenance, Signal, StorageClock, Store, StoreError, StoreResult,
     TickerScope,
 };
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -112,6 +113,14 @@ impl PgStore {
         self.inner.clock.now()
     }
 
+    /// A pooled connection, for the test-support helpers.
+    #[cfg(feature = "test-support")]
+    pub(crate) async fn connection(
+        &self,
+    ) -> Result<PooledConnection<'_, AsyncPgConnection>, PgError> {
+        self.conn().await
+    }
+
     async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>, PgError> {
         self.inner
             .pool
@@ -121,23 +130,45 @@ impl PgStore {
     }
 }
 
-/// Runs `$body` with `$c` bound to a pooled connection, once more on another connection if
-/// the first was found closed before the statement was sent (a backend killed while idle).
-macro_rules! with_conn {
-    ($self:ident, |$c:ident| $body:expr) => {{
+/// An async closure over a connection whose future is `Send` (the store's futures must be):
+/// `AsyncFnOnce` alone cannot say so on stable Rust, so this names the future the closure
+/// returns and bounds it.
+pub(crate) trait ConnFn<'c, T>:
+    FnOnce(&'c mut AsyncPgConnection) -> <Self as ConnFn<'c, T>>::Fut
+{
+    /// The future the closure returns.
+    type Fut: Future<Output = Result<T, PgError>> + Send;
+}
+
+impl<'c, T, F, Fut> ConnFn<'c, T> for F
+where
+    F: FnOnce(&'c mut AsyncPgConnection) -> Fut,
+    Fut: Future<Output = Result<T, PgError>> + Send,
+{
+    type Fut = Fut;
+}
+
+impl PgStore {
+    /// Runs `work` on a pooled connection, and once more on another connection if the first
+    /// was found closed before the statement was sent (a backend killed while idle), which
+    /// cannot apply anything twice. Errors leave as the port's [`StoreError`].
+    async fn with_conn<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
+            + for<'c> ConnFn<'c, T>
+            + Clone
+            + Send,
+        T: Send,
+    {
         let mut retried = false;
         loop {
-            let mut pooled = $self.conn().await?;
-            let $c: &mut AsyncPgConnection = &mut pooled;
-            match $body.await {
-                Err(e) if !retried && never_sent(&e) => {
-                    retried = true;
-                    continue;
-                }
-                other => break other.map_err(StoreError::from),
+            let mut pooled = self.conn().await?;
+            match (work.clone())(&mut pooled).await {
+                Err(e) if !retried && never_sent(&e) => retried = true,
+                other => return other.map_err(StoreError::from),
             }
         }
-    }};
+    }
 }
 
 /// Creates tasks on the caller's connection, inside the caller's transaction: the tasks exist
@@ -166,7 +197,7 @@ pub async fn enqueue_in(
 impl Store for PgStore {
     async fn now(&self) -> StoreResult<DateTime<Utc>> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::now(c, now))
+        self.with_conn(async |c| tasks::now(c, now).await).await
     }
 
     fn signal(&self) -> Signal {
@@ -174,7 +205,7 @@ impl Store for PgStore {
     }
 
     async fn list_namespaces(&self) -> StoreResult<Vec<Namespace>> {
-        with_conn!(self, |c| queues::namespaces(c))
+        self.with_conn(async |c| queues::namespaces(c).await).await
     }
 
     async fn create_queue(
@@ -183,7 +214,8 @@ impl Store for PgStore {
         name: &QueueName,
         patch: &QueuePatch,
     ) -> StoreResult<Queue> {
-        with_conn!(self, |c| queues::create(c, ns, name, patch))
+        self.with_conn(async |c| queues::create(c, ns, name, patch).await)
+            .await
     }
 
     async fn register_queue(
@@ -192,11 +224,13 @@ impl Store for PgStore {
         name: &QueueName,
         patch: &QueuePatch,
     ) -> StoreResult<Queue> {
-        with_conn!(self, |c| queues::register(c, ns, name, patch))
+        self.with_conn(async |c| queues::register(c, ns, name, patch).await)
+            .await
     }
 
     async fn get_queue(&self, ns: &Namespace, name: &QueueName) -> StoreResult<Queue> {
-        with_conn!(self, |c| queues::get(c, ns, name))
+        self.with_conn(async |c| queues::get(c, ns, name).await)
+            .await
     }
 
     async fn update_queue(
@@ -205,25 +239,30 @@ impl Store for PgStore {
         name: &QueueName,
         patch: &QueuePatch,
     ) -> StoreResult<Queue> {
-        with_conn!(self, |c| queues::update(c, ns, name, patch))
+        self.with_conn(async |c| queues::update(c, ns, name, patch).await)
+            .await
     }
 
     async fn delete_queue(&self, ns: &Namespace, name: &QueueName) -> StoreResult<Queue> {
-        with_conn!(self, |c| queues::delete(c, ns, name))
+        self.with_conn(async |c| queues::delete(c, ns, name).await)
+            .await
     }
 
     async fn list_queues(&self, ns: &Namespace, page: Page) -> StoreResult<Listing<Queue>> {
-        with_conn!(self, |c| queues::list(c, ns, page))
+        self.with_conn(async |c| queues::list(c, ns, page).await)
+            .await
     }
 
     async fn queue_statuses(&self, ns: &Namespace) -> StoreResult<Vec<StatusCount>> {
         let now = self.now_param();
-        with_conn!(self, |c| queues::statuses(c, now, ns))
+        self.with_conn(async |c| queues::statuses(c, now, ns).await)
+            .await
     }
 
     async fn clean_queue(&self, ns: &Namespace, name: &QueueName) -> StoreResult<Vec<Task>> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::clean_queue(c, now, ns, name))
+        self.with_conn(async |c| tasks::clean_queue(c, now, ns, name).await)
+            .await
     }
 
     async fn create_tasks(
@@ -235,13 +274,15 @@ impl Store for PgStore {
         let now = self.now_param();
         let channel = format!("task:{ns}:{queue}");
         let loud = self.inner.debounce.lead(&channel, Instant::now());
-        let created = with_conn!(self, |c| tasks::create(c, now, ns, queue, new, loud))?;
+        let created = self
+            .with_conn(async |c| tasks::create(c, now, ns, queue, new, loud).await)
+            .await?;
         if !loud && let Some(at) = self.inner.debounce.trail(&channel, Instant::now()) {
             let store = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until(at.into()).await;
                 store.inner.debounce.fired(&channel, Instant::now());
-                let send = async { with_conn!(store, |c| listen::notify(c, &channel)) };
+                let send = store.with_conn(async |c| listen::notify(c, &channel).await);
                 if let Err(e) = send.await {
                     // Workers still find the tasks at their next poll.
                     tracing::warn!(error = %e, channel, "cannot send a debounced wake-up");
@@ -253,12 +294,14 @@ impl Store for PgStore {
 
     async fn get_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::get(c, now, ns, id))
+        self.with_conn(async |c| tasks::get(c, now, ns, id).await)
+            .await
     }
 
     async fn list_tasks(&self, ns: &Namespace, filter: &TaskFilter) -> StoreResult<Listing<Task>> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::list(c, now, ns, filter))
+        self.with_conn(async |c| tasks::list(c, now, ns, filter).await)
+            .await
     }
 
     async fn retain_tasks(
@@ -269,7 +312,10 @@ impl Store for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<Task>> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::retain(c, now, ns, worker, queues, limit))
+        let workers = vec![worker; limit as usize];
+        let filter = tasks::QueueFilter::of(queues);
+        self.with_conn(async |c| tasks::claim(c, now, ns, &workers, filter).await)
+            .await
     }
 
     async fn retain_tasks_for(
@@ -279,7 +325,10 @@ impl Store for PgStore {
         queues: &[QueueName],
     ) -> StoreResult<Vec<Task>> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::retain_for(c, now, ns, workers, queues))
+        let workers: Vec<&WorkerName> = workers.iter().collect();
+        let filter = tasks::QueueFilter::of(queues);
+        self.with_conn(async |c| tasks::claim(c, now, ns, &workers, filter).await)
+            .await
     }
 
     async fn release_task(
@@ -289,7 +338,14 @@ impl Store for PgStore {
         outcome: &Outcome,
     ) -> StoreResult<Task> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::release(c, now, ns, id, outcome))
+        let one = [(id, outcome.clone())];
+        let mut results = self
+            .with_conn(async |c| tasks::release_many(c, now, ns, &one).await)
+            .await?;
+        match results.pop() {
+            Some(result) => result.map_err(StoreError::from),
+            None => Err(StoreError::task_not_found(id)),
+        }
     }
 
     async fn release_tasks(
@@ -298,7 +354,9 @@ impl Store for PgStore {
         releases: &[(TaskId, Outcome)],
     ) -> StoreResult<Vec<StoreResult<Task>>> {
         let now = self.now_param();
-        let results = with_conn!(self, |c| tasks::release_many(c, now, ns, releases))?;
+        let results = self
+            .with_conn(async |c| tasks::release_many(c, now, ns, releases).await)
+            .await?;
         Ok(results
             .into_iter()
             .map(|r| r.map_err(StoreError::from))
@@ -312,21 +370,25 @@ impl Store for PgStore {
         worker: &WorkerName,
     ) -> StoreResult<Task> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::heartbeat(c, now, ns, id, worker))
+        self.with_conn(async |c| tasks::heartbeat(c, now, ns, id, worker).await)
+            .await
     }
 
     async fn rescue_leases(&self, limit: u32) -> StoreResult<Vec<Task>> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::rescue(c, now, limit))
+        self.with_conn(async |c| tasks::rescue(c, now, limit).await)
+            .await
     }
 
     async fn clean_up(&self, limit: u32) -> StoreResult<u64> {
         let now = self.now_param();
-        with_conn!(self, |c| tasks::clean_up(c, now, limit))
+        self.with_conn(async |c| tasks::clean_up(c, now, limit).await)
+            .await
     }
 
     async fn maintain(&self, force: bool) -> StoreResult<Maintenance> {
-        with_conn!(self, |c| maintenance::maintain(c, force))
+        self.with_conn(async |c| maintenance::maintain(c, force).await)
+            .await
     }
 
     async fn create_ticker(
@@ -335,7 +397,8 @@ impl Store for PgStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        with_conn!(self, |c| tickers::create(c, ns, name, patch))
+        self.with_conn(async |c| tickers::create(c, ns, name, patch).await)
+            .await
     }
 
     async fn register_ticker(
@@ -344,11 +407,13 @@ impl Store for PgStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        with_conn!(self, |c| tickers::register(c, ns, name, patch))
+        self.with_conn(async |c| tickers::register(c, ns, name, patch).await)
+            .await
     }
 
     async fn get_ticker(&self, ns: &Namespace, name: &TickerName) -> StoreResult<Ticker> {
-        with_conn!(self, |c| tickers::get(c, ns, name))
+        self.with_conn(async |c| tickers::get(c, ns, name).await)
+            .await
     }
 
     async fn update_ticker(
@@ -357,29 +422,35 @@ impl Store for PgStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        with_conn!(self, |c| tickers::update(c, ns, name, patch))
+        self.with_conn(async |c| tickers::update(c, ns, name, patch).await)
+            .await
     }
 
     async fn delete_ticker(&self, ns: &Namespace, name: &TickerName) -> StoreResult<Ticker> {
-        with_conn!(self, |c| tickers::delete(c, ns, name))
+        self.with_conn(async |c| tickers::delete(c, ns, name).await)
+            .await
     }
 
     async fn list_tickers(&self, ns: &Namespace, page: Page) -> StoreResult<Listing<Ticker>> {
-        with_conn!(self, |c| tickers::list(c, ns, page))
+        self.with_conn(async |c| tickers::list(c, ns, page).await)
+            .await
     }
 
     async fn claim_ticker(&self, ns: &Namespace) -> StoreResult<Option<Ticker>> {
         let now = self.now_param();
-        with_conn!(self, |c| tickers::claim(c, now, ns))
+        self.with_conn(async |c| tickers::claim(c, now, ns).await)
+            .await
     }
 
     async fn fire_queue_tickers(&self, limit: u32) -> StoreResult<Vec<FiredTicker>> {
         let now = self.now_param();
-        with_conn!(self, |c| tickers::fire(c, now, limit))
+        self.with_conn(async |c| tickers::fire(c, now, limit).await)
+            .await
     }
 
     async fn next_maturity(&self, scope: &TickerScope) -> StoreResult<Option<Duration>> {
         let now = self.now_param();
-        with_conn!(self, |c| tickers::next_maturity(c, now, scope))
+        self.with_conn(async |c| tickers::next_maturity(c, now, scope).await)
+            .await
     }
 }

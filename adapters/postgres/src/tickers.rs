@@ -7,7 +7,8 @@
 
 use crate::error::{PgError, conflict_on_unique};
 use crate::schema::tickers;
-use crate::tasks::{self, Now, with_now};
+use crate::sql::{Now, plus, with_now};
+use crate::tasks;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
@@ -83,11 +84,7 @@ pub(crate) async fn get(
 
 /// The patch's target queue, if it names one.
 fn target(patch: &TickerPatch) -> Option<&str> {
-    patch
-        .queue
-        .as_ref()
-        .and_then(|q| q.as_ref())
-        .map(|q| q.as_str())
+    patch.queue().flatten().map(QueueName::as_str)
 }
 
 /// Creates the ticker with defaults + patch; Conflict if it exists. (That a target queue
@@ -143,9 +140,9 @@ pub(crate) async fn register(
         .bind::<Jsonb, _>(t.payload)
         .bind::<BigInt, _>(t.interval.as_nanos())
         .bind::<Nullable<Text>, _>(t.queue.as_ref().map(|q| q.as_str()))
-        .bind::<Nullable<Jsonb>, _>(patch.payload.clone())
-        .bind::<Nullable<BigInt>, _>(patch.interval.map(Duration::as_nanos))
-        .bind::<Bool, _>(patch.queue.is_some())
+        .bind::<Nullable<Jsonb>, _>(patch.payload().cloned())
+        .bind::<Nullable<BigInt>, _>(patch.interval().map(Duration::as_nanos))
+        .bind::<Bool, _>(patch.queue().is_some())
         .load(conn)
         .await?;
     first(rows, name)
@@ -167,11 +164,11 @@ pub(crate) async fn update(
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
         .bind::<Text, _>(ns.as_str())
         .bind::<Text, _>(name.as_str())
-        .bind::<Nullable<Text>, _>(patch.name.as_ref().map(|n| n.as_str()))
-        .bind::<Nullable<Jsonb>, _>(patch.payload.clone())
+        .bind::<Nullable<Text>, _>(patch.name().map(TickerName::as_str))
+        .bind::<Nullable<Jsonb>, _>(patch.payload().cloned())
         .bind::<Nullable<Text>, _>(target(patch))
-        .bind::<Nullable<BigInt>, _>(patch.interval.map(Duration::as_nanos))
-        .bind::<Bool, _>(patch.queue.is_some())
+        .bind::<Nullable<BigInt>, _>(patch.interval().map(Duration::as_nanos))
+        .bind::<Bool, _>(patch.queue().is_some())
         .load(conn)
         .await
         .map_err(|e| conflict_on_unique(e.into(), "ticker already exists"))?;
@@ -207,17 +204,19 @@ pub(crate) async fn list(
     Ok(Listing { count, items })
 }
 
-/// When ticker `k` matures (or matured): never fired counts as matured at `c.now`.
-macro_rules! matures_at_sql {
+/// When ticker `k` matures, NULL if it never fired (it is matured now, and sorts first:
+/// longest matured). Domain: `Ticker::matures_at`.
+macro_rules! due_sql {
     () => {
-        "coalesce(k.\"timestamp\" + (k.\"interval\" / 1000) * interval '1 microsecond', c.now)"
+        plus!("k.\"timestamp\"", "k.\"interval\"")
     };
 }
 
-/// When ticker `k` matured, NULL if it never fired (which sorts first: longest matured).
-macro_rules! due_sql {
+/// When ticker `k` matures or matured, never fired counting as `c.now` (domain:
+/// `Ticker::is_matured`).
+macro_rules! matures_at_sql {
     () => {
-        "(k.\"timestamp\" + (k.\"interval\" / 1000) * interval '1 microsecond')"
+        concat!("coalesce(", due_sql!(), ", c.now)")
     };
 }
 
@@ -300,10 +299,7 @@ pub(crate) async fn fire(
                 let Some(queue) = ticker.queue.clone() else {
                     continue;
                 };
-                let new = NewTask {
-                    payload: ticker.payload.clone(),
-                    delayed_at: None,
-                };
+                let new = NewTask::from_stored(ticker.payload.clone());
                 let task =
                     match tasks::create(conn, now, &ticker.namespace, &queue, &[new], true).await {
                         Ok(mut created) => created.pop(),

@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use pgqueue_domain::{
-    Duration, Namespace, NewTask, Outcome, Page, QueueName, QueuePatch, Status, TaskFilter,
-    TickerName, TickerPatch, WorkerName,
+    Duration, Namespace, NewTask, Outcome, Page, QueueMeta, QueueName, QueuePatch, Status,
+    TaskFilter, TaskMeta, TickerMeta, TickerName, WorkerName,
 };
 use pgqueue_memory::MemoryStore;
 use pgqueue_ports::{ManualClock, Store, TickerScope};
@@ -141,13 +141,15 @@ fn policy(rng: &mut StdRng) -> QueuePatch {
         Duration::from_secs(20),
         Duration::from_nanos(60_000_001_001),
     ];
-    QueuePatch {
-        name: None,
+    QueueMeta {
         ttl: Some(ttls[rng.random_range(0..ttls.len())]),
         retries: Some(rng.random_range(0..4)),
         retry_delay: Some(delays[rng.random_range(0..delays.len())]),
         lease: Some(leases[rng.random_range(0..leases.len())]),
+        ..Default::default()
     }
+    .validate()
+    .expect("the simulation's policies are valid")
 }
 
 /// A known task id, or now and then one that does not exist.
@@ -194,22 +196,26 @@ async fn setup(sim: &mut Sim, rng: &mut StdRng) {
         }
         for (name, secs) in [("tick", 45), ("slow", 100)] {
             let name = TickerName::parse(name).unwrap();
-            let patch = TickerPatch {
+            let patch = TickerMeta {
                 interval: Some(Duration::from_nanos(secs * 1_000_000_000 + 777)),
                 payload: Some(json!({"ticker": secs})),
                 ..Default::default()
-            };
+            }
+            .validate()
+            .unwrap();
             sim.both("create_ticker", async |s| {
                 s.create_ticker(&n, &name, &patch).await
             })
             .await
             .unwrap();
         }
-        let to_queue = TickerPatch {
+        let to_queue = TickerMeta {
             interval: Some(Duration::from_secs(120)),
-            queue: Some(Some(QueueName::parse("q1").unwrap())),
+            queue: Some(Some("q1".into())),
             ..Default::default()
-        };
+        }
+        .validate()
+        .unwrap();
         let name = TickerName::parse("feeder").unwrap();
         sim.both("create_ticker(queue)", async |s| {
             s.create_ticker(&n, &name, &to_queue).await
@@ -227,11 +233,15 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
             let count = rng.random_range(1..4);
             let now = sim.now();
             let tasks: Vec<NewTask> = (0..count)
-                .map(|_| NewTask {
-                    payload: payload(rng, step),
-                    delayed_at: rng
-                        .random_bool(0.3)
-                        .then(|| now + TimeDelta::microseconds(rng.random_range(0..90_000_000))),
+                .map(|_| {
+                    TaskMeta {
+                        payload: Some(payload(rng, step)),
+                        delayed_at: rng.random_bool(0.3).then(|| {
+                            now + TimeDelta::microseconds(rng.random_range(0..90_000_000))
+                        }),
+                    }
+                    .validate()
+                    .unwrap()
                 })
                 .collect();
             let made = sim
@@ -266,7 +276,7 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
         36..=47 => {
             let (n, id, w) = target(sim, rng);
             let result = payload(rng, step);
-            let outcome = fence(rng, Outcome::success(Some(result)), w);
+            let outcome = fence(rng, Outcome::success(Some(result)).unwrap(), w);
             let done = sim
                 .both(
                     &format!("release_task({n}, {id}, {outcome:?})"),
@@ -280,7 +290,7 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
         }
         48..=57 => {
             let (n, id, w) = target(sim, rng);
-            let outcome = fence(rng, Outcome::failure(json!({"error": step})), w);
+            let outcome = fence(rng, Outcome::failure(json!({"error": step})).unwrap(), w);
             let done = sim
                 .both(
                     &format!("release_task({n}, {id}, {outcome:?})"),
@@ -290,7 +300,7 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
             if done.is_ok() {
                 sim.held.retain(|(_, held, _)| *held != id);
             }
-            match done.map(|t| t.status) {
+            match done.map(|t| t.status()) {
                 Ok(Status::Retry) => sim.coverage.retried += 1,
                 Ok(_) => sim.coverage.failed += 1,
                 Err(_) => {}
@@ -302,9 +312,9 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                 .map(|_| {
                     let (_, id, w) = target(sim, rng);
                     let o = if rng.random_bool(0.5) {
-                        Outcome::success(None)
+                        Outcome::done()
                     } else {
-                        Outcome::failure(json!("batch"))
+                        Outcome::failure(json!("batch")).unwrap()
                     };
                     (id, fence(rng, o, w))
                 })
@@ -382,16 +392,18 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
             let n = ns(rng);
             let names = ["tick", "slow", "tock", "feeder"];
             let name = TickerName::parse(names[rng.random_range(0..names.len())]).unwrap();
-            let patch = TickerPatch {
-                name: rng
+            let patch = TickerMeta {
+                ticker: rng
                     .random_bool(0.3)
-                    .then(|| TickerName::parse(names[rng.random_range(0..names.len())]).unwrap()),
+                    .then(|| names[rng.random_range(0..names.len())].to_string()),
                 payload: rng.random_bool(0.5).then(|| payload(rng, step)),
                 interval: rng
                     .random_bool(0.5)
-                    .then(|| Duration::from_nanos(rng.random_range(1..200_000_000_000))),
-                queue: None,
-            };
+                    .then(|| Duration::from_nanos(rng.random_range(100_000_000..200_000_000_000))),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap();
             if rng.random_bool(0.5) {
                 sim.both(
                     &format!("update_ticker({n}, {name}, {patch:?})"),

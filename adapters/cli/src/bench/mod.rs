@@ -28,6 +28,7 @@ use crate::error::CliError;
 use clap::Args;
 use pgqueue_app::{Manager, Worker};
 use pgqueue_domain::{Page, QueueMeta, Status, TaskFilter, TaskMeta};
+use pgqueue_ports::Store;
 use pgqueue_postgres::{PgOptions, PgStore};
 use report::{Report, peak_rss_mb, reset_peak_rss};
 use serde_json::{Value, json};
@@ -78,7 +79,7 @@ fn wants(args: &BenchArgs, name: &str) -> bool {
 }
 
 /// A fresh namespace with one queue, so runs never see each other's tasks.
-async fn fresh(manager: &Manager, label: &str) -> Result<Manager, CliError> {
+async fn fresh(store: &PgStore, manager: &Manager, label: &str) -> Result<Manager, CliError> {
     let ns = format!(
         "bench-{}-{}-{}",
         label.to_lowercase().replace('_', "-"),
@@ -87,7 +88,7 @@ async fn fresh(manager: &Manager, label: &str) -> Result<Manager, CliError> {
     );
     let m = manager.with_namespace(&ns)?;
     // Every workload starts on a vacuumed table, not among the previous one's dead rows.
-    m.store()
+    store
         .maintain(true)
         .await
         .map_err(pgqueue_app::Error::from)?;
@@ -123,9 +124,9 @@ async fn precreate(m: &Manager, n: usize) -> Result<(), CliError> {
 /// a running server's maintenance (or autovacuum) does within seconds of such a burst:
 /// otherwise the drain would be timed on plans made for the table before the burst, and
 /// among the dead rows of the workloads before it.
-async fn backlog(m: &Manager, n: usize) -> Result<(), CliError> {
+async fn backlog(store: &PgStore, m: &Manager, n: usize) -> Result<(), CliError> {
     precreate(m, n).await?;
-    m.store()
+    store
         .maintain(true)
         .await
         .map_err(pgqueue_app::Error::from)?;
@@ -157,7 +158,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let n = args.tasks;
 
     if wants(&args, "W1a") {
-        let m = fresh(&manager, "w1a").await?;
+        let m = fresh(&store, &manager, "w1a").await?;
         reset_peak_rss();
         let start = Instant::now();
         for i in 0..n {
@@ -176,7 +177,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     }
 
     if wants(&args, "W1b") {
-        let m = fresh(&manager, "w1b").await?;
+        let m = fresh(&store, &manager, "w1b").await?;
         reset_peak_rss();
         let start = Instant::now();
         precreate(&m, n).await?;
@@ -193,8 +194,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
 
     if wants(&args, "W2") {
         for &c in &args.concurrency {
-            let m = fresh(&manager, &format!("w2-c{c}")).await?;
-            backlog(&m, n).await?;
+            let m = fresh(&store, &manager, &format!("w2-c{c}")).await?;
+            backlog(&store, &m, n).await?;
             reset_peak_rss();
             let rate = drain(&m, n, c).await?;
             report.add(
@@ -211,8 +212,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     if wants(&args, "W2_finished") {
         let c = args.concurrency.first().copied().unwrap_or(8);
         let rows = args.finished_rows;
-        let m = fresh(&manager, "w2-finished").await?;
-        backlog(&m, n).await?;
+        let m = fresh(&store, &manager, "w2-finished").await?;
+        backlog(&store, &m, n).await?;
         let empty = drain(&m, n, c).await?;
         report.add(
             format!("W2_finished_empty_c{c}_jobs_s"),
@@ -223,13 +224,15 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         // The finished rows go into the same queue as the work, vacuumed and analysed as
         // autovacuum would leave them.
         let finished_since = std::time::Instant::now();
-        crate::ceiling::psql(&url, &finished_rows_sql(m.namespace().as_str(), rows))?;
+        let bench = pgqueue_domain::QueueName::parse("bench").map_err(pgqueue_app::Error::from)?;
+        pgqueue_postgres::support::insert_released(&store, m.namespace(), &bench, rows as u64)
+            .await?;
         tracing::info!(
             rows,
             secs = finished_since.elapsed().as_secs(),
             "finished rows in place"
         );
-        backlog(&m, n).await?;
+        backlog(&store, &m, n).await?;
         let full = drain(&m, n, c).await?;
         report.add(
             format!("W2_finished_drain_c{c}_jobs_s"),
@@ -245,8 +248,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
 
     if wants(&args, "W2_http") {
         let c = args.http_clients.max(1);
-        let m = fresh(&manager, "w2-http").await?;
-        backlog(&m, n).await?;
+        let m = fresh(&store, &manager, "w2-http").await?;
+        backlog(&store, &m, n).await?;
         let server = http::Server::start(&url, m.namespace().as_str()).await?;
         // Idle: started, connected, migrations checked, nothing asked of it yet.
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -282,7 +285,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     }
 
     if wants(&args, "W3") {
-        let m = fresh(&manager, "w3").await?;
+        let m = fresh(&store, &manager, "w3").await?;
         reset_peak_rss();
         let lat = latency::wakeup_latency(&m, args.latency_tasks, args.rate.max(1)).await?;
         let note = format!(
@@ -343,19 +346,4 @@ async fn drain(m: &Manager, n: usize, c: usize) -> Result<f64, CliError> {
         )));
     }
     Ok(rate)
-}
-
-/// `rows` tasks of `ns`'s queue `bench`, released an hour ago and kept for a day, inserted in
-/// one statement; then the table is vacuumed and analysed.
-fn finished_rows_sql(ns: &str, rows: usize) -> String {
-    let ns = ns.replace('\'', "''");
-    format!(
-        "INSERT INTO tasks (namespace, queue, payload, result, worker, created_at, started_at, \
-           finished_at, dies_at, retries, max_retries, state) \
-         SELECT '{ns}', 'bench', '{{\"k\":1}}', 'null', 'bench@finished', \
-           now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour', \
-           now() + interval '1 day', 3, 3, 'released' \
-         FROM generate_series(1, {rows});\n\
-         VACUUM ANALYZE tasks;\n"
-    )
 }

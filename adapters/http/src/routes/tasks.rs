@@ -157,9 +157,9 @@ pub(crate) async fn release(m: &Manager, id: TaskId, bytes: &[u8]) -> Result<Res
         body::parse(bytes)?
     };
     let mut outcome = if req.fail.unwrap_or(false) {
-        Outcome::failure(req.result.unwrap_or(Value::Null))
+        Outcome::failure(req.result.unwrap_or(Value::Null))?
     } else {
-        Outcome::success(req.result)
+        Outcome::success(req.result)?
     };
     if let Some(worker) = &req.worker {
         outcome = outcome.by(WorkerName::parse(worker)?);

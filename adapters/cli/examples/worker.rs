@@ -1,6 +1,6 @@
 //! Embed pgqueue in a Rust program: a queue, a handler, tasks, and the runtimes.
 //!
-//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run -p pgqueue-app --example worker`
+//! `DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo run -p pgqueue-cli --example worker`
 //! (without DATABASE_URL it runs on the in-memory store).
 use pgqueue_app::{Manager, Runtime, RuntimeConfig, Worker};
 use pgqueue_domain::{QueueMeta, TaskMeta};

@@ -1,0 +1,155 @@
+//! The SQL fragments every statement shares, each written once.
+//!
+//! Statements are constant strings (so the hot ones can stay prepared), assembled with
+//! `concat!` from these fragments; a fragment that restates a domain rule names the rule,
+//! and the tests at the bottom pin the constants it shares with the domain.
+//!
+//! Time: every statement takes the clock's answer as `$1` and works at `coalesce($1, now())`
+//! (the CTE `c`, see [`with_now`]), and returns that instant beside its rows so that each
+//! returned task's status is derived in Rust exactly as the domain does.
+
+use chrono::{DateTime, Utc};
+
+/// The instant every statement works at: the pinned clock, or `None` for the database's.
+pub(crate) type Now = Option<DateTime<Utc>>;
+
+/// `c.now` as the first CTE of every statement.
+macro_rules! with_now {
+    () => {
+        "WITH c AS (SELECT coalesce($1::timestamptz, now()) AS now) "
+    };
+}
+pub(crate) use with_now;
+
+/// A BIGINT-nanoseconds duration as an interval of whole microseconds, the resolution of
+/// `timestamptz` (domain: `Duration::as_micros`).
+macro_rules! micros {
+    ($nanos:literal) => {
+        concat!("((", $nanos, ") / 1000) * interval '1 microsecond'")
+    };
+}
+pub(crate) use micros;
+
+/// `$t` plus the BIGINT-nanoseconds duration `$nanos`, stopping at the last instant RFC 3339
+/// can write (domain: `time::add`, `time::MAX_TIMESTAMP`); NULL when `$t` is NULL (`least`
+/// alone would skip the NULL and answer the maximum).
+macro_rules! plus {
+    ($t:literal, $nanos:literal) => {
+        concat!(
+            "(CASE WHEN (",
+            $t,
+            ") IS NOT NULL THEN least((",
+            $t,
+            ") + ",
+            $crate::sql::micros!($nanos),
+            ", '9999-12-31 23:59:59.999999+00'::timestamptz) END)"
+        )
+    };
+}
+pub(crate) use plus;
+
+/// When an attempt starting at `c.now` in queue `q` loses its lease (domain: `Task::retain`,
+/// `Task::heartbeat`).
+macro_rules! lease_end {
+    () => {
+        $crate::sql::plus!("c.now", "q.lease")
+    };
+}
+pub(crate) use lease_end;
+
+/// The derived status of task `t` at `c.now` (domain: `Status::derive`).
+macro_rules! status_sql {
+    () => {
+        "(CASE WHEN t.state IN ('released', 'failed') THEN t.state \
+              WHEN t.dies_at <= c.now THEN 'expired' ELSE t.state END)"
+    };
+}
+pub(crate) use status_sql;
+
+/// Task `r` may be retained at `c.now`: waiting, due and not expired (domain:
+/// `Task::is_retainable`). The claim indexes' predicate is its first condition.
+macro_rules! retainable {
+    () => {
+        "r.state IN ('new', 'retry') AND (r.delayed_at IS NULL OR r.delayed_at <= c.now) \
+         AND r.dies_at > c.now"
+    };
+}
+pub(crate) use retainable;
+
+/// Task `t` may be released or heartbeated by worker `$worker` (NULL: anyone), joined to its
+/// queue `q` (domain: `Task::check_holder`).
+macro_rules! holder_guard {
+    ($worker:literal) => {
+        concat!(
+            "t.state = 'retained' AND (",
+            $worker,
+            "::text IS NULL OR t.worker = ",
+            $worker,
+            ") AND q.namespace = t.namespace AND q.name = t.queue"
+        )
+    };
+}
+pub(crate) use holder_guard;
+
+/// The SET list that ends an attempt of task `t` in queue `q` (domain: `Task::release`,
+/// `Task::fail_attempt`): `$fail` (an SQL boolean) says whether it failed, `$result` is the
+/// stored result. Success → `released`. Failure uses one attempt; attempts left → `retry`
+/// after `retry_delay × k²` (k = failures so far, this one included), none left → `failed`.
+macro_rules! end_attempt_set {
+    ($fail:literal, $result:literal) => {
+        concat!(
+            "retries = CASE WHEN ",
+            $fail,
+            " THEN greatest(t.retries - 1, 0) ELSE t.retries END, \
+             result = ",
+            $result,
+            ", lease_expires_at = NULL, \
+             state = CASE WHEN NOT ",
+            $fail,
+            " THEN 'released' \
+                          WHEN t.retries - 1 > 0 THEN 'retry' ELSE 'failed' END, \
+             started_at = CASE WHEN ",
+            $fail,
+            " AND t.retries - 1 > 0 \
+                               THEN NULL ELSE t.started_at END, \
+             finished_at = CASE WHEN ",
+            $fail,
+            " AND t.retries - 1 > 0 \
+                                THEN t.finished_at ELSE c.now END, \
+             delayed_at = CASE WHEN ",
+            $fail,
+            " AND t.retries - 1 > 0 THEN ",
+            $crate::sql::plus!(
+                "c.now",
+                "least(q.retry_delay::numeric * (t.max_retries - t.retries + 1) \
+                   * (t.max_retries - t.retries + 1), 9223372036854775807)::bigint"
+            ),
+            " ELSE t.delayed_at END"
+        )
+    };
+}
+pub(crate) use end_attempt_set;
+
+/// A page bound as SQL's BIGINT.
+pub(crate) fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use pgqueue_domain::time::MAX_TIMESTAMP_SQL;
+
+    #[test]
+    fn computed_times_stop_where_the_domain_stops_them() {
+        assert!(plus!("x", "y").contains(MAX_TIMESTAMP_SQL));
+    }
+
+    #[test]
+    fn the_lease_end_is_now_plus_the_queue_lease_in_microseconds() {
+        assert_eq!(
+            lease_end!(),
+            "(CASE WHEN (c.now) IS NOT NULL THEN least((c.now) + ((q.lease) / 1000) \
+             * interval '1 microsecond', '9999-12-31 23:59:59.999999+00'::timestamptz) END)"
+        );
+    }
+}

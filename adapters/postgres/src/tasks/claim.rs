@@ -1,0 +1,114 @@
+//! Retaining: one statement hands the oldest retainable tasks to their callers (domain:
+//! `Task::retain`), locking candidates with `FOR UPDATE SKIP LOCKED` so that concurrent
+//! retainers neither block nor share.
+
+use super::{TaskRow, into_tasks};
+use crate::cached::cached;
+use crate::error::PgError;
+use crate::sql::{Now, lease_end, retainable, with_now};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use pgqueue_domain::{Namespace, QueueName, Task, WorkerName};
+
+/// Which queues a claim takes from. Each variant is its own prepared statement, so each gets
+/// a plan that fits it: one queue walks `tasks_retainable_by_queue` in claim order; any queue,
+/// or several, walks `tasks_retainable`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum QueueFilter<'a> {
+    /// Every queue of the namespace.
+    Any,
+    /// One queue.
+    One(&'a QueueName),
+    /// Any of several queues.
+    Several(&'a [QueueName]),
+}
+
+impl<'a> QueueFilter<'a> {
+    /// The filter for a retain's queue list (empty: any queue).
+    pub(crate) fn of(queues: &'a [QueueName]) -> Self {
+        match queues {
+            [] => QueueFilter::Any,
+            [one] => QueueFilter::One(one),
+            several => QueueFilter::Several(several),
+        }
+    }
+
+    fn names(self) -> Vec<&'a str> {
+        match self {
+            QueueFilter::Any => Vec::new(),
+            QueueFilter::One(q) => vec![q.as_str()],
+            QueueFilter::Several(qs) => qs.iter().map(QueueName::as_str).collect(),
+        }
+    }
+}
+
+/// The claim, for `$queues` (a condition on `r.queue` and `$4`, the queue names): the `$5`
+/// oldest retainable tasks of namespace `$2`, the k-th oldest to the k-th worker name of
+/// `$3` (`row_number` over the claim order, joined to the names' ordinality).
+macro_rules! claim_sql {
+    ($queues:literal) => {
+        concat!(
+            with_now!(),
+            ", w AS (SELECT w.name, w.k FROM unnest($3::text[]) WITH ORDINALITY AS w(name, k)), \
+             picked AS ( \
+               SELECT p.id, row_number() OVER (ORDER BY p.created_at, p.id) AS k FROM ( \
+                 SELECT r.id, r.created_at FROM tasks r, c \
+                 WHERE r.namespace = $2 AND ",
+            $queues,
+            " AND ",
+            retainable!(),
+            " ORDER BY r.created_at, r.id LIMIT $5 \
+                 FOR UPDATE OF r SKIP LOCKED) p) \
+             UPDATE tasks t SET worker = w.name, started_at = c.now, result = NULL, \
+               lease_expires_at = ",
+            lease_end!(),
+            ", state = 'retained' \
+             FROM picked p JOIN w ON w.k = p.k, queues q, c \
+             WHERE t.id = p.id AND q.namespace = t.namespace AND q.name = t.queue \
+             RETURNING t.*, c.now AS now"
+        )
+    };
+}
+
+const CLAIM_ANY: &str = claim_sql!("$4::text[] IS NOT NULL");
+const CLAIM_ONE: &str = claim_sql!("r.queue = $4[1]");
+const CLAIM_SEVERAL: &str = claim_sql!("r.queue = ANY($4)");
+
+/// Retains one task for each of `workers` (a name may repeat: a worker that buffers asks for
+/// several), oldest first; task `i` of the answer goes to `workers[i]`, and the answer is
+/// shorter when fewer tasks are available.
+pub(crate) async fn claim(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    workers: &[&WorkerName],
+    queues: QueueFilter<'_>,
+) -> Result<Vec<Task>, PgError> {
+    if workers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = workers.iter().map(|w| w.as_str()).collect();
+    let limit = i64::try_from(names.len()).unwrap_or(i64::MAX);
+    let statement = |sql| {
+        diesel::sql_query(sql)
+            .bind::<Nullable<Timestamptz>, _>(now)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Array<Text>, _>(names)
+            .bind::<Array<Text>, _>(queues.names())
+            .bind::<BigInt, _>(limit)
+    };
+    struct Any;
+    struct One;
+    struct Several;
+    let rows: Vec<TaskRow> = match queues {
+        QueueFilter::Any => cached::<Any, _>(statement(CLAIM_ANY)).load(conn).await?,
+        QueueFilter::One(_) => cached::<One, _>(statement(CLAIM_ONE)).load(conn).await?,
+        QueueFilter::Several(_) => {
+            cached::<Several, _>(statement(CLAIM_SEVERAL))
+                .load(conn)
+                .await?
+        }
+    };
+    // Claim order is the names' order: the k-th oldest went to the k-th name.
+    into_tasks(rows, |t| (t.created_at, t.id))
+}
