@@ -218,6 +218,56 @@ impl GroupCommit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgqueue_ports::{MockStore, StoreError};
+    use std::sync::Arc;
+
+    /// A shared release statement that fails (here: whenever it carries task 13) is sent
+    /// again call by call: only the call that fails on its own gets the error.
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_failing_call_does_not_fail_the_others_in_its_statement() {
+        let shared = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let saw_shared = shared.clone();
+        let mut store = MockStore::new();
+        store.expect_release_tasks().returning(move |ns, releases| {
+            if releases.len() > 1 {
+                saw_shared.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            if releases.iter().any(|(id, _)| *id == 13) {
+                return Err(StoreError::Unavailable("poisoned statement".into()));
+            }
+            let q = pgqueue_domain::Queue::new(ns.clone(), QueueName::parse("q").unwrap());
+            let now = chrono::Utc::now();
+            Ok(releases
+                .iter()
+                .map(|(id, _)| {
+                    let new = pgqueue_domain::TaskMeta::new(serde_json::json!(1))
+                        .validate()
+                        .unwrap();
+                    Ok(Task::create(*id, &q, new, now))
+                })
+                .collect())
+        });
+        let manager = Manager::new(Arc::new(store));
+        let releaser = Releaser::start(manager, 1);
+        let calls: Vec<_> = [1, 2, 13, 4, 5]
+            .into_iter()
+            .map(|id| {
+                let r = releaser.clone();
+                tokio::spawn(async move { (id, r.release(id, Outcome::done()).await) })
+            })
+            .collect();
+        for call in calls {
+            let (id, result) = call.await.unwrap();
+            match id {
+                13 => assert!(matches!(result, Err(Error::Storage(_))), "{result:?}"),
+                _ => assert_eq!(result.map(|t| t.id), Ok(id)),
+            }
+        }
+        assert!(
+            shared.load(std::sync::atomic::Ordering::SeqCst),
+            "the calls shared a statement"
+        );
+    }
 
     fn q(names: &[&str]) -> Vec<QueueName> {
         names.iter().map(|n| QueueName::parse(n).unwrap()).collect()

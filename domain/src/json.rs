@@ -21,6 +21,37 @@ pub const MAX_FRACTION_DIGITS: u64 = 16_383;
 /// Largest size a stored value may take once its numbers are written out in full.
 pub const MAX_EXPANDED_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Deserialises an optional integer field, accepting integral numbers in any JSON spelling
+/// (`689`, `689.0`, `6.89e2`): JSON Schema counts them all as integers, and with exact
+/// numbers serde no longer converts them for us. `null` is absent.
+pub fn optional_integer<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    use serde::de::Error as _;
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("invalid number {n}: expected an integer"))),
+        other => Err(D::Error::custom(format!(
+            "invalid type: {}, expected an integer",
+            match other {
+                Value::Bool(_) => "boolean",
+                Value::String(_) => "string",
+                Value::Array(_) => "sequence",
+                _ => "map",
+            }
+        ))),
+    }
+}
+
 /// Checks that `value`, sent as the body field `field`, can be stored and read back exactly.
 pub fn check_storable(field: &'static str, value: &Value) -> Result<()> {
     let mut expanded = 0u64;
@@ -174,6 +205,24 @@ mod tests {
         );
         assert_eq!(number_width("p", "100").unwrap(), 5);
         assert_eq!(number_width("p", "1.50e1").unwrap(), 4);
+    }
+
+    #[test]
+    fn integers_may_be_spelt_as_integral_numbers() {
+        #[derive(serde::Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "optional_integer")]
+            n: Option<i64>,
+        }
+        let n = |s: &str| serde_json::from_str::<T>(s).map(|t| t.n);
+        assert_eq!(n(r#"{"n":689}"#).unwrap(), Some(689));
+        assert_eq!(n(r#"{"n":689.0}"#).unwrap(), Some(689));
+        assert_eq!(n(r#"{"n":6.89e2}"#).unwrap(), Some(689));
+        assert_eq!(n(r#"{"n":null}"#).unwrap(), None);
+        assert_eq!(n(r#"{}"#).unwrap(), None);
+        assert!(n(r#"{"n":1.5}"#).is_err());
+        assert!(n(r#"{"n":"1"}"#).is_err());
+        assert!(n(r#"{"n":1e30}"#).is_err());
     }
 
     #[test]

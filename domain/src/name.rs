@@ -13,7 +13,9 @@ pub const MAX_NAME_LEN: usize = 64;
 
 /// Normalises `raw` and checks it against the name grammar; `kind` names the field in errors.
 fn normalise(kind: &'static str, raw: &str) -> Result<String> {
-    let name = raw.trim().to_lowercase();
+    // ASCII lower-casing: a valid name is ASCII, and Unicode lower-casing would let a few
+    // non-ASCII letters in (the Kelvin sign lower-cases to `k`).
+    let name = raw.trim().to_ascii_lowercase();
     if name.is_empty() {
         return Err(Error::MissingName(kind));
     }
@@ -168,6 +170,10 @@ mod tests {
         assert!(QueueName::parse("9lives").is_err());
         assert!(QueueName::parse("-x").is_err());
         assert!(QueueName::parse("é").is_err());
+        assert!(
+            QueueName::parse("\u{212a}elvin").is_err(),
+            "the Kelvin sign is not k"
+        );
         assert_eq!(
             TickerName::parse("").unwrap_err().to_string(),
             "missing ticker name"

@@ -95,7 +95,11 @@ pub struct QueueMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<Duration>,
     /// Maximum attempts, 0 to 1,000.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "crate::json::optional_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retries: Option<i64>,
     /// Backoff base, ≥ 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -102,8 +102,12 @@ pub struct TickerMeta {
     /// Name (required to create; renames on update).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticker: Option<String>,
-    /// Payload; `{}` when a ticker is created without one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Payload; `{}` when a ticker is created without one (an explicit `null` is a payload).
+    #[serde(
+        default,
+        deserialize_with = "crate::task::present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub payload: Option<Value>,
     /// Time between maturities, > 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,10 +176,14 @@ impl TickerPatch {
 impl TickerMeta {
     /// Validates every given field.
     pub fn validate(&self) -> Result<TickerPatch> {
-        let interval = match (self.interval, self.period) {
-            (Some(i), _) | (None, Some(i)) => Some(i.check_period("interval")?),
-            (None, None) => None,
-        };
+        // Both are checked when both are given (the interval wins): an out-of-range value
+        // is refused wherever it is.
+        let period = self.period.map(|p| p.check_period("period")).transpose()?;
+        let interval = self
+            .interval
+            .map(|i| i.check_period("interval"))
+            .transpose()?
+            .or(period);
         let queue = match &self.queue {
             None => None,
             Some(None) => Some(None),

@@ -1,121 +1,14 @@
 //! The `pgqueue` binary end to end, as a user runs it: `pgqueue run` on a real database and a
 //! free port, the client commands as subprocesses, their stdout JSON and exit codes.
 
-use pgqueue_client::{Client, Release};
-use pgqueue_tests::binary::pgqueue;
-use pgqueue_tests::db::{TestDatabase, fresh_database};
+use pgqueue_client::Release;
+use pgqueue_tests::binary::{Server, pgqueue, run_cli, stderr};
+use pgqueue_tests::db::fresh_database;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
-
-/// A `pgqueue run` child process on a fresh database.
-struct Server {
-    child: Child,
-    addr: String,
-    _addr_file: PathBuf,
-}
-
-impl Server {
-    /// Starts `pgqueue run <url>` on 127.0.0.1:0 and waits until it listens.
-    async fn start(url: Option<&str>) -> Server {
-        Self::start_with(url, "127.0.0.1:0", &[], &[]).await
-    }
-
-    /// Starts `pgqueue --http.addr <addr> <global…> run <url> <run…>` and waits until it
-    /// listens.
-    async fn start_with(url: Option<&str>, addr: &str, global: &[&str], run: &[&str]) -> Server {
-        let addr_file = std::env::temp_dir().join(format!(
-            "pgqueue-addr-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        let mut cmd = Command::new(pgqueue());
-        cmd.args(["--http.addr", addr])
-            .args(global)
-            .arg("run")
-            .args(run)
-            .arg("--http.addr-file")
-            .arg(&addr_file);
-        cmd.env_remove("DATABASE_URL")
-            .env("RUST_LOG", "info")
-            .kill_on_drop(true);
-        if let Some(url) = url {
-            cmd.arg(url);
-        }
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let child = cmd.spawn().expect("spawn pgqueue run");
-        let start = Instant::now();
-        let addr = loop {
-            if let Ok(a) = std::fs::read_to_string(&addr_file)
-                && !a.is_empty()
-            {
-                break a;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "pgqueue run did not start listening"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        Server {
-            child,
-            addr,
-            _addr_file: addr_file,
-        }
-    }
-
-    async fn on(db: &TestDatabase) -> Server {
-        Self::start(Some(db.url())).await
-    }
-
-    /// Runs a client command against this server.
-    async fn cli(&self, args: &[&str]) -> Output {
-        run_cli(&self.addr, args).await
-    }
-
-    /// Runs a client command that must succeed, and parses its JSON.
-    async fn json(&self, args: &[&str]) -> Value {
-        let out = self.cli(args).await;
-        assert!(
-            out.status.success(),
-            "pgqueue {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "pgqueue {args:?} printed no JSON ({e}): {}",
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&format!("http://{}/api", self.addr)).expect("client")
-    }
-
-    fn signal(&self, sig: i32) {
-        let pid = self.child.id().expect("running") as i32;
-        // SAFETY: sending a signal to our own child process.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
-async fn run_cli(addr: &str, args: &[&str]) -> Output {
-    Command::new(pgqueue())
-        .args(["--http.addr", addr])
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .expect("run pgqueue")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_queue_and_task_command_round_trips() {

@@ -6,3 +6,4 @@ pub mod binary;
 pub mod contract;
 pub mod db;
 pub mod runtime;
+pub mod served;

@@ -203,26 +203,44 @@ pub struct RunArgs {
     #[arg(env = "DATABASE_URL")]
     pub url: Option<String>,
     /// The namespace the API serves.
-    #[arg(long, default_value = "default")]
+    #[arg(long, env = "PGQUEUE_NAMESPACE", default_value = "default")]
     pub namespace: String,
     /// Database user, overriding the URL's.
-    #[arg(long = "pg.user")]
+    #[arg(long = "pg.user", env = "PGQUEUE_PG_USER")]
     pub pg_user: Option<String>,
     /// Database password, overriding the URL's.
-    #[arg(long = "pg.password")]
+    #[arg(
+        long = "pg.password",
+        env = "PGQUEUE_PG_PASSWORD",
+        hide_env_values = true
+    )]
     pub pg_password: Option<String>,
     /// Schema holding pgqueue's tables (created if missing).
-    #[arg(long = "pg.schema")]
+    #[arg(long = "pg.schema", env = "PGQUEUE_PG_SCHEMA")]
     pub pg_schema: Option<String>,
     /// Pooled database connections.
-    #[arg(long = "pg.pool-size", default_value_t = 10)]
+    #[arg(
+        long = "pg.pool-size",
+        env = "PGQUEUE_PG_POOL_SIZE",
+        default_value_t = 10
+    )]
     pub pool_size: u32,
     /// How often ended tasks past their retention are deleted.
-    #[arg(long = "cleanup-period", default_value = "1h", value_parser = parse_duration)]
+    #[arg(long = "cleanup-period", env = "PGQUEUE_CLEANUP_PERIOD", default_value = "1h", value_parser = parse_duration)]
     pub cleanup_period: Duration,
     /// Largest accepted request body, in bytes.
-    #[arg(long = "http.body-limit", default_value_t = 1024 * 1024)]
+    #[arg(long = "http.body-limit", env = "PGQUEUE_HTTP_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: u64,
+    /// How long a request may take to send its headers before the connection is closed.
+    #[arg(long = "http.header-timeout", env = "PGQUEUE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// How long a request may take to send its body before it is answered 408.
+    #[arg(long = "http.body-timeout", env = "PGQUEUE_HTTP_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// How long a shutdown (SIGINT/SIGTERM) waits for requests in flight before it closes the
+    /// connections still open and exits.
+    #[arg(long = "shutdown-timeout", env = "PGQUEUE_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
     /// Write the bound address to this file once listening (for scripts and tests on port 0).
     #[arg(long = "http.addr-file", hide = true)]
     pub addr_file: Option<PathBuf>,

@@ -113,6 +113,9 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
         prefix: prefix.to_string(),
         body_limit: args.body_limit,
         metrics: Some(metrics),
+        header_timeout: positive(args.header_timeout),
+        body_timeout: positive(args.body_timeout),
+        shutdown_timeout: args.shutdown_timeout.to_std(),
         ..Default::default()
     };
     let http = tokio::spawn(serve(
@@ -136,6 +139,11 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
     let _ = background.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A flag's duration for a timer that must not be zero (hyper refuses a zero timeout).
+fn positive(d: pgqueue_domain::Duration) -> std::time::Duration {
+    d.to_std().max(std::time::Duration::from_millis(1))
 }
 
 /// The URL without its password, for logs.

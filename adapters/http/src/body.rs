@@ -41,8 +41,20 @@ pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), HttpError> {
     }
 }
 
-/// Reads the whole body, refusing it with 413 as soon as it passes `limit` bytes.
+/// Reads the whole body, refusing it with 413 as soon as it passes `limit` bytes, and with
+/// 408 when it has not all arrived within `timeout`.
 pub(crate) async fn read(
+    headers: &HeaderMap,
+    body: BodyStream,
+    limit: u64,
+    timeout: std::time::Duration,
+) -> Result<Bytes, HttpError> {
+    tokio::time::timeout(timeout, read_all(headers, body, limit))
+        .await
+        .map_err(|_| HttpError::BodyTimeout(timeout))?
+}
+
+async fn read_all(
     headers: &HeaderMap,
     mut body: BodyStream,
     limit: u64,
@@ -70,6 +82,33 @@ pub(crate) async fn read(
 /// Whether a body carries nothing but whitespace.
 pub(crate) fn is_blank(bytes: &[u8]) -> bool {
     bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+/// A JSON object read into `T`, and nothing else: serde's derived structs also accept a
+/// JSON array of their fields in order (`[null, null]` would be a ticker patch), which no
+/// client means and the API does not describe.
+pub(crate) struct Object<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Only<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Only<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Only(std::marker::PhantomData))
+            .map(Object)
+    }
+}
+
+/// Parses a JSON object body into `T` (see [`Object`]).
+pub(crate) fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
+    parse::<Object<T>>(bytes).map(|o| o.0)
 }
 
 /// Parses a JSON body into `T`. An empty body is refused: the route needs one.
@@ -119,14 +158,37 @@ mod tests {
 
     #[tokio::test]
     async fn bodies_are_counted_even_without_a_length() {
-        let ok = read(&headers(None), chunks(&["12", "34"]), 4)
+        let ok = read(&headers(None), chunks(&["12", "34"]), 4, SECOND)
             .await
             .unwrap();
         assert_eq!(&ok[..], b"1234");
-        let err = read(&headers(None), chunks(&["12", "345"]), 4)
+        let err = read(&headers(None), chunks(&["12", "345"]), 4, SECOND)
             .await
             .unwrap_err();
         assert_eq!(err.status().as_u16(), 413);
+    }
+
+    const SECOND: std::time::Duration = std::time::Duration::from_secs(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_arrive_in_time_is_408() {
+        let never: BodyStream = futures::stream::pending().boxed();
+        let err = read(&headers(None), never, 4, SECOND).await.unwrap_err();
+        assert_eq!(err.status().as_u16(), 408);
+    }
+
+    #[test]
+    fn object_bodies_must_be_objects() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct Two {
+            #[allow(dead_code)]
+            a: Option<u8>,
+        }
+        assert!(parse_object::<Two>(br#"{"a":1}"#).is_ok());
+        let err = parse_object::<Two>(b"[1]").unwrap_err();
+        assert!(err.to_string().contains("expected a JSON object"), "{err}");
+        assert!(parse_object::<Two>(br#"{"b":1}"#).is_err());
     }
 
     #[test]

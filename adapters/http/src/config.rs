@@ -1,11 +1,18 @@
 //! What an operator can choose about the HTTP API: where it lives and how much it accepts.
 
 use crate::metrics::Metrics;
+use std::time::Duration;
 
 /// The path prefix every route lives under unless configured otherwise.
 pub const DEFAULT_PREFIX: &str = "/api";
 /// The largest request body accepted unless configured otherwise: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: u64 = 1024 * 1024;
+/// How long a request may take to deliver its headers unless configured otherwise.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may take to deliver its body unless configured otherwise.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a shutdown waits for requests in flight unless configured otherwise.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Configuration of the REST API.
 #[derive(Clone, Debug)]
@@ -24,6 +31,15 @@ pub struct HttpConfig {
     /// many workers polling one server cost the database a fraction of the statements.
     /// Default on.
     pub group_commit: bool,
+    /// How long a request may take to deliver its headers before its connection is closed
+    /// (a slow client holds a connection for at most this long). Default 10 s.
+    pub header_timeout: Duration,
+    /// How long a request may take to deliver its body before it is answered 408.
+    /// Default 30 s.
+    pub body_timeout: Duration,
+    /// How long [`crate::serve`] waits, once shut down, for requests in flight before it
+    /// closes the connections still open and returns. Default 10 s.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -33,6 +49,9 @@ impl Default for HttpConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             metrics: None,
             group_commit: true,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }

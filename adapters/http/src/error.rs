@@ -42,6 +42,21 @@ pub enum HttpError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The request target is longer than the server answers.
+    #[error("request target is longer than the limit of {limit} bytes")]
+    UriTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The request's headers are larger than the server answers.
+    #[error("request headers are larger than the limit of {limit} bytes")]
+    HeadersTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The body did not arrive in time.
+    #[error("request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
     /// Something the server depends on is not working (metrics registry).
     #[error("{0}")]
     Unavailable(String),
@@ -79,6 +94,9 @@ impl HttpError {
             HttpError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            HttpError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            HttpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Metrics(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -92,6 +110,9 @@ impl HttpError {
                 Some(serde_json::json!({ "allow": allow }))
             }
             HttpError::PayloadTooLarge { limit } => Some(serde_json::json!({ "limit": limit })),
+            HttpError::UriTooLong { limit } | HttpError::HeadersTooLarge { limit } => {
+                Some(serde_json::json!({ "limit": limit }))
+            }
             _ => None,
         }
     }

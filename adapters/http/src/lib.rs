@@ -18,7 +18,9 @@ mod body;
 mod config;
 mod envelope;
 mod error;
+mod limits;
 mod metrics;
+mod openapi;
 mod query;
 mod rejection;
 mod router;
@@ -26,7 +28,10 @@ mod routes;
 mod server;
 mod sse;
 
-pub use config::{DEFAULT_BODY_LIMIT, DEFAULT_PREFIX, HttpConfig};
+pub use config::{
+    DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_PREFIX,
+    DEFAULT_SHUTDOWN_TIMEOUT, HttpConfig,
+};
 pub use error::HttpError;
 pub use metrics::Metrics;
 pub use server::{routes, serve};

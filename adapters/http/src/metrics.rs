@@ -13,6 +13,7 @@ use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,11 +135,14 @@ impl Metrics {
             &["namespace", "queue", "status"],
         )?;
         let ns = manager.namespace().as_str();
-        for count in manager.queue_statuses().await? {
+        let counts = manager.queue_statuses().await?;
+        for count in &counts {
             gauge
                 .with_label_values(&[ns, count.queue.as_str(), count.status.as_str()])
                 .set(count.count as f64);
         }
+        let live: HashSet<&str> = counts.iter().map(|c| c.queue.as_str()).collect();
+        self.forget_queues_except(ns, &live);
         let mut families = self.inner.registry.gather();
         families.extend(gauge.collect());
         // The encoder refuses a family without samples (no queue yet).
@@ -147,6 +151,48 @@ impl Metrics {
         let mut out = Vec::new();
         TextEncoder::new().encode(&families, &mut out)?;
         String::from_utf8(out).map_err(|e| HttpError::Unavailable(e.to_string()))
+    }
+}
+
+impl Metrics {
+    /// Drops the series of this namespace's queues that no longer exist, so that a scrape
+    /// does not grow with queue churn (queues created, used and deleted by the thousand).
+    /// Done at scrape time because the queue may have been deleted through another server.
+    fn forget_queues_except(&self, ns: &str, live: &HashSet<&str>) {
+        let i = &self.inner;
+        let counters = [&i.created, &i.retained, &i.released, &i.failed];
+        let families = counters
+            .iter()
+            .flat_map(|c| c.collect())
+            .chain(i.run_seconds.collect());
+        let mut stale: Vec<Vec<String>> = Vec::new();
+        for family in families {
+            for metric in family.get_metric() {
+                let values: Vec<String> = metric
+                    .get_label()
+                    .iter()
+                    .map(|l| l.value().to_string())
+                    .collect();
+                let gone = values.first().is_some_and(|n| n == ns)
+                    && values.get(1).is_some_and(|q| !live.contains(q.as_str()));
+                if gone && !stale.contains(&values) {
+                    stale.push(values);
+                }
+            }
+        }
+        for values in stale {
+            let labels: Vec<&str> = values.iter().map(String::as_str).collect();
+            match labels.len() {
+                2 => {
+                    for c in counters {
+                        let _ = c.remove_label_values(&labels);
+                    }
+                }
+                _ => {
+                    let _ = i.run_seconds.remove_label_values(&labels);
+                }
+            }
+        }
     }
 }
 

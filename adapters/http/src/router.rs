@@ -58,7 +58,8 @@ pub(crate) const ROUTES: &[(Verb, &str)] = &[
     (Verb::Post, "/task"),
     (Verb::Put, "/task"),
     (Verb::Get, "/task/{id}"),
-    (Verb::Put, "/task/{queue}"),
+    // One template for both: `{id}` is a queue name for PUT (the Go system's routes).
+    (Verb::Put, "/task/{id}"),
     (Verb::Patch, "/task/{id}"),
     (Verb::Post, "/task/{id}/heartbeat"),
     (Verb::Get, "/ticker"),
@@ -112,7 +113,12 @@ pub(crate) struct Miss {
 }
 
 /// Resolves decoded path segments (below the prefix) and a method.
-pub(crate) fn resolve(verb: Verb, segments: &[String], path: &str) -> Result<Matched, Miss> {
+pub(crate) fn resolve(
+    verb: Verb,
+    method: &str,
+    segments: &[String],
+    path: &str,
+) -> Result<Matched, Miss> {
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let one = |i: usize| segments[i].clone();
     use Endpoint as E;
@@ -132,7 +138,7 @@ pub(crate) fn resolve(verb: Verb, segments: &[String], path: &str) -> Result<Mat
             (["task"], V::Post) => ("/task", Some(Ok(E::CreateTasks))),
             (["task"], V::Put) => ("/task", Some(Ok(E::RetainAny))),
             (["task"], _) => ("/task", None),
-            (["task", _], V::Put) => ("/task/{queue}", Some(Ok(E::RetainFrom(one(1))))),
+            (["task", _], V::Put) => ("/task/{id}", Some(Ok(E::RetainFrom(one(1))))),
             (["task", id], V::Get) => ("/task/{id}", Some(task_id(id).map(E::GetTask))),
             (["task", id], V::Patch) => ("/task/{id}", Some(task_id(id).map(E::ReleaseTask))),
             (["task", _], _) => ("/task/{id}", None),
@@ -169,16 +175,12 @@ pub(crate) fn resolve(verb: Verb, segments: &[String], path: &str) -> Result<Mat
         None => Err(Miss {
             pattern: Some(pattern),
             error: HttpError::MethodNotAllowed {
-                method: verb_name(verb),
+                method: method.to_string(),
                 path: path.to_string(),
                 allow: allowed(segs.as_slice()),
             },
         }),
     }
-}
-
-fn verb_name(verb: Verb) -> String {
-    verb.as_str().to_string()
 }
 
 /// The methods a known path accepts, for 405 answers.
@@ -201,16 +203,22 @@ fn allowed(segs: &[&str]) -> Vec<&'static str> {
     };
     ROUTES
         .iter()
-        .filter(|(_, p)| *p == shape || (shape == "/task/{id}" && *p == "/task/{queue}"))
+        .filter(|(_, p)| *p == shape)
         .map(|(v, _)| v.as_str())
         .collect()
 }
 
-/// Parses a task id path segment; a non-number is a client error naming it, not a 404.
+/// Parses a task id path segment: an integer, optionally negative (no sign, space or other
+/// character else); anything else is a client error naming it, not a 404.
 fn task_id(raw: &str) -> Result<TaskId, HttpError> {
-    raw.trim().parse::<TaskId>().map_err(|_| {
-        HttpError::bad_request(format!("invalid task id {raw:?}: expected an integer"))
-    })
+    let digits = raw.strip_prefix('-').unwrap_or(raw);
+    let well_formed = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    well_formed
+        .then(|| raw.parse::<TaskId>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            HttpError::bad_request(format!("invalid task id {raw:?}: expected an integer"))
+        })
 }
 
 /// Splits the part of a raw path below the prefix into percent-decoded segments; one
@@ -242,7 +250,7 @@ mod tests {
 
     fn go(verb: Verb, path: &str) -> Result<Matched, Miss> {
         let segs = segments(path, "/api").unwrap();
-        resolve(verb, &segs, path)
+        resolve(verb, verb.as_str(), &segs, path)
     }
 
     #[test]
@@ -250,10 +258,7 @@ mod tests {
         for (verb, pattern) in ROUTES {
             let path = format!(
                 "/api{}",
-                pattern
-                    .replace("{name}", "x")
-                    .replace("{id}", "7")
-                    .replace("{queue}", "q")
+                pattern.replace("{name}", "x").replace("{id}", "7")
             );
             let m = go(*verb, &path).unwrap_or_else(|m| panic!("{verb:?} {path}: {:?}", m.error));
             assert_eq!(m.pattern, *pattern, "{verb:?} {path}");

@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use warp::Filter;
 use warp::http::{HeaderMap, Method};
 use warp::path::FullPath;
@@ -30,6 +31,8 @@ pub(crate) struct State {
     pub prefix: String,
     /// Largest accepted body.
     pub body_limit: u64,
+    /// Longest wait for a request body.
+    pub body_timeout: std::time::Duration,
     /// The metrics fed and exposed; `None` only if they could not be built.
     pub metrics: Option<Metrics>,
     /// Flips to `true` when the server shuts down: ends SSE streams.
@@ -51,8 +54,14 @@ pub fn routes(
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops accepting, ends open
-/// SSE streams and waits for requests in flight. Bind the listener yourself (port 0 in tests)
-/// so the caller knows the address before the server runs.
+/// SSE streams, lets requests in flight finish and returns within
+/// [`HttpConfig::shutdown_timeout`] whatever clients do (connections still open then are
+/// closed). Bind the listener yourself (port 0 in tests) so the caller knows the address
+/// before the server runs.
+///
+/// Each connection must deliver a request's headers within [`HttpConfig::header_timeout`]
+/// (hyper closes it otherwise) and its body within [`HttpConfig::body_timeout`] (answered
+/// 408): a client that trickles bytes cannot hold a connection, or a shutdown, for ever.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     manager: Manager,
@@ -60,17 +69,79 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let (stop, stopped) = watch::channel(false);
-    let filter = build(manager, config, stopped);
-    let signal = async move {
-        shutdown.await;
-        // Before warp waits for open connections, so SSE streams end instead of holding it.
-        let _ = stop.send(true);
-    };
-    warp::serve(filter)
-        .incoming(listener)
-        .graceful(signal)
-        .run()
-        .await;
+    let limits = (config.header_timeout, config.shutdown_timeout);
+    let filter = build(manager, config, stopped.clone());
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(connection(stream, filter.clone(), limits.0, stopped.clone()));
+                }
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    // Ends SSE streams and asks every connection to close after its request in flight.
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(limits.1, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "shutdown timeout reached; closing the connections still open"
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// Serves one connection until it closes, or until shutdown once its request in flight is
+/// answered.
+async fn connection<F>(
+    stream: tokio::net::TcpStream,
+    filter: F,
+    header_timeout: std::time::Duration,
+    stopped: watch::Receiver<bool>,
+) where
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(warp::service(filter));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        // Large enough that pgqueue's own limits (`limits.rs`) answer first, with an envelope.
+        .max_buf_size(crate::limits::HYPER_BUFFER)
+        .max_headers(crate::limits::HYPER_MAX_HEADERS);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let stop = crate::sse::shutdown_signalled(stopped);
+    tokio::pin!(stop);
+    tokio::select! {
+        result = conn.as_mut() => log_connection_end(result),
+        _ = &mut stop => {
+            conn.as_mut().graceful_shutdown();
+            log_connection_end(conn.await);
+        }
+    }
+}
+
+fn log_connection_end(result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        // Timeouts, resets and malformed requests: the client's business, not an alarm.
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
 }
 
 pub(crate) fn build(
@@ -101,6 +172,7 @@ pub(crate) fn build(
         manager,
         prefix: config.normalized_prefix(),
         body_limit: config.body_limit,
+        body_timeout: config.body_timeout,
         metrics,
         shutdown,
     });
@@ -132,12 +204,18 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let verb = Verb::of(&method);
-    let resolved = match router::segments(path, &state.prefix) {
-        Some(segments) => router::resolve(verb, &segments, path),
-        None => Err(router::Miss {
+    let resolved = match crate::limits::check(path, query, &headers) {
+        Err(error) => Err(router::Miss {
             pattern: None,
-            error: HttpError::RouteNotFound(path.to_string()),
+            error,
         }),
+        Ok(()) => match router::segments(path, &state.prefix) {
+            Some(segments) => router::resolve(verb, method.as_str(), &segments, path),
+            None => Err(router::Miss {
+                pattern: None,
+                error: HttpError::RouteNotFound(path.to_string()),
+            }),
+        },
     };
     let (pattern, result) = match resolved {
         Ok(matched) => {
@@ -146,6 +224,7 @@ async fn handle(
                 headers,
                 body,
                 body_limit: state.body_limit,
+                body_timeout: state.body_timeout,
             };
             (
                 matched.pattern,

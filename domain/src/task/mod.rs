@@ -13,6 +13,7 @@ mod new;
 mod outcome;
 mod view;
 
+pub(crate) use new::present;
 pub use new::{NewTask, TaskMeta};
 pub use outcome::{Outcome, OutcomeKind};
 pub use view::TaskView;

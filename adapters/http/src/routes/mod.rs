@@ -29,17 +29,19 @@ pub(crate) struct Request {
     pub body: BodyStream,
     /// The configured body limit.
     pub body_limit: u64,
+    /// The configured body timeout.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Request {
     /// The raw body, checked for content type and size.
     async fn bytes(self) -> Result<Bytes, HttpError> {
-        body::read(&self.headers, self.body, self.body_limit).await
+        body::read(&self.headers, self.body, self.body_limit, self.body_timeout).await
     }
 
-    /// The body as JSON; required.
+    /// The body as a JSON object; required.
     async fn json<T: DeserializeOwned>(self) -> Result<T, HttpError> {
-        body::parse(&self.bytes().await?)
+        body::parse_object(&self.bytes().await?)
     }
 
     /// Whether the client asked for an event stream.

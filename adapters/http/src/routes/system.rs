@@ -3,12 +3,8 @@
 use crate::error::HttpError;
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::server::State;
-use serde_json::Value;
 use warp::http::header::{CONTENT_TYPE, HeaderValue};
 use warp::reply::Response;
-
-/// The hand-written OpenAPI description, paths relative to the prefix.
-pub(crate) const OPENAPI: &str = include_str!("../openapi.json");
 
 /// The Prometheus text exposition, with `queue_tasks` counted now.
 pub(crate) async fn metrics(state: &State) -> Result<Response, HttpError> {
@@ -25,16 +21,7 @@ pub(crate) async fn metrics(state: &State) -> Result<Response, HttpError> {
 
 /// The OpenAPI document with its server URL set to this server's prefix.
 pub(crate) fn openapi(prefix: &str) -> Response {
-    let body = match serde_json::from_str::<Value>(OPENAPI) {
-        Ok(mut doc) => {
-            let url = if prefix.is_empty() { "/" } else { prefix };
-            doc["servers"] = serde_json::json!([{ "url": url }]);
-            doc.to_string()
-        }
-        // Tested to parse; served verbatim should that ever break.
-        Err(_) => OPENAPI.to_string(),
-    };
-    let mut res = Response::new(body.into());
+    let mut res = Response::new(crate::openapi::document(prefix).to_string().into());
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res

@@ -67,12 +67,15 @@ pub(crate) async fn create(m: &Manager, bytes: &[u8]) -> Result<Response, HttpEr
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|b| *b == b'[');
     if !is_batch {
-        let one: NewTaskBody = body::parse(bytes)?;
+        let one: NewTaskBody = body::parse_object(bytes)?;
         let queue = one.queue.clone().unwrap_or_default();
         let task = m.create_task(&queue, meta(one)).await?;
         return Ok(envelope::json(StatusCode::CREATED, &task));
     }
-    let many: Vec<NewTaskBody> = body::parse(bytes)?;
+    let many: Vec<NewTaskBody> = body::parse::<Vec<body::Object<NewTaskBody>>>(bytes)?
+        .into_iter()
+        .map(|o| o.0)
+        .collect();
     let queue = batch_queue(&many)?;
     let tasks = m
         .create_tasks(&queue, many.into_iter().map(meta).collect())
@@ -154,7 +157,7 @@ pub(crate) async fn release(m: &Manager, id: TaskId, bytes: &[u8]) -> Result<Res
     let req: ReleaseBody = if body::is_blank(bytes) {
         ReleaseBody::default()
     } else {
-        body::parse(bytes)?
+        body::parse_object(bytes)?
     };
     let mut outcome = if req.fail.unwrap_or(false) {
         Outcome::failure(req.result.unwrap_or(Value::Null))?

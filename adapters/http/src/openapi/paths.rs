@@ -1,0 +1,369 @@
+//! The operations of the OpenAPI document, one per entry of the router's table
+//! ([`crate::router::ROUTES`]): a route cannot exist without its description, which a test
+//! checks in both directions.
+
+use crate::router::Verb;
+use pgqueue_app::MAX_BATCH;
+use serde_json::{Value, json};
+
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn param(name: &str) -> Value {
+    json!({"$ref": format!("#/components/parameters/{name}")})
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({"application/json": {"schema": schema}})
+}
+
+fn list_of(item: Value) -> Value {
+    json!({
+        "type": "object", "required": ["count"],
+        "properties": {
+            "count": {"type": "integer", "description": "total before pagination"},
+            "body": {"type": "array", "items": item, "description": "omitted when empty"}
+        }
+    })
+}
+
+fn body(schema: Value) -> Value {
+    json!({"required": true, "content": json_content(schema)})
+}
+
+fn path_name(what: &str) -> Value {
+    json!({"name": "name", "in": "path", "required": true, "schema": schema("Name"),
+           "description": format!("the {what}'s name")})
+}
+
+fn task_id() -> Value {
+    json!({"name": "id", "in": "path", "required": true,
+           "schema": {"type": "integer", "format": "int64", "minimum": i64::MIN, "maximum": i64::MAX},
+           "description": "the task's id"})
+}
+
+/// The answers every operation may give besides its own: the limits of `limits.rs`, and
+/// storage failures.
+const COMMON_ERRORS: [u16; 3] = [414, 431, 503];
+
+/// An operation: its id, summary, parameters, body and answers (`(status, description,
+/// content)`; errors are the envelope).
+fn op(
+    id: &str,
+    summary: &str,
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok: Vec<(u16, &str, Option<Value>)>,
+    errors: &[u16],
+) -> Value {
+    let mut responses = serde_json::Map::new();
+    for (status, description, content) in ok {
+        let mut r = json!({"description": description});
+        if let Some(c) = content {
+            r["content"] = c;
+        }
+        responses.insert(status.to_string(), r);
+    }
+    let has_body = body.is_some();
+    let mut codes: Vec<u16> = errors.iter().chain(COMMON_ERRORS.iter()).copied().collect();
+    if has_body {
+        codes.extend([408, 413]);
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    for code in codes {
+        responses.insert(
+            code.to_string(),
+            json!({"$ref": "#/components/responses/Error"}),
+        );
+    }
+    let mut o = json!({"operationId": id, "summary": summary, "responses": responses});
+    if !params.is_empty() {
+        o["parameters"] = Value::Array(params);
+    }
+    if let Some(b) = body {
+        o["requestBody"] = b;
+    }
+    o
+}
+
+fn ok(schema: Value) -> Option<Value> {
+    Some(json_content(schema))
+}
+
+/// Links from an answer to the operations that take what it names, for stateful testing:
+/// `(operation, parameter, expression)`.
+fn links(pairs: &[(&str, &str, &str)]) -> Value {
+    let mut out = serde_json::Map::new();
+    for (operation, parameter, expression) in pairs {
+        out.insert(
+            operation.to_string(),
+            json!({"operationId": operation, "parameters": {*parameter: expression}}),
+        );
+    }
+    Value::Object(out)
+}
+
+/// Adds `links` to the answer `status` of operation `o`.
+fn with_links(mut o: Value, status: u16, pairs: &[(&str, &str, &str)]) -> Value {
+    o["responses"][status.to_string()]["links"] = links(pairs);
+    o
+}
+
+/// `PUT /task`: retain from any of the given queues.
+fn retain_any() -> Value {
+    let task = || ok(schema("Task"));
+    op(
+        "retainTask",
+        "Retain the oldest available task of the given queues (none: any queue)",
+        vec![
+            param("worker"),
+            json!({"name": "queue", "in": "query", "style": "form", "explode": true,
+                "schema": {"type": "array", "items": {"type": "string", "pattern": super::schemas::name_list_pattern()}},
+                "description": "queues to take from (repeatable, or comma-separated); names that match no queue match nothing; empty values are ignored"}),
+        ],
+        None,
+        vec![
+            (200, "the retained task", task()),
+            (204, "no task is available", None),
+        ],
+        &[400],
+    )
+}
+
+/// The operation of `verb pattern`, or `None` for a route the document does not know (a test
+/// fails then).
+pub(crate) fn operation(verb: Verb, pattern: &str) -> Option<Value> {
+    let page = || vec![param("offset"), param("limit")];
+    let queue = || ok(schema("Queue"));
+    let task = || ok(schema("Task"));
+    let ticker = || ok(schema("Ticker"));
+    let sse = || json!({"text/event-stream": {"schema": {"oneOf": [schema("TickerEvent"), schema("PingEvent")]}}});
+    Some(match (verb, pattern) {
+        (Verb::Get, "/namespace") => op(
+            "listNamespaces",
+            "Namespaces that have a queue or a ticker, sorted",
+            vec![],
+            None,
+            vec![(
+                200,
+                "the namespaces",
+                ok(list_of(json!({"type": "string"}))),
+            )],
+            &[],
+        ),
+        (Verb::Get, "/queue") => op(
+            "listQueues",
+            "Queues ordered by name",
+            page(),
+            None,
+            vec![(200, "a page of queues", ok(list_of(schema("Queue"))))],
+            &[400],
+        ),
+        (Verb::Post, "/queue") => with_links(
+            op(
+                "createQueue",
+                "Create a queue (defaults, then the given fields)",
+                vec![],
+                Some(body(schema("NewQueue"))),
+                vec![(201, "the queue", queue())],
+                &[400, 409],
+            ),
+            201,
+            &[
+                ("getQueue", "name", "$response.body#/queue"),
+                ("updateQueue", "name", "$response.body#/queue"),
+                ("deleteQueue", "name", "$response.body#/queue"),
+                ("retainTaskFrom", "id", "$response.body#/queue"),
+            ],
+        ),
+        (Verb::Get, "/queue/{name}") => op(
+            "getQueue",
+            "One queue",
+            vec![path_name("queue")],
+            None,
+            vec![(200, "the queue", queue())],
+            &[400, 404],
+        ),
+        (Verb::Patch, "/queue/{name}") => op(
+            "updateQueue",
+            "Change the given fields; `queue` renames (its tasks follow)",
+            vec![path_name("queue")],
+            Some(body(schema("QueuePatch"))),
+            vec![(200, "the queue after the change", queue())],
+            &[400, 404, 409],
+        ),
+        (Verb::Delete, "/queue/{name}") => op(
+            "deleteQueue",
+            "Delete a queue and its tasks",
+            vec![path_name("queue")],
+            None,
+            vec![(200, "the deleted queue", queue())],
+            &[400, 404],
+        ),
+        (Verb::Get, "/task") => op(
+            "listTasks",
+            "Tasks ordered by id, this namespace only",
+            vec![
+                param("queueFilter"),
+                param("statusFilter"),
+                param("offset"),
+                param("limit"),
+            ],
+            None,
+            vec![(200, "a page of tasks", ok(list_of(schema("Task"))))],
+            &[400],
+        ),
+        (Verb::Post, "/task") => op(
+            "createTasks",
+            &format!(
+                "Create one task, or a batch (a JSON array of at most {MAX_BATCH} tasks of one queue, all or nothing)"
+            ),
+            vec![],
+            Some(body(
+                json!({"oneOf": [schema("NewTask"), {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": schema("NewTask")}]}),
+            )),
+            vec![(
+                201,
+                "the task, or a list of the batch's tasks",
+                ok(json!({"oneOf": [schema("Task"), list_of(schema("Task"))]})),
+            )],
+            &[400, 404],
+        ),
+        (Verb::Put, "/task") => with_links(
+            retain_any(),
+            200,
+            &[
+                ("releaseTask", "id", "$response.body#/id"),
+                ("heartbeat", "id", "$response.body#/id"),
+                ("getTask", "id", "$response.body#/id"),
+            ],
+        ),
+        (Verb::Get, "/task/{id}") => op(
+            "getTask",
+            "One task",
+            vec![task_id()],
+            None,
+            vec![(200, "the task", task())],
+            &[400, 404],
+        ),
+        (Verb::Put, "/task/{id}") => op(
+            "retainTaskFrom",
+            "Retain the oldest available task of one queue, which must exist",
+            vec![
+                json!({"name": "id", "in": "path", "required": true, "schema": schema("Name"),
+                        "description": "for PUT, this segment is the queue's name"}),
+                param("worker"),
+            ],
+            None,
+            vec![
+                (200, "the retained task", task()),
+                (204, "no task is available", None),
+            ],
+            &[400, 404],
+        ),
+        (Verb::Patch, "/task/{id}") => op(
+            "releaseTask",
+            "Release a retained task with success or failure (an empty body is success without a result)",
+            vec![task_id()],
+            Some(json!({"required": false, "content": json_content(schema("Release"))})),
+            vec![(200, "the task after the release", task())],
+            &[400, 404, 409],
+        ),
+        (Verb::Post, "/task/{id}/heartbeat") => op(
+            "heartbeat",
+            "Extend the lease of a task the worker holds",
+            vec![task_id(), param("worker")],
+            None,
+            vec![(200, "the task with its new lease", task())],
+            &[400, 404, 409],
+        ),
+        (Verb::Get, "/ticker") => op(
+            "listTickers",
+            "Tickers ordered by name; with Accept: text/event-stream, the stream of GET /ticker/next",
+            page(),
+            None,
+            vec![(
+                200,
+                "a page of tickers, or the event stream",
+                Some({
+                    let mut c = json_content(list_of(schema("Ticker")));
+                    c["text/event-stream"] = sse()["text/event-stream"].clone();
+                    c
+                }),
+            )],
+            &[400],
+        ),
+        (Verb::Post, "/ticker") => with_links(
+            op(
+                "createTicker",
+                "Create a ticker; it fires at the next poll",
+                vec![],
+                Some(body(schema("NewTicker"))),
+                vec![(201, "the ticker", ticker())],
+                &[400, 404, 409],
+            ),
+            201,
+            &[
+                // Not updateTicker: an update naming a missing queue is a 404 that stateful
+                // checks read as the created ticker having vanished.
+                ("getTicker", "name", "$response.body#/ticker"),
+                ("deleteTicker", "name", "$response.body#/ticker"),
+            ],
+        ),
+        (Verb::Get, "/ticker/next") => op(
+            "nextTicker",
+            "Server-sent events: each matured ticker without a queue, once, to one subscriber; pings every 10 s",
+            vec![],
+            None,
+            vec![(200, "the event stream", Some(sse()))],
+            &[],
+        ),
+        (Verb::Get, "/ticker/{name}") => op(
+            "getTicker",
+            "One ticker",
+            vec![path_name("ticker")],
+            None,
+            vec![(200, "the ticker", ticker())],
+            &[400, 404],
+        ),
+        (Verb::Patch, "/ticker/{name}") => op(
+            "updateTicker",
+            "Change the given fields; `ticker` renames; the last firing is kept",
+            vec![path_name("ticker")],
+            Some(body(schema("TickerPatch"))),
+            vec![(200, "the ticker after the change", ticker())],
+            &[400, 404, 409],
+        ),
+        (Verb::Delete, "/ticker/{name}") => op(
+            "deleteTicker",
+            "Delete a ticker",
+            vec![path_name("ticker")],
+            None,
+            vec![(200, "the deleted ticker", ticker())],
+            &[400, 404],
+        ),
+        (Verb::Get, "/metrics") => op(
+            "metrics",
+            "Prometheus metrics",
+            vec![],
+            None,
+            vec![(
+                200,
+                "the text exposition format",
+                Some(json!({"text/plain": {"schema": {"type": "string"}}})),
+            )],
+            &[],
+        ),
+        (Verb::Get, "/openapi.json") => op(
+            "openapi",
+            "This document",
+            vec![],
+            None,
+            vec![(200, "OpenAPI 3.1", ok(json!({"type": "object"})))],
+            &[],
+        ),
+        _ => return None,
+    })
+}

@@ -1,0 +1,309 @@
+//! The components of the OpenAPI document: every wire shape, with the constraints the domain
+//! enforces, taken from the domain's own constants so that a changed rule changes the
+//! document too.
+
+use pgqueue_domain::Status;
+use pgqueue_domain::duration::MIN_PERIOD;
+use pgqueue_domain::name::MAX_NAME_LEN;
+use pgqueue_domain::page::MAX_LIMIT;
+use pgqueue_domain::queue::MAX_RETRIES;
+use pgqueue_domain::worker::MAX_WORKER_LEN;
+use serde_json::{Value, json};
+
+/// The inside of [`WS`], to exclude whitespace from other classes.
+macro_rules! ws_chars {
+    () => {
+        "\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+    };
+}
+
+/// The characters Rust's `str::trim` removes (Unicode `White_Space`), as a regex class:
+/// names and worker names are trimmed before they are checked.
+pub(crate) const WS: &str = concat!("[", ws_chars!(), "]");
+
+/// The characters `char::is_control` refuses in worker names.
+const CONTROL: &str = "\\u0000-\\u001f\\u007f-\\u009f";
+
+/// A name as users may send it: surrounding whitespace and any ASCII case (both are
+/// normalised away), then `^[a-z][a-z0-9_-]{0,63}$`.
+pub(crate) fn name_pattern() -> String {
+    format!(
+        "^{WS}*[A-Za-z][A-Za-z0-9_-]{{0,{}}}{WS}*$",
+        MAX_NAME_LEN - 1
+    )
+}
+
+/// A case-insensitive regex for one word: `[nN][eE][wW]`.
+fn any_case(word: &str) -> String {
+    word.chars()
+        .map(|c| format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()))
+        .collect()
+}
+
+/// The statuses a `?status=` filter accepts: a name in any case, trimmed.
+fn status_filter_pattern() -> String {
+    let names: Vec<String> = Status::ALL.iter().map(|s| any_case(s.as_str())).collect();
+    format!("^{WS}*({})?{WS}*$", names.join("|"))
+}
+
+/// A worker name: trimmed, then 1 to 255 characters without control characters.
+fn worker_pattern() -> String {
+    format!(
+        "^{WS}*[^{CONTROL}{ws}]([^{CONTROL}]{{0,{}}}[^{CONTROL}{ws}])?{WS}*$",
+        MAX_WORKER_LEN - 2,
+        ws = ws_chars!()
+    )
+}
+
+fn duration(minimum: i64, what: &str) -> Value {
+    json!({
+        "type": "integer", "minimum": minimum, "maximum": i64::MAX,
+        "description": format!("{what}, integer nanoseconds (strings such as \"90s\" are accepted too)")
+    })
+}
+
+fn timestamp(what: &str) -> Value {
+    json!({"type": "string", "format": "date-time", "description": what})
+}
+
+/// A body that creates: its name is required (and not null).
+fn creating(mut schema: Value, name: &str) -> Value {
+    schema["required"] = json!([name]);
+    schema
+}
+
+/// A body that patches: its name field renames, and `null` there means "keep the name".
+fn renaming(mut schema: Value, name: &str) -> Value {
+    let current = schema["properties"][name].take();
+    schema["properties"][name] = json!({"oneOf": [current, {"type": "null"}]});
+    schema
+}
+
+/// A list of names: repeatable and comma-separated, empty items ignored.
+pub(crate) fn name_list_pattern() -> String {
+    let item = format!(
+        "{WS}*([A-Za-z][A-Za-z0-9_-]{{0,{}}}{WS}*)?",
+        MAX_NAME_LEN - 1
+    );
+    format!("^{item}(,{item})*$")
+}
+
+/// A body that patches: at least one field that changes something must be given. A `null`
+/// changes nothing, except in the fields listed in `null_changes` (a ticker's `payload` may
+/// become `null`, its `queue` is removed by `null`).
+fn patching(mut schema: Value, fields: &[&str], null_changes: &[&str]) -> Value {
+    let any: Vec<Value> = fields
+        .iter()
+        .map(|f| {
+            if null_changes.contains(f) {
+                json!({"required": [f]})
+            } else {
+                json!({"required": [f], "properties": {*f: {"not": {"type": "null"}}}})
+            }
+        })
+        .collect();
+    schema["anyOf"] = Value::Array(any);
+    schema
+}
+
+fn queue_meta() -> Value {
+    json!({
+        "type": "object", "additionalProperties": false,
+        "properties": {
+            "queue": {"$ref": "#/components/schemas/Name"},
+            "ttl": nullable(duration(MIN_PERIOD.as_nanos(), "how long a task may live")),
+            "retries": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_RETRIES,
+                        "description": "maximum number of attempts"},
+            "retry_delay": nullable(duration(0, "base of the backoff: the k-th failure waits retry_delay × k²")),
+            "lease": nullable(duration(MIN_PERIOD.as_nanos(), "how long one attempt may hold a task without a heartbeat")),
+            "namespace": {"type": ["string", "null"], "description": "ignored: the namespace is the server's"}
+        }
+    })
+}
+
+fn ticker_meta() -> Value {
+    json!({
+        "type": "object", "additionalProperties": false,
+        "properties": {
+            "ticker": {"$ref": "#/components/schemas/TickerName"},
+            "payload": {"$ref": "#/components/schemas/Storable",
+                        "description": "delivered with every maturity, or the payload of the tasks it creates"},
+            "interval": nullable(duration(MIN_PERIOD.as_nanos(), "time between maturities")),
+            "period": nullable(duration(MIN_PERIOD.as_nanos(), "alias of interval")),
+            "queue": {"oneOf": [{"$ref": "#/components/schemas/Name"}, {"type": "null"},
+                                {"type": "string", "pattern": format!("^{WS}*$")}],
+                      "description": "when set, every maturity becomes a task there; null or blank removes it"},
+            "namespace": {"type": ["string", "null"], "description": "ignored"},
+            "timestamp": {"type": ["string", "null"], "format": "date-time", "description": "ignored"}
+        }
+    })
+}
+
+fn nullable(mut schema: Value) -> Value {
+    if let Some(t) = schema["type"].as_str().map(str::to_string) {
+        schema["type"] = json!([t, "null"]);
+    }
+    schema
+}
+
+/// Every schema of the document, by name.
+pub(crate) fn schemas() -> Value {
+    let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+    json!({
+        "Name": {"type": "string", "pattern": name_pattern(),
+                 "description": "trimmed and lower-cased, then ^[a-z][a-z0-9_-]{0,63}$"},
+        "TickerName": {"allOf": [{"$ref": "#/components/schemas/Name"}],
+                       "not": {"type": "string", "pattern": format!("^{WS}*{}{WS}*$", any_case("next"))},
+                       "description": "a name other than next (which would hide GET /ticker/next)"},
+        "Worker": {"type": "string", "pattern": worker_pattern(),
+                   "description": "trimmed, then 1 to 255 bytes without control characters"},
+        "Status": {"type": "string", "enum": statuses},
+        "Storable": {
+            "description": "any JSON value PostgreSQL can keep: no \\u0000 in any string or key, numbers within numeric's range",
+            "anyOf": [
+                {"type": ["null", "boolean", "number"]},
+                {"type": "string", "pattern": "^[^\\u0000]*$"},
+                {"type": "array", "items": {"$ref": "#/components/schemas/Storable"}},
+                {"type": "object", "propertyNames": {"pattern": "^[^\\u0000]*$"},
+                 "additionalProperties": {"$ref": "#/components/schemas/Storable"}}
+            ]
+        },
+        "Error": {
+            "type": "object", "required": ["object", "code", "reason"],
+            "properties": {
+                "object": {"type": "string", "enum": ["error"]},
+                "code": {"type": "integer", "description": "the HTTP status again"},
+                "reason": {"type": "string"},
+                "detail": {"description": "context, when there is any (e.g. the allowed methods of a 405)"}
+            }
+        },
+        "Queue": {
+            "type": "object", "required": ["queue", "ttl", "retries", "retry_delay", "lease", "namespace"],
+            "properties": {
+                "queue": {"type": "string"}, "ttl": {"type": "integer"}, "retries": {"type": "integer"},
+                "retry_delay": {"type": "integer"}, "lease": {"type": "integer"},
+                "namespace": {"type": "string"}
+            }
+        },
+        "NewQueue": creating(queue_meta(), "queue"),
+        "QueuePatch": patching(renaming(queue_meta(), "queue"), &["queue", "ttl", "retries", "retry_delay", "lease"], &[]),
+        "Task": {
+            "type": "object",
+            "required": ["id", "queue", "namespace", "payload", "created_at", "dies_at", "retries", "status"],
+            "properties": {
+                "id": {"type": "integer"}, "queue": {"type": "string"}, "namespace": {"type": "string"},
+                "payload": {"description": "any JSON value, null included, exactly as sent"},
+                "result": {"description": "the last attempt's result or error payload"},
+                "worker": {"type": "string"},
+                "created_at": timestamp("when it was created"),
+                "delayed_at": timestamp("not to be retained before this"),
+                "started_at": timestamp("when the current or last attempt started"),
+                "finished_at": timestamp("when it ended for good"),
+                "dies_at": timestamp("when it expires if it has not finished"),
+                "lease_expires_at": timestamp("when the current attempt's lease runs out"),
+                "retries": {"type": "integer", "description": "attempts left"},
+                "status": {"$ref": "#/components/schemas/Status"}
+            }
+        },
+        "NewTask": {
+            "type": "object", "additionalProperties": false, "required": ["queue", "payload"],
+            "properties": {
+                "queue": {"$ref": "#/components/schemas/Name"},
+                "payload": {"$ref": "#/components/schemas/Storable", "description": "any JSON value, null included"},
+                "delayed_at": {"type": ["string", "null"], "format": "date-time",
+                               "description": "not to be retained before this; not in the past"},
+                "namespace": {"type": ["string", "null"], "description": "ignored"}
+            }
+        },
+        "Release": {
+            "type": "object", "additionalProperties": false,
+            "properties": {
+                "result": {"$ref": "#/components/schemas/Storable",
+                           "description": "the result (success) or the error payload (failure)"},
+                "fail": {"type": ["boolean", "null"], "description": "the attempt failed"},
+                "worker": {"oneOf": [{"$ref": "#/components/schemas/Worker"}, {"type": "null"}],
+                           "description": "refuse unless this worker holds the task"}
+            }
+        },
+        "Ticker": {
+            "type": "object", "required": ["ticker", "payload", "interval", "namespace"],
+            "properties": {
+                "ticker": {"type": "string"}, "payload": {}, "interval": {"type": "integer"},
+                "namespace": {"type": "string"}, "timestamp": timestamp("when it last fired"),
+                "queue": {"type": "string"}
+            }
+        },
+        "NewTicker": creating(ticker_meta(), "ticker"),
+        "TickerPatch": patching(renaming(ticker_meta(), "ticker"), &["ticker", "payload", "interval", "period", "queue"], &["payload", "queue"]),
+        "TickerEvent": {
+            "type": "object", "required": ["event", "data"],
+            "properties": {
+                "event": {"type": "string", "enum": ["ticker"]},
+                "data": {"type": "string", "contentMediaType": "application/json",
+                         "contentSchema": {"$ref": "#/components/schemas/Ticker"}}
+            }
+        },
+        "PingEvent": {
+            "type": "object", "required": ["event"],
+            "properties": {"event": {"type": "string", "enum": ["ping"]}, "data": {"type": "string", "maxLength": 0}}
+        }
+    })
+}
+
+/// The parameters routes share.
+pub(crate) fn parameters() -> Value {
+    let count = json!({"anyOf": [{"type": "integer", "minimum": 0, "maximum": u64::MAX},
+                                 {"type": "string", "maxLength": 0}]});
+    let mut limit = count.clone();
+    limit["description"] = json!(format!(
+        "rows to return (default and cap {MAX_LIMIT}: more is answered as {MAX_LIMIT}; empty means the default)"
+    ));
+    let mut offset = count;
+    offset["description"] = json!("rows to skip (default 0; empty means the default)");
+    json!({
+        "offset": {"name": "offset", "in": "query", "schema": offset},
+        "limit": {"name": "limit", "in": "query", "schema": limit},
+        "worker": {"name": "worker", "in": "query", "required": true,
+                   "schema": {"$ref": "#/components/schemas/Worker"}},
+        "statusFilter": {"name": "status", "in": "query",
+                         "schema": {"type": "string", "pattern": status_filter_pattern()},
+                         "description": "only tasks in this status (any case); empty means no filter"},
+        "queueFilter": {"name": "queue", "in": "query",
+                        "schema": {"type": "string", "pattern": format!("^{WS}*([A-Za-z][A-Za-z0-9_-]{{0,{}}}{WS}*)?$", MAX_NAME_LEN - 1)},
+                        "description": "only this queue's tasks; empty means no filter"}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The whitespace class lists exactly what `trim` removes.
+    #[test]
+    fn the_whitespace_class_is_rusts_whitespace() {
+        let ranges: &[(u32, u32)] = &[
+            (0x9, 0xd),
+            (0x20, 0x20),
+            (0x85, 0x85),
+            (0xa0, 0xa0),
+            (0x1680, 0x1680),
+            (0x2000, 0x200a),
+            (0x2028, 0x2029),
+            (0x202f, 0x202f),
+            (0x205f, 0x205f),
+            (0x3000, 0x3000),
+        ];
+        for c in (0..=0x10ffffu32).filter_map(char::from_u32) {
+            let listed = ranges.iter().any(|(a, b)| (*a..=*b).contains(&(c as u32)));
+            assert_eq!(c.is_whitespace(), listed, "{:x}", c as u32);
+        }
+        assert!(WS.contains("\\u2000-\\u200a") && WS.contains("\\u0085"));
+    }
+
+    #[test]
+    fn patterns_follow_the_domain_constants() {
+        assert!(name_pattern().contains("{0,63}"));
+        assert!(worker_pattern().contains("{0,253}"));
+        assert_eq!(any_case("next"), "[nN][eE][xX][tT]");
+    }
+}
