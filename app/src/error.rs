@@ -4,7 +4,7 @@
 //! to 404, 409, 400 and 500/503 in one place, the CLI to a message and an exit code.
 
 use pgqueue_domain::Error as DomainError;
-use pgqueue_ports::StoreError;
+use pgqueue_ports::{Failure, StoreError};
 
 /// Shorthand for application results.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -21,9 +21,9 @@ pub enum Error {
     /// The input breaks a rule: bad name, out-of-range field, missing payload, …
     #[error(transparent)]
     Invalid(DomainError),
-    /// Storage failed; the call may be retried.
+    /// Storage failed; the call may be retried. The driver's error is its source.
     #[error("{0}")]
-    Storage(String),
+    Storage(#[source] Failure),
 }
 
 impl From<DomainError> for Error {
@@ -47,7 +47,7 @@ impl From<StoreError> for Error {
             StoreError::NotFound(m) => Error::NotFound(m),
             StoreError::Conflict(m) => Error::Conflict(m),
             StoreError::Rule(d) => d.into(),
-            StoreError::Unavailable(m) => Error::Storage(format!("storage failure: {m}")),
+            StoreError::Unavailable(f) => Error::Storage(f.context("storage failure: ")),
         }
     }
 }

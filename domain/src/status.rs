@@ -59,7 +59,7 @@ impl State {
     }
 }
 
-/// What users see of a task, with the spec's precedence:
+/// What users see of a task, with the precedence of `docs/lifecycle.md`:
 /// `released` > `failed` > `expired` > `retained` > `retry` > `new`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,

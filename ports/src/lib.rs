@@ -14,7 +14,7 @@ pub mod signal;
 pub mod store;
 
 pub use clock::{Clock, ManualClock, StorageClock, SystemClock};
-pub use error::{StoreError, StoreResult};
+pub use error::{Failure, StoreError, StoreResult};
 pub use signal::{Signal, Wakeup};
 pub use store::{FiredTicker, Listing, Maintenance, Store, TickerScope};
 

@@ -39,14 +39,24 @@ impl Realtime {
 #[macro_export]
 macro_rules! runtime_tests {
     ($make:path) => {
-        $crate::runtime_tests!(@each $make;
+        $crate::runtime_tests!(@list (@each $make;));
+    };
+    (@names) => {
+        $crate::runtime_tests!(@list (@strings))
+    };
+    // The one list of runtime tests; `every_runtime_test_is_listed` holds it equal to the
+    // `pub async fn …(rt: Realtime)` of this file.
+    (@list ($($prefix:tt)*)) => {
+        $crate::runtime_tests! { $($prefix)*
             worker_runs_handlers_and_stores_results, worker_retries_follow_the_backoff, worker_respects_the_concurrency_limit,
             killed_worker_task_is_rescued_and_completed_elsewhere, shutdown_waits_for_handlers_in_flight,
             prefetched_tasks_wait_for_a_slot_and_run_at_shutdown,
             shutdown_leaves_overdue_handlers_to_rescue, heartbeats_keep_long_handlers_alive, worker_gives_up_a_task_taken_from_it,
             queue_ticker_fires_once_per_maturity_across_runtimes, ticker_created_during_a_long_sleep_fires_on_time,
-            ticker_loop_delivers_matured_tickers, clean_up_covers_every_namespace_and_queue);
+            ticker_loop_delivers_matured_tickers, clean_up_covers_every_namespace_and_queue,
+        }
     };
+    (@strings $($name:ident),* $(,)?) => { &[$(stringify!($name)),*] };
     (@each $make:path; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -763,4 +773,23 @@ pub async fn clean_up_covers_every_namespace_and_queue(rt: Realtime) {
         ticker.timestamp.is_some(),
         "clean-up was claimed through the system ticker"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_runtime_test_is_listed() {
+        let listed: &[&str] = crate::runtime_tests!(@names);
+        let mut listed: Vec<&str> = listed.to_vec();
+        listed.sort();
+        let mut defined: Vec<&str> = include_str!("runtime.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split_once('('))
+            .filter(|(_, args)| args.starts_with("rt: Realtime"))
+            .map(|(name, _)| name)
+            .collect();
+        defined.sort();
+        assert_eq!(listed, defined);
+    }
 }

@@ -1,4 +1,4 @@
-//! The command line: every command and flag of spec §7, names exact.
+//! The command line: every command and flag of `docs/cli.md`, names exact.
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -289,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn flags_have_the_spec_names() {
+    fn flags_have_their_documented_names() {
         let cli = Cli::try_parse_from([
             "pgqueue",
             "--http.addr",

@@ -11,7 +11,7 @@
 //! the same resolution gives the route *pattern* that labels the HTTP metrics.
 //!
 //! Architecture invariant: no rule of the queue lives here. Handlers parse the wire, call one
-//! [`pgqueue_app::Manager`] method and shape its answer; every error becomes the spec's
+//! [`pgqueue_app::Manager`] method and shape its answer; every error becomes the
 //! envelope in module `envelope`, with its status decided once in [`HttpError::status`].
 
 mod body;

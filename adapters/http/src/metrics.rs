@@ -1,4 +1,4 @@
-//! Prometheus metrics: the spec's `queue_tasks` gauge plus task and HTTP counters.
+//! Prometheus metrics: the `queue_tasks` gauge plus task and HTTP counters.
 //!
 //! Each server owns a [`prometheus::Registry`] rather than using the global one, so several
 //! servers in one process (tests) never share or clash. Task counters are fed by the
@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The content type of the Prometheus text format the spec names.
+/// The content type of the Prometheus text format (version 0.0.4).
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Buckets of the retain-to-release histogram: from 10 ms to an hour (a task's default ttl).

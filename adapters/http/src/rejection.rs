@@ -1,7 +1,7 @@
 //! warp's own rejections as error envelopes.
 //!
 //! The API's filter resolves every request itself, so warp rarely rejects; this is the net
-//! under it, so that even a rejection from warp's machinery reaches the client as the spec's
+//! under it, so that even a rejection from warp's machinery reaches the client as the
 //! envelope with a fitting status, never as warp's plain-text default.
 
 use crate::envelope;

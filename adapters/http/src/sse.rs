@@ -1,4 +1,4 @@
-//! The ticker stream (spec §5.4): matured tickers as server-sent events.
+//! The ticker stream (`docs/tickers.md`): matured tickers as server-sent events.
 //!
 //! A producer task claims tickers with [`Manager::wait_for_ticker`] and hands frames to the
 //! response body through a channel of one. It stops as soon as the client goes (the body,

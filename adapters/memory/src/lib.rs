@@ -10,7 +10,10 @@
 //! Architecture invariant: no rule is written here that is not in `pgqueue-domain`; this
 //! crate only selects, orders and stores.
 
+mod queues;
 mod state;
 mod store;
+mod tasks;
+mod tickers;
 
 pub use store::MemoryStore;

@@ -1,9 +1,11 @@
 //! The data held in memory, keyed so that listings come out in their required order.
 
-use pgqueue_domain::{Namespace, Queue, QueueName, Task, TaskId, Ticker, TickerName};
+use pgqueue_domain::{Namespace, Page, Queue, QueueName, Task, TaskId, Ticker, TickerName};
+use pgqueue_ports::Listing;
 use std::collections::BTreeMap;
 
 /// Everything the store holds. Ordered maps make "ordered by name" and "ordered by id" free.
+/// Its operations (in `queues.rs`, `tasks.rs`, `tickers.rs`) run under the store's one lock.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub queues: BTreeMap<(Namespace, QueueName), Queue>,
@@ -19,4 +21,16 @@ impl State {
         self.queues
             .get(&(task.namespace.clone(), task.queue.clone()))
     }
+}
+
+/// One page of an ordered iterator, with the total count.
+pub(crate) fn paginate<T>(items: impl Iterator<Item = T>, page: Page) -> Listing<T> {
+    let all: Vec<T> = items.collect();
+    let count = all.len() as u64;
+    let items = all
+        .into_iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.limit()).unwrap_or(usize::MAX))
+        .collect();
+    Listing { count, items }
 }

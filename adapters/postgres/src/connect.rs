@@ -34,9 +34,7 @@ pub(crate) struct ConnSpec {
 impl ConnSpec {
     /// Parses `url` and pins the session's `search_path` to `schema` when one is given.
     pub(crate) fn new(url: &str, schema: Option<&str>, timeout: Duration) -> Result<Self, PgError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| PgError::InvalidUrl(e.to_string()))?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(PgError::InvalidUrl)?;
         config.connect_timeout(timeout);
         if let Some(schema) = schema {
             let options = match config.get_options() {
@@ -61,18 +59,19 @@ impl ConnSpec {
 
     /// Opens one connection (never pooled: the caller owns it).
     pub(crate) async fn establish(&self) -> Result<AsyncPgConnection, PgError> {
-        let fail = |reason: String| PgError::Connect {
+        let fail = |reason: String, cause: Option<crate::error::Cause>| PgError::Connect {
             target: self.target.clone(),
             reason,
+            cause,
         };
         let (client, connection) =
             tokio::time::timeout(self.timeout, self.config.connect(tokio_postgres::NoTls))
                 .await
-                .map_err(|_| fail(format!("timed out after {:?}", self.timeout)))?
-                .map_err(|e| fail(error_chain(&e)))?;
+                .map_err(|_| fail(format!("timed out after {:?}", self.timeout), None))?
+                .map_err(|e| fail(error_chain(&e), Some(Box::new(e))))?;
         AsyncPgConnection::try_from_client_and_connection(client, connection)
             .await
-            .map_err(|e| fail(e.to_string()))
+            .map_err(|e| fail(e.to_string(), Some(Box::new(e))))
     }
 
     /// A pool of `size` connections opened by [`ConnSpec::establish`], whose prepared
@@ -111,7 +110,7 @@ impl ConnSpec {
             .connection_timeout(self.timeout)
             .build(manager)
             .await
-            .map_err(|e| PgError::Pool(e.to_string()))
+            .map_err(|e| PgError::Pool(Box::new(e)))
     }
 }
 

@@ -7,12 +7,15 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use pgqueue_ports::StoreError;
 
+/// A cause from another crate (the migration runner, the pool), kept for its chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// What can go wrong in the PostgreSQL adapter.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
     /// The database URL could not be parsed.
     #[error("invalid database URL: {0}")]
-    InvalidUrl(String),
+    InvalidUrl(#[source] tokio_postgres::Error),
     /// The schema option is not a plain identifier.
     #[error("invalid schema name {0:?}: expected letters, digits and underscores")]
     InvalidSchema(String),
@@ -21,18 +24,21 @@ pub enum PgError {
     Connect {
         /// `host:port` as given in the URL.
         target: String,
-        /// Why, as the driver says it.
+        /// Why, as the driver says it (with its causes).
         reason: String,
+        /// The driver's error, when there is one.
+        #[source]
+        cause: Option<Cause>,
     },
     /// Applying the embedded migrations failed.
     #[error("cannot migrate the pgqueue schema: {0}")]
-    Migrate(String),
+    Migrate(#[source] Cause),
     /// A statement failed.
     #[error("database error: {0}")]
     Query(#[source] QueryError),
     /// No pooled connection could be had (timeout or connection failure).
     #[error("connection pool: {0}")]
-    Pool(String),
+    Pool(#[source] Cause),
     /// A rule or lookup failure already stated in the port's words.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -55,7 +61,7 @@ impl From<PgError> for StoreError {
         match e {
             PgError::Store(s) => s,
             PgError::Query(QueryError(q)) => from_diesel(q),
-            other => StoreError::Unavailable(other.to_string()),
+            other => StoreError::unavailable(other.to_string(), other),
         }
     }
 }
@@ -71,13 +77,31 @@ pub(crate) fn from_diesel(e: DieselError) -> StoreError {
             StoreError::NotFound(info.message().to_string())
         }
         DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
-            StoreError::Rule(pgqueue_domain::Error::InvalidField {
-                field: "value",
-                reason: info.message().to_string(),
-            })
+            check_violation(info.constraint_name())
         }
-        other => StoreError::Unavailable(other.to_string()),
+        other => StoreError::unavailable(other.to_string(), other),
     }
+}
+
+/// The CHECK constraints of the schema and the domain field each guards. The domain refuses
+/// these values before they reach a statement, so a violation means a caller bypassed it;
+/// it is still reported in the domain's words, never in PostgreSQL's.
+const CHECKS: &[(&str, &str)] = &[
+    ("queues_ttl_check", "ttl"),
+    ("queues_lease_check", "lease"),
+    ("queues_retries_check", "retries"),
+    ("queues_retry_delay_check", "retry_delay"),
+    ("tickers_interval_check", "interval"),
+];
+
+fn check_violation(constraint: Option<&str>) -> StoreError {
+    let field = constraint
+        .and_then(|c| CHECKS.iter().find(|(name, _)| *name == c))
+        .map_or("value", |(_, field)| *field);
+    StoreError::Rule(pgqueue_domain::Error::InvalidField {
+        field,
+        reason: "is outside the range the domain allows".into(),
+    })
 }
 
 /// A unique violation becomes `Conflict(message)`; anything else goes through [`from_diesel`].

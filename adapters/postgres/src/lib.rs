@@ -66,7 +66,7 @@
 //! `StoreError::Unavailable`.
 //!
 //! # NOTIFY protocol
-//! Channel `pgqueue` ([`listen::CHANNEL`]). Creating tasks notifies `task:<namespace>:<queue>`
+//! Channel `pgqueue`. Creating tasks notifies `task:<namespace>:<queue>`
 //! from the inserting statement itself, so a rolled-back insert (for example in a caller's
 //! transaction, see [`enqueue_in`]) wakes nobody. Within [`PgOptions::notify_debounce`]
 //! (2 ms) of a queue's last wake-up, a create inserts quietly instead and, once committed,
@@ -76,7 +76,7 @@
 //! connection and relays these as [`Wakeup`](pgqueue_ports::Wakeup)s on [`Store::signal`];
 //! after reconnecting it sends `Wakeup::Resync`.
 
-pub mod listen;
+mod listen;
 
 mod cached;
 mod connect;

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// The notification channel pgqueue uses.
-pub const CHANNEL: &str = "pgqueue";
+pub(crate) const CHANNEL: &str = "pgqueue";
 
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -31,7 +31,7 @@ pub(crate) async fn subscribe(spec: &ConnSpec) -> Result<AsyncPgConnection, PgEr
 }
 
 /// Parses a notification payload into a wake-up; `None` for anything unknown.
-pub fn parse(payload: &str) -> Option<Wakeup> {
+pub(crate) fn parse(payload: &str) -> Option<Wakeup> {
     let mut parts = payload.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("task"), Some(ns), Some(queue), None) => Some(Wakeup::Task {

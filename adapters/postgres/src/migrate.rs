@@ -23,11 +23,11 @@ pub(crate) async fn run(spec: &ConnSpec, schema: Option<&str>) -> Result<(), PgE
     diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
         .execute(&mut conn)
         .await
-        .map_err(|e| PgError::Migrate(e.to_string()))?;
+        .map_err(|e| PgError::Migrate(e.into()))?;
     if let Some(schema) = schema {
         conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
             .await
-            .map_err(|e| PgError::Migrate(e.to_string()))?;
+            .map_err(|e| PgError::Migrate(e.into()))?;
     }
     let conn = tokio::task::spawn_blocking(move || {
         let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
@@ -35,11 +35,11 @@ pub(crate) async fn run(spec: &ConnSpec, schema: Option<&str>) -> Result<(), PgE
         let applied = wrapper
             .run_pending_migrations(MIGRATIONS)
             .map(|v| v.len())
-            .map_err(|e| PgError::Migrate(e.to_string()));
+            .map_err(PgError::Migrate);
         (wrapper.into_inner(), applied)
     })
     .await
-    .map_err(|e| PgError::Migrate(e.to_string()));
+    .map_err(|e| PgError::Migrate(e.into()));
     let (mut conn, applied) = conn?;
     let applied = applied?;
     if applied > 0 {
@@ -49,7 +49,7 @@ pub(crate) async fn run(spec: &ConnSpec, schema: Option<&str>) -> Result<(), PgE
     diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
         .execute(&mut conn)
         .await
-        .map_err(|e| PgError::Migrate(e.to_string()))?;
+        .map_err(|e| PgError::Migrate(e.into()))?;
     Ok(())
 }
 

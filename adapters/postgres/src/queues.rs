@@ -26,10 +26,9 @@ pub(crate) struct QueueRow {
 impl QueueRow {
     fn into_queue(self) -> Result<Queue, PgError> {
         let corrupt = |what: &str| {
-            PgError::Store(StoreError::Unavailable(format!(
-                "queue {:?} has an invalid {what}",
-                self.name
-            )))
+            PgError::Store(StoreError::Unavailable(
+                format!("queue {:?} has an invalid {what}", self.name).into(),
+            ))
         };
         Ok(Queue {
             name: QueueName::parse(&self.name).map_err(|_| corrupt("name"))?,
@@ -248,7 +247,8 @@ pub(crate) async fn statuses(
     .await?;
     let mut out = Vec::with_capacity(names.len() * Status::ALL.len());
     for NameRow { name } in names {
-        let queue = QueueName::parse(&name).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let queue =
+            QueueName::parse(&name).map_err(|e| StoreError::Unavailable(e.to_string().into()))?;
         for status in Status::ALL {
             let count = counts
                 .iter()
@@ -280,7 +280,8 @@ pub(crate) async fn namespaces(conn: &mut AsyncPgConnection) -> Result<Vec<Names
     .await?;
     rows.into_iter()
         .map(|r| {
-            Namespace::parse(&r.name).map_err(|e| StoreError::Unavailable(e.to_string()).into())
+            Namespace::parse(&r.name)
+                .map_err(|e| StoreError::Unavailable(e.to_string().into()).into())
         })
         .collect()
 }

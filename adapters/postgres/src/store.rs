@@ -126,7 +126,7 @@ impl PgStore {
             .pool
             .get()
             .await
-            .map_err(|e| PgError::Pool(e.to_string()))
+            .map_err(|e| PgError::Pool(Box::new(e)))
     }
 }
 

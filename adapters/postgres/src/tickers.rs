@@ -34,10 +34,9 @@ pub(crate) struct TickerRow {
 impl TickerRow {
     fn into_ticker(self) -> Result<Ticker, PgError> {
         let corrupt = |what: &str| {
-            PgError::Store(StoreError::Unavailable(format!(
-                "ticker {:?} has an invalid {what}",
-                self.name
-            )))
+            PgError::Store(StoreError::Unavailable(
+                format!("ticker {:?} has an invalid {what}", self.name).into(),
+            ))
         };
         Ok(Ticker {
             name: TickerName::parse(&self.name).map_err(|_| corrupt("name"))?,

@@ -205,7 +205,7 @@ fn success_releases_with_the_result() {
     assert_eq!(t.retries, 3);
 }
 
-/// The spec's example: 3 retries, 2 minutes → waits of 2 and 8 minutes, then `failed`.
+/// The worked example of `docs/lifecycle.md`: 3 retries, 2 minutes → waits of 2 and 8 minutes, then `failed`.
 #[test]
 fn failures_back_off_quadratically_then_fail() {
     let q = queue();

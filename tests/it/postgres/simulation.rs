@@ -77,6 +77,22 @@ impl Sim {
         actual
     }
 
+    /// Like [`Sim::both`], for operations that need to own the store (a Manager on it).
+    async fn both_owned<T: PartialEq + Debug>(
+        &self,
+        what: &str,
+        op: impl AsyncFn(Arc<dyn Store>) -> T,
+    ) -> T {
+        let expected = op(self.memory.clone()).await;
+        let actual = op(self.postgres.clone()).await;
+        assert_eq!(
+            actual, expected,
+            "seed {} step {}: {what}: PostgreSQL (left) differs from memory (right)",
+            self.seed, self.step
+        );
+        actual
+    }
+
     fn advance(&self, by: TimeDelta) {
         self.memory_clock.advance(by);
         self.postgres_clock.advance(by);
@@ -236,8 +252,9 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                 .map(|_| {
                     TaskMeta {
                         payload: Some(payload(rng, step)),
+                        // Some delays have passed already: the store treats them as due.
                         delayed_at: rng.random_bool(0.3).then(|| {
-                            now + TimeDelta::microseconds(rng.random_range(0..90_000_000))
+                            now + TimeDelta::microseconds(rng.random_range(-30_000_000..90_000_000))
                         }),
                     }
                     .validate()
@@ -261,6 +278,25 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                 _ => vec![queue(rng), queue(rng)],
             };
             let limit = rng.random_range(0..4);
+            if rng.random_bool(0.3) {
+                // The claim for several callers at once, as group commit sends it.
+                let workers: Vec<WorkerName> = (0..limit).map(|_| worker(rng)).collect();
+                let got = sim
+                    .both(
+                        &format!("retain_tasks_for({n}, {workers:?}, {queues:?})"),
+                        async |s| s.retain_tasks_for(&n, &workers, &queues).await,
+                    )
+                    .await;
+                if let Ok(got) = got {
+                    sim.coverage.retained += got.len();
+                    sim.held.extend(
+                        got.iter()
+                            .zip(&workers)
+                            .map(|(t, w)| (n.clone(), t.id, w.clone())),
+                    );
+                }
+                return;
+            }
             let got = sim
                 .both(
                     &format!("retain_tasks({n}, {w}, {queues:?}, {limit})"),
@@ -480,6 +516,44 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
             })
             .await
             .ok();
+        }
+        99 if rng.random_bool(0.3) => {
+            // Out-of-range input through the Manager, as users reach the stores: both refuse
+            // alike, before anything reaches storage.
+            let (n, q) = (ns(rng), queue(rng));
+            let meta = match rng.random_range(0..4) {
+                0 => QueueMeta {
+                    ttl: Some(Duration::from_nanos(60)),
+                    ..Default::default()
+                },
+                1 => QueueMeta {
+                    lease: Some(Duration::ZERO),
+                    ..Default::default()
+                },
+                2 => QueueMeta {
+                    retries: Some(1001),
+                    ..Default::default()
+                },
+                _ => QueueMeta {
+                    retry_delay: Some(Duration::from_secs(-1)),
+                    ..Default::default()
+                },
+            };
+            let refused = sim
+                .both_owned(
+                    &format!("update_queue({n}, {q}, {meta:?}) via the Manager"),
+                    async |s| {
+                        let m = pgqueue_app::Manager::new(s)
+                            .with_namespace(n.as_str())
+                            .unwrap();
+                        m.update_queue(q.as_str(), meta.clone()).await.map(|_| ())
+                    },
+                )
+                .await;
+            assert!(
+                matches!(refused, Err(pgqueue_app::Error::Invalid(_))),
+                "{refused:?}"
+            );
         }
         _ => {
             let (n, q) = (ns(rng), queue(rng));

@@ -137,11 +137,9 @@ pub(crate) async fn create(
         return Err(StoreError::not_found("queue", queue).into());
     }
     if rows.len() != new.len() {
-        return Err(PgError::Store(StoreError::Unavailable(format!(
-            "created {} tasks of {}",
-            rows.len(),
-            new.len()
-        ))));
+        return Err(PgError::Store(StoreError::Unavailable(
+            format!("created {} tasks of {}", rows.len(), new.len()).into(),
+        )));
     }
     // Ids were drawn in the caller's order (the insert is ordered by ordinality).
     rows.sort_by_key(|r| r.id);

@@ -72,10 +72,9 @@ impl TaskRow {
     /// The domain task, its status derived at the statement's now.
     pub(crate) fn into_task(self) -> Result<Task, PgError> {
         let corrupt = |what: &str| {
-            PgError::Store(StoreError::Unavailable(format!(
-                "task {} has an invalid {what}",
-                self.id
-            )))
+            PgError::Store(StoreError::Unavailable(
+                format!("task {} has an invalid {what}", self.id).into(),
+            ))
         };
         let record = TaskRecord {
             id: self.id,
@@ -94,7 +93,8 @@ impl TaskRow {
             max_retries: u32::try_from(self.max_retries).map_err(|_| corrupt("max_retries"))?,
             state: State::parse(&self.state).map_err(|_| corrupt("state"))?,
         };
-        Task::restore(record, self.now).map_err(|e| StoreError::Unavailable(e.to_string()).into())
+        Task::restore(record, self.now)
+            .map_err(|e| StoreError::Unavailable(e.to_string().into()).into())
     }
 }
 

@@ -15,13 +15,12 @@ use crate::error::{Error, Result};
 use crate::manager::Manager;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use pgqueue_domain::{Outcome, QueueName, Task, WorkerName};
+use pgqueue_domain::{QueueName, Task, WorkerName};
 use pgqueue_ports::Wakeup;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -336,183 +335,9 @@ fn concerns(
     }
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    succeeded: AtomicU64,
-    failed: AtomicU64,
-    abandoned: AtomicU64,
-}
+mod job;
 
-impl Counters {
-    fn snapshot(&self) -> WorkerReport {
-        WorkerReport {
-            succeeded: self.succeeded.load(Ordering::Relaxed),
-            failed: self.failed.load(Ordering::Relaxed),
-            abandoned: self.abandoned.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// What every job of one run shares.
-struct Crew {
-    manager: Manager,
-    releaser: Releaser,
-    worker: WorkerName,
-    report: Arc<Counters>,
-    /// Handler slots (`concurrency` of them).
-    slots: Arc<Semaphore>,
-}
-
-/// One retained task and everything needed to finish it.
-struct Job {
-    crew: Arc<Crew>,
-    handler: Handler,
-    task: Task,
-}
-
-/// The text of a panic payload.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
-impl Job {
-    /// The lease this attempt was given, so heartbeats can be sent at half of it.
-    fn lease(&self) -> Option<Duration> {
-        let (start, until) = (self.task.started_at()?, self.task.lease_expires_at()?);
-        (until - start).to_std().ok().filter(|d| !d.is_zero())
-    }
-
-    /// Waits for a free slot, runs the handler in it, frees the slot and the claim permit
-    /// `held` as soon as the handler is done (they bound handlers and held tasks, not
-    /// releases in flight), then releases the task. The lease is heartbeated throughout,
-    /// the wait for a slot included.
-    async fn run(self, held: OwnedSemaphorePermit) {
-        let id = self.task.id;
-        let slots = self.crew.slots.clone();
-        let (handler, payload) = (self.handler.clone(), self.task.payload.clone());
-        let work = async move {
-            // The semaphore is never closed; without a permit the handler still runs.
-            let slot = slots.acquire_owned().await.ok();
-            let done = AssertUnwindSafe(handler(payload)).catch_unwind().await;
-            drop(slot);
-            done
-        };
-        tokio::pin!(work);
-        let beat_every = self.lease().map(|l| l / 2);
-        let outcome = loop {
-            let beat = async {
-                match beat_every {
-                    Some(every) => tokio::time::sleep(every).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                done = &mut work => break match done {
-                    // A value the store could not keep fails the attempt, saying why.
-                    Ok(Ok(value)) => Outcome::success(Some(value))
-                        .unwrap_or_else(|e| Outcome::failure_text(&format!("handler result refused: {e}"))),
-                    Ok(Err(text)) => Outcome::failure_text(&text),
-                    Err(panic) => Outcome::failure_text(&format!("panic: {}", panic_message(panic.as_ref()))),
-                },
-                _ = beat => match self.crew.manager.heartbeat(id, self.crew.worker.as_str()).await {
-                    Ok(_) => {}
-                    Err(Error::Conflict(reason) | Error::NotFound(reason)) => {
-                        // Rescued (or deleted) from under us: someone else owns it now.
-                        tracing::warn!(task = id, %reason, "heartbeat refused; giving the task up");
-                        self.crew.report.abandoned.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                    Err(e) => tracing::warn!(task = id, error = %e, "heartbeat failed; will retry"),
-                },
-            }
-        };
-        drop(held);
-        let failed = outcome.is_failure();
-        self.release(outcome.by(self.crew.worker.clone()), failed)
-            .await;
-    }
-
-    /// Releases with a few retries on storage errors; a refusal is final (the task moved on).
-    async fn release(&self, outcome: Outcome, failed: bool) {
-        let id = self.task.id;
-        let mut wait = Duration::from_millis(50);
-        for attempt in 1..=5 {
-            match self.crew.releaser.release(id, outcome.clone()).await {
-                Ok(_) => {
-                    let counter = if failed {
-                        &self.crew.report.failed
-                    } else {
-                        &self.crew.report.succeeded
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                Err(Error::Storage(e)) if attempt < 5 => {
-                    tracing::warn!(task = id, error = %e, attempt, "release failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => {
-                    tracing::warn!(task = id, error = %e, "release refused; the lease decides");
-                    self.crew.report.abandoned.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            }
-        }
-    }
-}
+use job::{Counters, Crew, Job};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use pgqueue_ports::{MockStore, Signal};
-    use std::sync::atomic::AtomicUsize;
-
-    #[test]
-    fn default_names_are_unique_per_process_and_runtime() {
-        let (a, b) = (default_name(), default_name());
-        let pid = std::process::id().to_string();
-        assert!(a.contains('@') && a.contains(&pid), "{a}");
-        assert_ne!(a, b);
-    }
-
-    /// An idle worker looks once, then only on its safety poll: no busy polling.
-    #[tokio::test(start_paused = true)]
-    async fn an_idle_worker_does_not_busy_poll() {
-        let claims = Arc::new(AtomicUsize::new(0));
-        let counted = claims.clone();
-        let mut store = MockStore::new();
-        let signal = Signal::default();
-        store.expect_signal().returning(move || signal.clone());
-        store.expect_retain_tasks().returning(move |_, _, _, _| {
-            // A busy poller would never let paused time advance; failing after 50 claims
-            // makes it back off (and the count below fail) instead of hanging the test.
-            if counted.fetch_add(1, Ordering::SeqCst) >= 50 {
-                return Err(pgqueue_ports::StoreError::Unavailable(
-                    "too many claims".into(),
-                ));
-            }
-            Ok(vec![])
-        });
-        let manager = Manager::new(Arc::new(store));
-        let worker = Worker::new(manager)
-            .poll_interval(Duration::from_secs(1))
-            .handle("q", |_| async { Ok::<_, String>(Value::Null) })
-            .unwrap();
-        // Ten seconds of (paused, auto-advancing) time with nothing to do.
-        let report = worker
-            .run(tokio::time::sleep(Duration::from_secs(10)))
-            .await
-            .unwrap();
-        assert_eq!(report, WorkerReport::default());
-        let n = claims.load(Ordering::SeqCst);
-        assert!(
-            (9..=12).contains(&n),
-            "one claim at start and one per 1 s poll, got {n}"
-        );
-    }
-}
+mod tests;

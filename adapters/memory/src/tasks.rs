@@ -1,0 +1,175 @@
+//! Tasks in memory: each operation applies the domain's transition to a copy and stores it
+//! only if the rule accepted it, so a refused transition changes nothing.
+
+use crate::state::{State, paginate};
+use chrono::{DateTime, Utc};
+use pgqueue_domain::{
+    Namespace, NewTask, Outcome, Queue, QueueName, Task, TaskFilter, TaskId, WorkerName,
+};
+use pgqueue_ports::{Listing, StoreError, StoreResult};
+
+impl State {
+    /// Finds a task of `ns`, applies `rule` to a copy with its queue and `now`, and stores
+    /// the copy only if the rule accepted it.
+    pub(crate) fn transition(
+        &mut self,
+        ns: &Namespace,
+        id: TaskId,
+        now: DateTime<Utc>,
+        rule: impl FnOnce(&mut Task, &Queue, DateTime<Utc>) -> pgqueue_domain::Result<()>,
+    ) -> StoreResult<Task> {
+        let current = self
+            .tasks
+            .get(&id)
+            .filter(|t| &t.namespace == ns)
+            .ok_or_else(|| StoreError::task_not_found(id))?;
+        let queue = self
+            .queue_of(current)
+            .ok_or_else(|| StoreError::task_not_found(id))?;
+        let mut task = current.clone();
+        rule(&mut task, queue, now)?;
+        self.tasks.insert(id, task.clone());
+        Ok(task.observe(now))
+    }
+
+    /// Creates the tasks, all or nothing, in order.
+    pub(crate) fn create_tasks(
+        &mut self,
+        ns: &Namespace,
+        queue: &QueueName,
+        tasks: &[NewTask],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Task>> {
+        let q = self.get_queue(ns, queue)?;
+        let first = self.last_id + 1;
+        let created: Vec<Task> = tasks
+            .iter()
+            .enumerate()
+            .map(|(i, new)| Task::create(first + i as TaskId, &q, new.clone(), now))
+            .collect();
+        self.last_id += created.len() as TaskId;
+        for task in &created {
+            self.tasks.insert(task.id, task.clone());
+        }
+        Ok(created)
+    }
+
+    pub(crate) fn get_task(
+        &self,
+        ns: &Namespace,
+        id: TaskId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        self.tasks
+            .get(&id)
+            .filter(|t| &t.namespace == ns)
+            .map(|t| t.clone().observe(now))
+            .ok_or_else(|| StoreError::task_not_found(id))
+    }
+
+    pub(crate) fn list_tasks(
+        &self,
+        ns: &Namespace,
+        filter: &TaskFilter,
+        now: DateTime<Utc>,
+    ) -> Listing<Task> {
+        let matching = self
+            .tasks
+            .values()
+            .filter(|t| &t.namespace == ns)
+            .filter(|t| filter.queue.as_ref().is_none_or(|q| &t.queue == q))
+            .map(|t| t.clone().observe(now))
+            .filter(|t| filter.status.is_none_or(|s| t.status() == s));
+        paginate(matching, filter.page)
+    }
+
+    /// Retains one task for each of `workers`, oldest first: the k-th oldest retainable task
+    /// of the queues (empty: any) goes to the k-th worker.
+    pub(crate) fn retain_tasks(
+        &mut self,
+        ns: &Namespace,
+        workers: &[&WorkerName],
+        queues: &[QueueName],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Task>> {
+        let mut candidates: Vec<&Task> = self
+            .tasks
+            .values()
+            .filter(|t| &t.namespace == ns)
+            .filter(|t| queues.is_empty() || queues.contains(&t.queue))
+            .filter(|t| t.is_retainable(now))
+            .collect();
+        candidates.sort_by_key(|t| (t.created_at, t.id));
+        let chosen: Vec<TaskId> = candidates
+            .into_iter()
+            .take(workers.len())
+            .map(|t| t.id)
+            .collect();
+        let mut retained = Vec::with_capacity(chosen.len());
+        for (id, worker) in chosen.into_iter().zip(workers) {
+            let task = self.transition(ns, id, now, |t, q, now| t.retain(worker, q.lease, now))?;
+            retained.push(task);
+        }
+        Ok(retained)
+    }
+
+    pub(crate) fn release_task(
+        &mut self,
+        ns: &Namespace,
+        id: TaskId,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        self.transition(ns, id, now, |task, queue, now| {
+            task.release(outcome, queue.retry_delay, now)
+        })
+    }
+
+    pub(crate) fn heartbeat(
+        &mut self,
+        ns: &Namespace,
+        id: TaskId,
+        worker: &WorkerName,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        self.transition(ns, id, now, |task, queue, now| {
+            task.heartbeat(worker, queue.lease, now)
+        })
+    }
+
+    /// Rescues up to `limit` passed leases in every namespace, by lease end; returned by id.
+    pub(crate) fn rescue_leases(
+        &mut self,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Task>> {
+        let mut due: Vec<(DateTime<Utc>, TaskId, Namespace)> = self
+            .tasks
+            .values()
+            .filter(|t| t.is_rescuable(now))
+            .filter_map(|t| t.lease_expires_at().map(|l| (l, t.id, t.namespace.clone())))
+            .collect();
+        due.sort();
+        let mut rescued = Vec::new();
+        for (_, id, ns) in due.into_iter().take(limit as usize) {
+            rescued.push(self.transition(&ns, id, now, |t, q, now| t.rescue(q.retry_delay, now))?);
+        }
+        rescued.sort_by_key(|t| t.id);
+        Ok(rescued)
+    }
+
+    /// Deletes up to `limit` cleanable tasks in every namespace, oldest id first.
+    pub(crate) fn clean_up(&mut self, limit: u32, now: DateTime<Utc>) -> u64 {
+        let doomed: Vec<TaskId> = self
+            .tasks
+            .values()
+            .filter(|t| self.queue_of(t).is_some_and(|q| t.is_cleanable(q.ttl, now)))
+            .map(|t| t.id)
+            .take(limit as usize)
+            .collect();
+        for id in &doomed {
+            self.tasks.remove(id);
+        }
+        doomed.len() as u64
+    }
+}
