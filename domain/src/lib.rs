@@ -27,7 +27,8 @@ pub use page::Page;
 pub use queue::{Queue, QueueMeta, QueuePatch};
 pub use status::{State, Status, StatusCount};
 pub use task::{
-    NewTask, Outcome, OutcomeKind, Task, TaskFilter, TaskId, TaskMeta, TaskRecord, TaskView,
+    Created, NewTask, Outcome, OutcomeKind, Task, TaskFilter, TaskId, TaskMeta, TaskRecord,
+    TaskView, UniqueKey,
 };
 pub use ticker::{Ticker, TickerMeta, TickerPatch};
 pub use time::{MAX_TIMESTAMP, Timestamp};

@@ -29,6 +29,9 @@ pub struct Ticker {
     /// When set, every maturity becomes a task on this queue instead of a delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<QueueName>,
+    /// The priority of the tasks it creates (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i16>,
 }
 
 impl Ticker {
@@ -41,6 +44,7 @@ impl Ticker {
             namespace,
             timestamp: None,
             queue: None,
+            priority: None,
         }
     }
 
@@ -73,6 +77,14 @@ impl Ticker {
         if let Some(queue) = &patch.queue {
             self.queue = queue.clone();
         }
+        if let Some(priority) = patch.priority {
+            self.priority = priority;
+        }
+    }
+
+    /// The priority of the tasks its maturities create.
+    pub fn task_priority(&self) -> i16 {
+        self.priority.unwrap_or(0)
     }
 
     /// When it next matures: `None` if it never fired (it is matured now).
@@ -122,6 +134,13 @@ pub struct TickerMeta {
         skip_serializing_if = "Option::is_none"
     )]
     pub queue: Option<Option<String>>,
+    /// Absent: unchanged; `null`: default (0); a number: the priority of the tasks it creates.
+    #[serde(
+        default,
+        deserialize_with = "double_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub priority: Option<Option<i64>>,
     /// Accepted for wire compatibility; the namespace comes from the caller's binding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -137,6 +156,13 @@ fn double_option<'de, D: Deserializer<'de>>(
     Option::<String>::deserialize(d).map(Some)
 }
 
+/// Tells an explicit `null` from an absent integer field.
+fn double_integer<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<i64>>, D::Error> {
+    crate::json::optional_integer(d).map(Some)
+}
+
 /// A validated set of changes to a ticker. Only [`TickerMeta::validate`] makes one.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickerPatch {
@@ -144,6 +170,7 @@ pub struct TickerPatch {
     payload: Option<Value>,
     interval: Option<Duration>,
     queue: Option<Option<QueueName>>,
+    priority: Option<Option<i16>>,
 }
 
 impl TickerPatch {
@@ -153,6 +180,7 @@ impl TickerPatch {
             && self.payload.is_none()
             && self.interval.is_none()
             && self.queue.is_none()
+            && self.priority.is_none()
     }
 
     /// The new name, if it renames.
@@ -170,6 +198,10 @@ impl TickerPatch {
     /// The new target queue: `Some(None)` removes it.
     pub fn queue(&self) -> Option<Option<&QueueName>> {
         self.queue.as_ref().map(Option::as_ref)
+    }
+    /// The new priority of the tasks it creates: `Some(None)` resets it.
+    pub fn priority(&self) -> Option<Option<i16>> {
+        self.priority
     }
 }
 
@@ -202,6 +234,10 @@ impl TickerMeta {
             payload: self.payload.clone(),
             interval,
             queue,
+            priority: self
+                .priority
+                .map(|p| p.map(|p| crate::task::priority("priority", p)).transpose())
+                .transpose()?,
         })
     }
 

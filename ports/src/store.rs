@@ -21,8 +21,8 @@ use crate::signal::Signal;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task, TaskFilter,
-    TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task,
+    TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 
 /// One page of a list, with the total before pagination.
@@ -122,13 +122,17 @@ pub trait Store: Send + Sync {
     // ---- tasks ----
 
     /// Creates the tasks in the queue, all or nothing, in order; NotFound for an unknown queue.
-    /// Signals a wake-up for the queue once committed.
+    /// A task with a unique key held by a waiting or retained task of the queue creates
+    /// nothing and answers that task (`Created::Existing`), race-free across processes; a
+    /// key repeated in the batch answers the batch's first task with it; an expired holder
+    /// gives its key up (domain: `Task::holds_key`, `Task::gives_up_key`). New tasks get
+    /// increasing ids in input order. Signals a wake-up for the queue once committed.
     async fn create_tasks(
         &self,
         ns: &Namespace,
         queue: &QueueName,
         tasks: &[NewTask],
-    ) -> StoreResult<Vec<Task>>;
+    ) -> StoreResult<Vec<Created>>;
 
     /// The task, or NotFound.
     async fn get_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task>;
@@ -136,7 +140,8 @@ pub trait Store: Send + Sync {
     /// Tasks ordered by id, filtered by queue and derived status.
     async fn list_tasks(&self, ns: &Namespace, filter: &TaskFilter) -> StoreResult<Listing<Task>>;
 
-    /// Retains up to `limit` of the oldest retainable tasks (by creation, then id) of the
+    /// Retains up to `limit` retainable tasks in claim order (higher priority first, then
+    /// the oldest by creation, then id: domain `Task::claim_order`) of the
     /// given queues (empty: every queue of the namespace) for `worker`, atomically, never
     /// handing a task to two callers and never blocking on another caller's claim.
     async fn retain_tasks(

@@ -447,7 +447,10 @@ async fn bench_prints_a_result_line_per_figure() {
     for metric in [
         "W1a_enqueue_single_jobs_s",
         "W1b_enqueue_batch_jobs_s",
+        "W1a_unique_enqueue_single_jobs_s",
+        "W1b_unique_enqueue_batch_jobs_s",
         "W2_drain_c4_jobs_s",
+        "W2_priority_drain_c4_jobs_s",
         "W2_finished_empty_c4_jobs_s",
         "W2_finished_drain_c4_jobs_s",
         "W2_http_drain_c2_jobs_s",

@@ -110,7 +110,8 @@ async fn nul_and_control_characters_are_400s_naming_the_field() {
         .client
         .create_task("q", &TaskMeta::new(json!(1)))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     s.client.retain_task("w", &["q"]).await.unwrap().unwrap();
     let path = format!("/api/task/{}", task.id);
     let result = "result contains \\u0000, which cannot be stored";
@@ -434,7 +435,8 @@ async fn metrics_do_not_grow_with_queue_churn() {
         s.client
             .create_task(&name, &TaskMeta::new(json!(i)))
             .await
-            .unwrap();
+            .unwrap()
+            .into_task();
         let t = s.client.retain_task("w", &[&name]).await.unwrap().unwrap();
         s.client
             .release_task(t.id, Release::success(None))
@@ -453,7 +455,8 @@ async fn metrics_do_not_grow_with_queue_churn() {
     s.client
         .create_task("kept", &TaskMeta::new(json!(1)))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let text = s.client.metrics().await.unwrap();
     assert!(
         text.contains("pgqueue_tasks_created_total{namespace=\"e2e\",queue=\"kept\"} 1"),

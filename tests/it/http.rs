@@ -95,7 +95,8 @@ async fn a_task_fails_backs_off_and_is_released() {
     let t = c
         .create_task("jobs", &TaskMeta::new(json!({"n":1})))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     assert_eq!((t.status, t.retries), (Status::New, 2));
 
     let r = c.retain_task("w1", &["jobs"]).await.unwrap().unwrap();
@@ -143,15 +144,18 @@ async fn any_and_multi_queue_retain_fencing_and_heartbeats() {
     let ta = c
         .create_task("a", &TaskMeta::new(json!("a")))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let tb = c
         .create_task("b", &TaskMeta::new(json!("b")))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let tc = c
         .create_task("c", &TaskMeta::new(json!("c")))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
 
     let got = c.retain_task("w", &["c", "b"]).await.unwrap().unwrap();
     assert_eq!(got.id, tb.id);
@@ -568,4 +572,50 @@ async fn tickers_round_trip_and_stream_from_the_list_route() {
         "two maturities of a 200 ms ticker:\n{seen}"
     );
     assert!(seen.contains(r#""ticker":"beat""#), "{seen}");
+}
+
+#[tokio::test]
+async fn unique_keys_answer_200_and_priorities_order_retains() {
+    let s = start().await;
+    let c = &s.client;
+    c.create_queue(&queue("p")).await.unwrap();
+    let first = c
+        .create_task("p", &TaskMeta::new(json!(1)).unique_key("invoice-7"))
+        .await
+        .unwrap();
+    let again = c
+        .create_task("p", &TaskMeta::new(json!(2)).unique_key("invoice-7"))
+        .await
+        .unwrap();
+    assert!(first.is_new() && !again.is_new());
+    assert_eq!(again.task().id, first.task().id);
+    assert_eq!(again.task().unique_key.as_deref(), Some("invoice-7"));
+    let urgent = c
+        .create_task("p", &TaskMeta::new(json!("urgent")).priority(50))
+        .await
+        .unwrap()
+        .into_task();
+    assert_eq!(urgent.priority, 50);
+    let got = c.retain_task("w", &["p"]).await.unwrap().unwrap();
+    assert_eq!(got.id, urgent.id, "higher priority first");
+    let batch = c
+        .create_tasks(
+            "p",
+            &[
+                TaskMeta::new(json!("dup")).unique_key("invoice-7"),
+                TaskMeta::new(json!("x")).unique_key("x"),
+                TaskMeta::new(json!("x2")).unique_key("x"),
+            ],
+        )
+        .await
+        .unwrap();
+    let ids: Vec<i64> = batch.iter().map(|t| t.id).collect();
+    assert_eq!(ids[0], first.task().id);
+    assert_eq!(ids[1], ids[2]);
+    assert_api_error(
+        c.create_task("p", &TaskMeta::new(json!(1)).priority(1000))
+            .await,
+        400,
+        "invalid priority",
+    );
 }

@@ -4,13 +4,15 @@
 //! recovery from killed connections — and the differential simulation against the in-memory
 //! adapter (`postgres/simulation.rs`).
 
+mod plans;
 mod schema;
 mod simulation;
+mod unique_race;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{
-    Duration, Namespace, NewTask, Outcome, Page, QueueMeta, QueueName, QueuePatch, Status,
+    Created, Duration, Namespace, NewTask, Outcome, Page, QueueMeta, QueueName, QueuePatch, Status,
     TaskFilter, TaskMeta, TickerMeta, TickerName, WorkerName,
 };
 use pgqueue_ports::{ManualClock, StorageClock, Store, StoreError, TickerScope, Wakeup};
@@ -227,7 +229,10 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
     let created = store
         .create_tasks(&app, &q, &[task(json!(null)), task(json!({"n": 2}))])
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(Created::into_task)
+        .collect::<Vec<_>>();
     assert_eq!(created.len(), 2);
     assert_eq!(created[0].payload, json!(null));
     assert!(created[0].id < created[1].id);
@@ -431,6 +436,9 @@ async fn expiry_rescue_and_clean_up_follow_the_domain() {
         .create_tasks(&app, &q, &[task(json!(1)), task(json!(2)), task(json!(3))])
         .await
         .unwrap()
+        .into_iter()
+        .map(|c| c.into_task())
+        .collect::<Vec<_>>()
         .iter()
         .map(|t| t.id)
         .collect();
@@ -675,7 +683,7 @@ async fn queues_rename_with_their_tasks_and_conflict_on_existing_names() {
         .unwrap();
     assert_eq!(renamed.name, queue("c"));
     assert_eq!(
-        store.get_task(&app, t[0].id).await.unwrap().queue,
+        store.get_task(&app, t[0].task().id).await.unwrap().queue,
         queue("c")
     );
     assert_eq!(
@@ -706,8 +714,8 @@ async fn queues_rename_with_their_tasks_and_conflict_on_existing_names() {
     assert_eq!((page.count, page.items[0].name.as_str()), (2, "c"));
     store.delete_queue(&app, &queue("c")).await.unwrap();
     assert_eq!(
-        store.get_task(&app, t[0].id).await.unwrap_err(),
-        StoreError::task_not_found(t[0].id)
+        store.get_task(&app, t[0].task().id).await.unwrap_err(),
+        StoreError::task_not_found(t[0].task().id)
     );
 }
 
@@ -902,7 +910,11 @@ async fn created_tasks_wake_subscribers_and_rolled_back_ones_do_not() {
         .await
         .unwrap();
     assert_eq!(
-        store.get_task(&app, made[0].id).await.unwrap().payload,
+        store
+            .get_task(&app, made[0].task().id)
+            .await
+            .unwrap()
+            .payload,
         json!("committed")
     );
     assert!(
@@ -1012,7 +1024,10 @@ async fn batched_release_applies_each_outcome() {
     let made = store
         .create_tasks(&app, &q, &[task(json!(1)), task(json!(2)), task(json!(3))])
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(Created::into_task)
+        .collect::<Vec<_>>();
     store
         .retain_tasks(&app, &worker("w"), &[], 2)
         .await
@@ -1132,7 +1147,8 @@ async fn an_idle_worker_is_woken_by_another_process_insert() {
     other
         .create_task("q", pgqueue_domain::TaskMeta::new(json!("hi")))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let seen = tokio::time::timeout(std::time::Duration::from_secs(5), seen_rx.recv())
         .await
         .expect("handled before the 30 s poll")
@@ -1311,7 +1327,8 @@ async fn a_create_inside_the_debounce_window_is_announced_at_its_end() {
     other
         .create_task("q", pgqueue_domain::TaskMeta::new(json!("leads")))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let (seen, payload) = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv())
         .await
         .expect("the leading create wakes the worker")
@@ -1327,7 +1344,8 @@ async fn a_create_inside_the_debounce_window_is_announced_at_its_end() {
     other
         .create_task("q", pgqueue_domain::TaskMeta::new(json!("quiet")))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let (seen, payload) = tokio::time::timeout(Duration::from_secs(5), seen_rx.recv())
         .await
         .expect("the trailing NOTIFY wakes the worker long before its 30 s poll")

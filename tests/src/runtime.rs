@@ -145,15 +145,18 @@ pub async fn worker_runs_handlers_and_stores_results(rt: Realtime) {
     let ok = m
         .create_task("q", TaskMeta::new(json!({"op": "ok", "n": 7})))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let err = m
         .create_task("q", TaskMeta::new(json!({"op": "err"})))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let boom = m
         .create_task("q", TaskMeta::new(json!({"op": "panic"})))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let worker = fast(Worker::new(m.clone()))
         .name("tester@1")
         .unwrap()
@@ -211,7 +214,11 @@ pub async fn worker_retries_follow_the_backoff(rt: Realtime) {
         },
     )
     .await;
-    let t = m.create_task("q", TaskMeta::new(json!(1))).await.unwrap();
+    let t = m
+        .create_task("q", TaskMeta::new(json!(1)))
+        .await
+        .unwrap()
+        .into_task();
     let calls = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let seen = calls.clone();
     let worker = fast(Worker::new(m.clone()))
@@ -301,7 +308,8 @@ pub async fn killed_worker_task_is_rescued_and_completed_elsewhere(rt: Realtime)
     let t = m
         .create_task("q", TaskMeta::new(json!("work")))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     let doomed = fast(Worker::new(m.clone()))
         .name("doomed")
         .unwrap()
@@ -450,7 +458,11 @@ pub async fn prefetched_tasks_wait_for_a_slot_and_run_at_shutdown(rt: Realtime) 
 pub async fn shutdown_leaves_overdue_handlers_to_rescue(rt: Realtime) {
     let m = rt.manager("overdue");
     queue(&m, "q", QueueMeta::default()).await;
-    let t = m.create_task("q", TaskMeta::new(json!(1))).await.unwrap();
+    let t = m
+        .create_task("q", TaskMeta::new(json!(1)))
+        .await
+        .unwrap()
+        .into_task();
     let worker = fast(Worker::new(m.clone()))
         .grace_period(Duration::from_millis(100))
         .handle("q", |_| async {
@@ -488,7 +500,11 @@ pub async fn heartbeats_keep_long_handlers_alive(rt: Realtime) {
         },
     )
     .await;
-    let t = m.create_task("q", TaskMeta::new(json!(1))).await.unwrap();
+    let t = m
+        .create_task("q", TaskMeta::new(json!(1)))
+        .await
+        .unwrap()
+        .into_task();
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let worker = fast(Worker::new(m.clone()))
@@ -538,7 +554,11 @@ pub async fn worker_gives_up_a_task_taken_from_it(rt: Realtime) {
         },
     )
     .await;
-    let t = m.create_task("q", TaskMeta::new(json!(1))).await.unwrap();
+    let t = m
+        .create_task("q", TaskMeta::new(json!(1)))
+        .await
+        .unwrap()
+        .into_task();
     let finished = Arc::new(AtomicBool::new(false));
     let f = finished.clone();
     let worker = fast(Worker::new(m.clone()))
@@ -724,7 +744,8 @@ pub async fn clean_up_covers_every_namespace_and_queue(rt: Realtime) {
     let kept = b
         .create_task("keep", TaskMeta::new(json!("keep")))
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     tokio::time::sleep(Duration::from_millis(250)).await; // expired at 100 ms, past retention at 200 ms
     let (stop, shutdown) = shutdown_switch();
     let run = tokio::spawn(

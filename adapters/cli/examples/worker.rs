@@ -26,7 +26,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for name in ["Ada", "Grace", "Edsger"] {
         manager
             .create_task("greetings", TaskMeta::new(json!({ "name": name })))
-            .await?;
+            .await?
+            .into_task();
     }
 
     let worker = Worker::new(manager.clone()).concurrency(2).handle(

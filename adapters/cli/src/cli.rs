@@ -72,6 +72,9 @@ pub struct TickerArgs {
     /// Turn every maturity into a task on this queue instead of delivering it.
     #[arg(long)]
     pub queue: Option<String>,
+    /// The priority of the tasks it creates (−100 to 100).
+    #[arg(long, allow_hyphen_values = true)]
+    pub priority: Option<i64>,
 }
 
 /// Every command.
@@ -131,6 +134,13 @@ pub enum Command {
         /// Not to be retained before this time (RFC 3339).
         #[arg(long = "delayed-at", value_parser = parse_time)]
         delayed_at: Option<DateTime<Utc>>,
+        /// −100 to 100 (default 0); higher runs first.
+        #[arg(long, allow_hyphen_values = true)]
+        priority: Option<i64>,
+        /// While a task with this key is waiting or running, answer it instead of creating
+        /// another.
+        #[arg(long = "unique-key")]
+        unique_key: Option<String>,
     },
     /// Retain the oldest available task of the given queues (none: any queue); prints null when
     /// none is available.  Example: pgqueue retain-task emails sms --worker host@1

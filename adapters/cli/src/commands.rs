@@ -48,6 +48,7 @@ fn ticker_meta(name: Option<String>, f: TickerArgs) -> TickerMeta {
         payload: f.payload,
         interval: f.interval,
         queue: f.queue.map(|q| Some(q).filter(|q| !q.trim().is_empty())),
+        priority: f.priority.map(Some),
         ..Default::default()
     }
 }
@@ -98,16 +99,21 @@ pub async fn run(base: &str, command: Command) -> Result<(), CliError> {
             queue,
             payload,
             delayed_at,
+            priority,
+            unique_key,
         } => print(
-            &client
+            client
                 .create_task(
                     &queue,
                     &TaskMeta {
                         payload: Some(payload),
                         delayed_at,
+                        priority,
+                        unique_key,
                     },
                 )
-                .await?,
+                .await?
+                .task(),
         ),
         Command::RetainTask { queues, worker } => {
             let queues: Vec<&str> = queues.iter().map(String::as_str).collect();

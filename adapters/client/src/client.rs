@@ -5,7 +5,7 @@ use crate::types::{ErrorWire, ListWire, Listing, Release, SseEvent, TaskQuery};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use pgqueue_domain::{Queue, QueueMeta, TaskId, TaskMeta, TaskView, Ticker, TickerMeta};
+use pgqueue_domain::{Created, Queue, QueueMeta, TaskId, TaskMeta, TaskView, Ticker, TickerMeta};
 use reqwest::header::ACCEPT;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
@@ -173,11 +173,28 @@ impl Client {
         self.list(self.request(Method::GET, &["task"], &q)?).await
     }
 
-    /// Creates one task in `queue`.
-    pub async fn create_task(&self, queue: &str, meta: &TaskMeta) -> Result<TaskView, ClientError> {
+    /// Creates one task in `queue`; a task holding its unique key answers instead (200,
+    /// `Created::Existing`).
+    pub async fn create_task(
+        &self,
+        queue: &str,
+        meta: &TaskMeta,
+    ) -> Result<Created<TaskView>, ClientError> {
         let body = NewTaskWire { queue, meta };
-        self.call_with(self.request(Method::POST, &["task"], &[])?, &body)
-            .await
+        let res = check(
+            self.request(Method::POST, &["task"], &[])?
+                .json(&body)
+                .send()
+                .await?,
+        )
+        .await?;
+        let existing = res.status() == StatusCode::OK;
+        let task: TaskView = decode(res).await?;
+        Ok(if existing {
+            Created::Existing(task)
+        } else {
+            Created::New(task)
+        })
     }
 
     /// Creates many tasks in `queue` at once, all or nothing (at most 10,000).

@@ -25,5 +25,5 @@ pub use error::ClientError;
 pub use types::{Listing, Release, SseEvent, TaskQuery};
 
 pub use pgqueue_domain::{
-    Duration, Queue, QueueMeta, Status, TaskId, TaskMeta, TaskView, Ticker, TickerMeta,
+    Created, Duration, Queue, QueueMeta, Status, TaskId, TaskMeta, TaskView, Ticker, TickerMeta,
 };

@@ -5,8 +5,8 @@ use crate::state::State;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task, TaskFilter,
-    TaskId, Ticker, TickerName, TickerPatch, WorkerName, time,
+    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task,
+    TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName, time,
 };
 use pgqueue_ports::{
     Clock, FiredTicker, Listing, Signal, StorageClock, Store, StoreResult, TickerScope, Wakeup,
@@ -134,10 +134,10 @@ impl Store for MemoryStore {
         ns: &Namespace,
         queue: &QueueName,
         tasks: &[NewTask],
-    ) -> StoreResult<Vec<Task>> {
+    ) -> StoreResult<Vec<Created>> {
         let now = self.instant();
         let created = self.lock().create_tasks(ns, queue, tasks, now)?;
-        self.wake_queues(created.iter());
+        self.wake_queues(created.iter().filter(|c| c.is_new()).map(Created::task));
         Ok(created)
     }
 

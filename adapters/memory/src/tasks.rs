@@ -4,7 +4,8 @@
 use crate::state::{State, paginate};
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Namespace, NewTask, Outcome, Queue, QueueName, Task, TaskFilter, TaskId, WorkerName,
+    Created, Namespace, NewTask, Outcome, Queue, QueueName, Task, TaskFilter, TaskId, UniqueKey,
+    WorkerName,
 };
 use pgqueue_ports::{Listing, StoreError, StoreResult};
 
@@ -32,26 +33,54 @@ impl State {
         Ok(task.observe(now))
     }
 
-    /// Creates the tasks, all or nothing, in order.
+    /// The waiting or retained task of `queue` that holds `key` at `now`, if any; an expired
+    /// holder gives the key up on the way.
+    fn key_holder(
+        &mut self,
+        ns: &Namespace,
+        queue: &QueueName,
+        key: &UniqueKey,
+        now: DateTime<Utc>,
+    ) -> Option<Task> {
+        let mut holder = None;
+        for t in self
+            .tasks
+            .values_mut()
+            .filter(|t| &t.namespace == ns && &t.queue == queue && t.unique_key() == Some(key))
+        {
+            if t.holds_key(now) {
+                holder = Some(t.clone().observe(now));
+            } else {
+                t.give_up_key(now);
+            }
+        }
+        holder
+    }
+
+    /// Creates the tasks, all or nothing, in order; a held unique key (or one repeated in
+    /// the batch) answers its task instead.
     pub(crate) fn create_tasks(
         &mut self,
         ns: &Namespace,
         queue: &QueueName,
         tasks: &[NewTask],
         now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Task>> {
+    ) -> StoreResult<Vec<Created>> {
         let q = self.get_queue(ns, queue)?;
-        let first = self.last_id + 1;
-        let created: Vec<Task> = tasks
-            .iter()
-            .enumerate()
-            .map(|(i, new)| Task::create(first + i as TaskId, &q, new.clone(), now))
-            .collect();
-        self.last_id += created.len() as TaskId;
-        for task in &created {
+        let mut out = Vec::with_capacity(tasks.len());
+        for new in tasks {
+            if let Some(key) = new.unique_key()
+                && let Some(holder) = self.key_holder(ns, queue, key, now)
+            {
+                out.push(Created::Existing(holder));
+                continue;
+            }
+            self.last_id += 1;
+            let task = Task::create(self.last_id, &q, new.clone(), now);
             self.tasks.insert(task.id, task.clone());
+            out.push(Created::New(task));
         }
-        Ok(created)
+        Ok(out)
     }
 
     pub(crate) fn get_task(
@@ -99,7 +128,7 @@ impl State {
             .filter(|t| queues.is_empty() || queues.contains(&t.queue))
             .filter(|t| t.is_retainable(now))
             .collect();
-        candidates.sort_by_key(|t| (t.created_at, t.id));
+        candidates.sort_by_key(|t| t.claim_order());
         let chosen: Vec<TaskId> = candidates
             .into_iter()
             .take(workers.len())

@@ -140,7 +140,7 @@ impl State {
             let task = match queue {
                 Some(q) => {
                     self.last_id += 1;
-                    let new = NewTask::from_stored(ticker.payload.clone());
+                    let new = NewTask::from_stored(ticker.payload.clone(), ticker.task_priority());
                     let task = Task::create(self.last_id, &q, new, now);
                     self.tasks.insert(task.id, task.clone());
                     Some(task)

@@ -92,6 +92,8 @@ const CHECKS: &[(&str, &str)] = &[
     ("queues_retries_check", "retries"),
     ("queues_retry_delay_check", "retry_delay"),
     ("tickers_interval_check", "interval"),
+    ("tasks_priority_check", "priority"),
+    ("tickers_priority_check", "priority"),
 ];
 
 fn check_violation(constraint: Option<&str>) -> StoreError {

@@ -31,6 +31,8 @@ diesel::table! {
         retries -> Int4,
         max_retries -> Int4,
         state -> Text,
+        priority -> Int2,
+        unique_key -> Nullable<Text>,
     }
 }
 
@@ -42,6 +44,7 @@ diesel::table! {
         interval -> Int8,
         timestamp -> Nullable<Timestamptz>,
         queue -> Nullable<Text>,
+        priority -> Nullable<Int2>,
     }
 }
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use pgqueue_domain::{
-    Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task, TaskFilter,
-    TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task,
+    TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 use pgqueue_ports::{
     Clock, FiredTicker, Listing, Maintenance, Signal, StorageClock, Store, StoreError, StoreResult,
@@ -187,7 +187,7 @@ pub async fn enqueue_in(
     ns: &Namespace,
     queue: &QueueName,
     tasks: &[NewTask],
-) -> Result<Vec<Task>, StoreError> {
+) -> Result<Vec<Created>, StoreError> {
     tasks::create(conn, None, ns, queue, tasks, true)
         .await
         .map_err(StoreError::from)
@@ -270,7 +270,7 @@ impl Store for PgStore {
         ns: &Namespace,
         queue: &QueueName,
         new: &[NewTask],
-    ) -> StoreResult<Vec<Task>> {
+    ) -> StoreResult<Vec<Created>> {
         let now = self.now_param();
         let channel = format!("task:{ns}:{queue}");
         let loud = self.inner.debounce.lead(&channel, Instant::now());

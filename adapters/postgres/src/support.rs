@@ -3,6 +3,7 @@
 
 use crate::error::PgError;
 use crate::store::PgStore;
+use diesel::sql_types::Array;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use pgqueue_domain::{Namespace, QueueName};
@@ -31,4 +32,38 @@ pub async fn insert_released(
     .execute(&mut conn)
     .await?;
     Ok(n as u64)
+}
+
+/// Inserts `rows` waiting (`new`) tasks into `queues` of `ns`, round robin, with priorities
+/// -20, -10, 0, 10, 20 in turn: a deep backlog of mixed priorities in one statement. The
+/// queues must exist.
+pub async fn insert_waiting(
+    store: &PgStore,
+    ns: &Namespace,
+    queues: &[QueueName],
+    rows: u64,
+) -> Result<u64, PgError> {
+    let mut conn = store.connection().await?;
+    let names: Vec<&str> = queues.iter().map(QueueName::as_str).collect();
+    let n = diesel::sql_query(
+        "INSERT INTO tasks (namespace, queue, payload, created_at, dies_at, retries, max_retries, \
+           state, priority) \
+         SELECT $1, ($2::text[])[1 + g % cardinality($2::text[])], '{\"k\":1}', \
+           now() - (g * interval '1 microsecond'), now() + interval '1 day', 3, 3, 'new', \
+           ((g % 5) * 10 - 20)::smallint \
+         FROM generate_series(1, $3) AS g",
+    )
+    .bind::<Text, _>(ns.as_str())
+    .bind::<Array<Text>, _>(names)
+    .bind::<BigInt, _>(i64::try_from(rows).unwrap_or(i64::MAX))
+    .execute(&mut conn)
+    .await?;
+    Ok(n as u64)
+}
+
+/// The claim statement's three variants (`any`, `one`, `several` queues), for plan tests.
+/// Parameters: `$1` now (NULL: the database's), `$2` namespace, `$3` worker names,
+/// `$4` queue names, `$5` how many.
+pub fn claim_statements() -> [(&'static str, &'static str); 3] {
+    crate::tasks::claim_statements()
 }

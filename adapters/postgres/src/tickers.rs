@@ -11,10 +11,10 @@ use crate::sql::{Now, plus, with_now};
 use crate::tasks;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Int2, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{
-    Duration, Namespace, NewTask, Page, QueueName, Ticker, TickerName, TickerPatch,
+    Created, Duration, Namespace, NewTask, Page, QueueName, Ticker, TickerName, TickerPatch,
 };
 use pgqueue_ports::{FiredTicker, Listing, StoreError, TickerScope};
 use serde_json::Value;
@@ -29,6 +29,7 @@ pub(crate) struct TickerRow {
     interval: i64,
     timestamp: Option<DateTime<Utc>>,
     queue: Option<String>,
+    priority: Option<i16>,
 }
 
 impl TickerRow {
@@ -50,6 +51,7 @@ impl TickerRow {
                 .map(QueueName::parse)
                 .transpose()
                 .map_err(|_| corrupt("queue"))?,
+            priority: self.priority,
         })
     }
 }
@@ -97,8 +99,8 @@ pub(crate) async fn create(
 ) -> Result<Ticker, PgError> {
     let t = defaults(ns, name, patch);
     let sql = notifying(
-        "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue) \
-         VALUES ($1, $2, $3, $4, NULL, $5) RETURNING *",
+        "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue, priority) \
+         VALUES ($1, $2, $3, $4, NULL, $5, $6) RETURNING *",
     );
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
         .bind::<Text, _>(ns.as_str())
@@ -106,6 +108,7 @@ pub(crate) async fn create(
         .bind::<Jsonb, _>(t.payload)
         .bind::<BigInt, _>(t.interval.as_nanos())
         .bind::<Nullable<Text>, _>(t.queue.as_ref().map(|q| q.as_str()))
+        .bind::<Nullable<Int2>, _>(t.priority)
         .load(conn)
         .await
         .map_err(|e| conflict_on_unique(e.into(), "ticker already exists"))?;
@@ -125,12 +128,13 @@ pub(crate) async fn register(
 ) -> Result<Ticker, PgError> {
     let t = defaults(ns, name, patch);
     let sql = notifying(
-        "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue) \
-         VALUES ($1, $2, $3, $4, NULL, $5) \
+        "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue, priority) \
+         VALUES ($1, $2, $3, $4, NULL, $5, $9) \
          ON CONFLICT (namespace, name) DO UPDATE SET \
            payload = coalesce($6, tickers.payload), \
            \"interval\" = coalesce($7, tickers.\"interval\"), \
-           queue = CASE WHEN $8 THEN $5 ELSE tickers.queue END \
+           queue = CASE WHEN $8 THEN $5 ELSE tickers.queue END, \
+           priority = CASE WHEN $10 THEN $9 ELSE tickers.priority END \
          RETURNING *",
     );
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
@@ -142,6 +146,8 @@ pub(crate) async fn register(
         .bind::<Nullable<Jsonb>, _>(patch.payload().cloned())
         .bind::<Nullable<BigInt>, _>(patch.interval().map(Duration::as_nanos))
         .bind::<Bool, _>(patch.queue().is_some())
+        .bind::<Nullable<Int2>, _>(t.priority)
+        .bind::<Bool, _>(patch.priority().is_some())
         .load(conn)
         .await?;
     first(rows, name)
@@ -157,7 +163,8 @@ pub(crate) async fn update(
     let sql = notifying(
         "UPDATE tickers SET name = coalesce($3, name), payload = coalesce($4, payload), \
            \"interval\" = coalesce($6, \"interval\"), \
-           queue = CASE WHEN $7 THEN $5 ELSE queue END \
+           queue = CASE WHEN $7 THEN $5 ELSE queue END, \
+           priority = CASE WHEN $9 THEN $8 ELSE priority END \
          WHERE namespace = $1 AND name = $2 RETURNING *",
     );
     let rows: Vec<TickerRow> = diesel::sql_query(sql)
@@ -168,6 +175,8 @@ pub(crate) async fn update(
         .bind::<Nullable<Text>, _>(target(patch))
         .bind::<Nullable<BigInt>, _>(patch.interval().map(Duration::as_nanos))
         .bind::<Bool, _>(patch.queue().is_some())
+        .bind::<Nullable<Int2>, _>(patch.priority().flatten())
+        .bind::<Bool, _>(patch.priority().is_some())
         .load(conn)
         .await
         .map_err(|e| conflict_on_unique(e.into(), "ticker already exists"))?;
@@ -298,10 +307,10 @@ pub(crate) async fn fire(
                 let Some(queue) = ticker.queue.clone() else {
                     continue;
                 };
-                let new = NewTask::from_stored(ticker.payload.clone());
+                let new = NewTask::from_stored(ticker.payload.clone(), ticker.task_priority());
                 let task =
                     match tasks::create(conn, now, &ticker.namespace, &queue, &[new], true).await {
-                        Ok(mut created) => created.pop(),
+                        Ok(mut created) => created.pop().map(Created::into_task),
                         Err(PgError::Store(StoreError::NotFound(_))) => {
                             tracing::warn!(
                                 namespace = %ticker.namespace,

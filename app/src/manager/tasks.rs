@@ -3,22 +3,24 @@
 use super::{MAX_BATCH, Manager};
 use crate::error::{Error, Result};
 use pgqueue_domain::{
-    Duration as WireDuration, NewTask, Outcome, QueueName, Task, TaskFilter, TaskId, TaskMeta,
-    WorkerName,
+    Created, Duration as WireDuration, NewTask, Outcome, QueueName, Task, TaskFilter, TaskId,
+    TaskMeta, WorkerName,
 };
 use pgqueue_ports::Listing;
 
 impl Manager {
-    /// Creates one task in `queue`.
-    pub async fn create_task(&self, queue: &str, meta: TaskMeta) -> Result<Task> {
+    /// Creates one task in `queue`, or answers the waiting or retained task that holds its
+    /// unique key (`Created::Existing`).
+    pub async fn create_task(&self, queue: &str, meta: TaskMeta) -> Result<Created> {
         let mut tasks = self.create_tasks(queue, vec![meta]).await?;
         tasks
             .pop()
             .ok_or_else(|| Error::Storage("storage created no task".into()))
     }
 
-    /// Creates many tasks in `queue` in one statement: all or nothing.
-    pub async fn create_tasks(&self, queue: &str, metas: Vec<TaskMeta>) -> Result<Vec<Task>> {
+    /// Creates many tasks in `queue` at once: all or nothing, answers in input order. Tasks
+    /// whose unique key is held (or repeated in the batch) answer the one task that holds it.
+    pub async fn create_tasks(&self, queue: &str, metas: Vec<TaskMeta>) -> Result<Vec<Created>> {
         let queue = QueueName::parse(queue)?;
         if metas.is_empty() {
             return Err(Error::invalid("tasks", "at least one task is required"));
@@ -38,8 +40,10 @@ impl Manager {
             .store
             .create_tasks(&self.namespace, &queue, &tasks)
             .await?;
-        self.observer
-            .tasks_created(&self.namespace, &queue, created.len());
+        let new = created.iter().filter(|c| c.is_new()).count();
+        if new > 0 {
+            self.observer.tasks_created(&self.namespace, &queue, new);
+        }
         Ok(created)
     }
 

@@ -11,11 +11,13 @@
 
 mod new;
 mod outcome;
+mod unique;
 mod view;
 
 pub(crate) use new::present;
 pub use new::{NewTask, TaskMeta};
 pub use outcome::{Outcome, OutcomeKind};
+pub use unique::{Created, MAX_KEY_LEN, MAX_PRIORITY, MIN_PRIORITY, UniqueKey, priority};
 pub use view::TaskView;
 
 use crate::duration::Duration;
@@ -61,6 +63,9 @@ pub struct Task {
     lease_expires_at: Option<Timestamp>,
     retries: u32,
     status: Status,
+    priority: i16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unique_key: Option<UniqueKey>,
     /// Attempts allowed at creation; with `retries` it gives the failures so far.
     #[serde(skip)]
     max_retries: u32,
@@ -101,6 +106,10 @@ pub struct TaskRecord {
     pub max_retries: u32,
     /// The stored lifecycle state.
     pub state: State,
+    /// −100 to 100.
+    pub priority: i16,
+    /// The unique key, if any.
+    pub unique_key: Option<UniqueKey>,
 }
 
 /// Which tasks a listing shows.
@@ -137,6 +146,7 @@ impl Task {
         let failed = queue.retries == 0;
         let state = if failed { State::Failed } else { State::New };
         let dies_at = time::add(start, queue.ttl);
+        let (priority, unique_key) = (new.priority(), new.unique_key().cloned());
         Task {
             id,
             queue: queue.name.clone(),
@@ -154,6 +164,8 @@ impl Task {
             max_retries: queue.retries,
             status: Status::derive(state, dies_at, now),
             state,
+            priority,
+            unique_key,
         }
     }
 
@@ -190,6 +202,8 @@ impl Task {
             max_retries: r.max_retries,
             status: Status::derive(r.state, r.dies_at, now),
             state: r.state,
+            priority: r.priority,
+            unique_key: r.unique_key,
         })
     }
 
@@ -242,6 +256,47 @@ impl Task {
     /// The stored lifecycle state.
     pub fn state(&self) -> State {
         self.state
+    }
+    /// −100 to 100; higher runs first.
+    pub fn priority(&self) -> i16 {
+        self.priority
+    }
+    /// The unique key it was created with (cleared when it gave the key up: see
+    /// [`Task::gives_up_key`]).
+    pub fn unique_key(&self) -> Option<&UniqueKey> {
+        self.unique_key.as_ref()
+    }
+
+    /// The order retains take waiting tasks in: higher priority first, then the oldest
+    /// (creation, then id). Sort ascending by this key.
+    pub fn claim_order(&self) -> (std::cmp::Reverse<i16>, Timestamp, TaskId) {
+        (std::cmp::Reverse(self.priority), self.created_at, self.id)
+    }
+
+    /// Whether it holds its unique key at `now`: it has one, and it is waiting or retained
+    /// (not ended, expiry included). A create with the key answers this task.
+    pub fn holds_key(&self, now: Timestamp) -> bool {
+        self.unique_key.is_some()
+            && matches!(
+                Status::derive(self.state, self.dies_at, now),
+                Status::New | Status::Retry | Status::Retained
+            )
+    }
+
+    /// Whether a create with its key at `now` takes the key from it: it has the key and a
+    /// waiting or retained state, but has expired. Stores index keys by stored state (expiry
+    /// is derived), so such a task gives its key up: its `unique_key` is cleared.
+    pub fn gives_up_key(&self, now: Timestamp) -> bool {
+        self.unique_key.is_some()
+            && matches!(self.state, State::New | State::Retry | State::Retained)
+            && !self.holds_key(now)
+    }
+
+    /// Clears the unique key of an expired task whose key a new task takes.
+    pub fn give_up_key(&mut self, now: Timestamp) {
+        if self.gives_up_key(now) {
+            self.unique_key = None;
+        }
     }
 
     /// The number of failed attempts so far.

@@ -1,5 +1,6 @@
 //! What a user gives to create a task, and the validated form the store receives.
 
+use super::unique::UniqueKey;
 use crate::error::{Error, Result};
 use crate::json::check_storable;
 use crate::time::{self, Timestamp};
@@ -19,6 +20,16 @@ pub struct TaskMeta {
     /// Not to be retained before this; must not be in the past.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delayed_at: Option<Timestamp>,
+    /// −100 to 100, default 0; higher runs first.
+    #[serde(
+        default,
+        deserialize_with = "crate::json::optional_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub priority: Option<i64>,
+    /// While a task with this key is waiting or retained, a create answers that task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_key: Option<String>,
 }
 
 /// Maps a present JSON value, `null` included, to `Some` (serde maps `null` to `None`).
@@ -33,8 +44,20 @@ impl TaskMeta {
     pub fn new(payload: Value) -> Self {
         Self {
             payload: Some(payload),
-            delayed_at: None,
+            ..Default::default()
         }
+    }
+
+    /// The same task with this priority (−100 to 100; higher runs first).
+    pub fn priority(mut self, priority: i64) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// The same task with a unique key.
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
     }
 
     /// The same task, not to be retained before `at`.
@@ -53,9 +76,21 @@ impl TaskMeta {
             .delayed_at
             .map(|d| time::check_in_range("delayed_at", d).map(time::truncate))
             .transpose()?;
+        let priority = self
+            .priority
+            .map(|p| super::unique::priority("priority", p))
+            .transpose()?
+            .unwrap_or(0);
+        let unique_key = self
+            .unique_key
+            .as_deref()
+            .map(UniqueKey::parse)
+            .transpose()?;
         Ok(NewTask {
             payload,
             delayed_at,
+            priority,
+            unique_key,
         })
     }
 }
@@ -66,6 +101,8 @@ impl TaskMeta {
 pub struct NewTask {
     payload: Value,
     delayed_at: Option<Timestamp>,
+    priority: i16,
+    unique_key: Option<UniqueKey>,
 }
 
 impl NewTask {
@@ -77,6 +114,16 @@ impl NewTask {
     /// Not to be retained before this (microsecond resolution).
     pub fn delayed_at(&self) -> Option<Timestamp> {
         self.delayed_at
+    }
+
+    /// −100 to 100; higher runs first.
+    pub fn priority(&self) -> i16 {
+        self.priority
+    }
+
+    /// The unique key, if any.
+    pub fn unique_key(&self) -> Option<&UniqueKey> {
+        self.unique_key.as_ref()
     }
 
     /// Takes the payload out (the store keeps it; nothing else needs it afterwards).
@@ -95,11 +142,13 @@ impl NewTask {
     }
 
     /// A task created by the system itself (a ticker's maturity) with a payload already
-    /// stored once, so already known to be storable.
-    pub fn from_stored(payload: Value) -> Self {
+    /// stored once, so already known to be storable, and the ticker's priority.
+    pub fn from_stored(payload: Value, priority: i16) -> Self {
         Self {
             payload,
             delayed_at: None,
+            priority,
+            unique_key: None,
         }
     }
 }

@@ -34,10 +34,7 @@ fn creation_sets_dies_at_and_keeps_the_queues_retries() {
     assert_eq!(t.status, Status::New);
     assert_eq!(t.dies_at, t0() + TimeDelta::hours(1));
     assert_eq!((t.retries, t.max_retries), (3, 3));
-    let delayed = TaskMeta {
-        payload: Some(json!(1)),
-        delayed_at: Some(t0() + mins(10)),
-    };
+    let delayed = TaskMeta::new(json!(1)).delayed_until(t0() + mins(10));
     let t = Task::create(2, &q, delayed.validate().unwrap(), t0());
     assert_eq!(t.dies_at, t0() + mins(70));
     assert!(!t.is_retainable(t0()));
@@ -58,10 +55,7 @@ fn a_payload_is_required_but_null_is_a_payload() {
 
 #[test]
 fn a_delay_in_the_past_is_refused() {
-    let meta = TaskMeta {
-        payload: Some(json!(1)),
-        delayed_at: Some(t0() - TimeDelta::seconds(1)),
-    };
+    let meta = TaskMeta::new(json!(1)).delayed_until(t0() - TimeDelta::seconds(1));
     let new = meta.validate().unwrap();
     assert_eq!(new.check_delay(t0()).unwrap_err(), Error::DelayedInPast);
     // At the store a delay that passed in transit is due at once, on every adapter.
@@ -117,6 +111,8 @@ fn restore_refuses_impossible_rows() {
         retries: 3,
         max_retries: 3,
         state: State::New,
+        priority: 0,
+        unique_key: None,
     };
     assert_eq!(Task::restore(r.clone(), t0()).unwrap(), t);
     r.retries = 4;
@@ -453,4 +449,42 @@ proptest! {
         prop_assert!(backoff(base, k + 1) > backoff(base, k));
         prop_assert_eq!(backoff(base, k).as_nanos(), base.as_nanos() * i64::from(k) * i64::from(k));
     }
+}
+
+#[test]
+fn priorities_order_claims_and_keys_are_held_while_waiting_or_retained() {
+    let q = queue();
+    let make = |id, meta: TaskMeta, at| Task::create(id, &q, meta.validate().unwrap(), at);
+    let low = make(1, TaskMeta::new(json!(1)), t0());
+    let high = make(2, TaskMeta::new(json!(2)).priority(5), t0() + mins(1));
+    let older_high = make(3, TaskMeta::new(json!(3)).priority(5), t0());
+    let mut tasks = [low.clone(), high.clone(), older_high.clone()];
+    tasks.sort_by_key(Task::claim_order);
+    assert_eq!(tasks.map(|t| t.id), [3, 2, 1]);
+    assert!(TaskMeta::new(json!(1)).priority(101).validate().is_err());
+    assert!(TaskMeta::new(json!(1)).unique_key("").validate().is_err());
+
+    let mut keyed = make(4, TaskMeta::new(json!(4)).unique_key("k"), t0());
+    assert!(keyed.holds_key(t0()));
+    assert!(!keyed.gives_up_key(t0()));
+    keyed.retain(&worker("w"), q.lease, t0()).unwrap();
+    assert!(keyed.holds_key(t0()), "retained tasks hold their key");
+    let expired = keyed.dies_at + mins(1);
+    assert!(!keyed.holds_key(expired));
+    assert!(
+        keyed.gives_up_key(expired),
+        "an expired task gives its key up"
+    );
+    keyed.give_up_key(expired);
+    assert_eq!(keyed.unique_key(), None);
+    let mut done = make(5, TaskMeta::new(json!(5)).unique_key("k"), t0());
+    done.retain(&worker("w"), q.lease, t0()).unwrap();
+    done.release(&Outcome::done(), q.retry_delay, t0()).unwrap();
+    assert!(
+        !done.holds_key(t0()) && !done.gives_up_key(t0()),
+        "ended tasks keep their key for inspection but hold nothing"
+    );
+    let wire = serde_json::to_value(&high).unwrap();
+    assert_eq!(wire["priority"], 5);
+    assert!(wire.get("unique_key").is_none());
 }

@@ -49,6 +49,12 @@ pub struct TaskView {
     pub retries: u32,
     /// The status when it was read.
     pub status: Status,
+    /// −100 to 100; higher runs first.
+    #[serde(default)]
+    pub priority: i16,
+    /// The unique key, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_key: Option<String>,
 }
 
 impl From<&super::Task> for TaskView {
@@ -68,6 +74,8 @@ impl From<&super::Task> for TaskView {
             lease_expires_at: t.lease_expires_at(),
             retries: t.retries(),
             status: t.status(),
+            priority: t.priority(),
+            unique_key: t.unique_key().map(|k| k.as_str().to_string()),
         }
     }
 }

@@ -114,6 +114,7 @@ struct Coverage {
     cleaned: u64,
     ticks: usize,
     listed: usize,
+    existing: usize,
 }
 
 fn ns(rng: &mut StdRng) -> Namespace {
@@ -256,6 +257,14 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                         delayed_at: rng.random_bool(0.3).then(|| {
                             now + TimeDelta::microseconds(rng.random_range(-30_000_000..90_000_000))
                         }),
+                        // A few priorities, so claims order by them; a few keys, so creates
+                        // answer waiting tasks, within a batch and across batches.
+                        priority: rng
+                            .random_bool(0.4)
+                            .then(|| [-100, -5, 0, 3, 100][rng.random_range(0..5)]),
+                        unique_key: rng
+                            .random_bool(0.3)
+                            .then(|| format!("k{}", rng.random_range(0..6))),
                     }
                     .validate()
                     .unwrap()
@@ -267,7 +276,9 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                 })
                 .await;
             if let Ok(made) = made {
-                sim.ids.extend(made.iter().map(|t| t.id));
+                sim.coverage.existing += made.iter().filter(|c| !c.is_new()).count();
+                sim.ids
+                    .extend(made.iter().filter(|c| c.is_new()).map(|c| c.task().id));
             }
         }
         18..=35 => {
@@ -600,7 +611,11 @@ async fn simulate(seed: u64) {
     // The run must have exercised the interesting paths, or agreement means little.
     let c = &sim.coverage;
     assert!(
-        sim.ids.len() > 50 && c.retained > 20 && c.released > 5 && c.retried + c.failed > 10,
+        sim.ids.len() > 50
+            && c.retained > 20
+            && c.released > 5
+            && c.retried + c.failed > 10
+            && c.existing > 5,
         "seed {seed}: the run exercised too little: {} tasks, {c:?}",
         sim.ids.len()
     );

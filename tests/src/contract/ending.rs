@@ -109,7 +109,10 @@ pub async fn clean_up_waits_for_retention(s: Subject) {
     let expiring: Vec<Task> = b
         .create_tasks("q", vec![TaskMeta::new(json!(0)); 5])
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|c| c.into_task())
+        .collect::<Vec<_>>();
     let alive = task(&a, "q", json!(2)).await;
     s.advance(mins(10) - secs(1));
     assert_eq!(

@@ -89,6 +89,9 @@ macro_rules! store_contract_tests {
             expiry_is_derived_and_final, clean_queue_removes_ended_tasks_now, clean_up_waits_for_retention,
             // namespaces.rs
             namespaces_are_isolated,
+            // priorities.rs
+            retain_order_is_priority_then_age, unique_keys_answer_the_task_that_holds_them,
+            batches_answer_each_key_with_one_task, ticker_tasks_take_the_tickers_priority,
             // tickers.rs
             ticker_crud_keeps_timestamps, ticker_maturity_is_claimed_once, queue_tickers_become_tasks,
             next_maturity_measures_the_wait,
@@ -108,6 +111,7 @@ macro_rules! store_contract_tests {
 
 mod ending;
 mod namespaces;
+mod priorities;
 mod queues;
 mod release;
 mod retain;
@@ -116,6 +120,7 @@ mod tickers;
 
 pub use ending::*;
 pub use namespaces::*;
+pub use priorities::*;
 pub use queues::*;
 pub use release::*;
 pub use retain::*;
@@ -129,6 +134,7 @@ pub const LISTED: &[&str] = crate::store_contract_tests!(@names);
 const SOURCES: &[&str] = &[
     include_str!("ending.rs"),
     include_str!("namespaces.rs"),
+    include_str!("priorities.rs"),
     include_str!("queues.rs"),
     include_str!("release.rs"),
     include_str!("retain.rs"),
@@ -174,6 +180,7 @@ pub(crate) async fn task(m: &Manager, queue: &str, payload: serde_json::Value) -
     m.create_task(queue, TaskMeta::new(payload))
         .await
         .expect("create task")
+        .into_task()
 }
 
 pub(crate) fn fail(error: serde_json::Value) -> Outcome {

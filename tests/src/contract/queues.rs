@@ -160,7 +160,10 @@ pub async fn queue_statuses_count_every_status(s: Subject) {
     let tasks = m
         .create_tasks("a", vec![TaskMeta::new(json!(1)); 4])
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|c| c.into_task())
+        .collect::<Vec<_>>();
     m.next_tasks("w", &["a"], 3).await.unwrap();
     m.release_task(tasks[0].id, Outcome::done()).await.unwrap();
     m.release_task(tasks[1].id, fail(json!("e"))).await.unwrap();

@@ -13,10 +13,12 @@ pub async fn retain_takes_the_oldest_due_task(s: Subject) {
             TaskMeta {
                 payload: Some(json!(0)),
                 delayed_at: Some(s.now() + mins(10)),
+                ..Default::default()
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     s.advance(secs(1));
     let second = task(&m, "q", json!(2)).await;
     assert_eq!(m.next_task("w", &[]).await.unwrap().unwrap().id, first.id);
@@ -30,7 +32,10 @@ pub async fn retain_takes_the_oldest_due_task(s: Subject) {
         .unwrap();
     let got = m.next_tasks("w", &["q"], 3).await.unwrap();
     let ids: Vec<i64> = got.iter().map(|t| t.id).collect();
-    assert_eq!(ids, batch[..3].iter().map(|t| t.id).collect::<Vec<_>>());
+    assert_eq!(
+        ids,
+        batch[..3].iter().map(|t| t.task().id).collect::<Vec<_>>()
+    );
 }
 
 /// One queue, several, or (empty list) any; unknown names match nothing.
@@ -248,7 +253,10 @@ async fn drain_concurrently(m: Manager) {
         }
     }
     assert_eq!(total, 2000);
-    assert_eq!(seen, created.iter().map(|t| t.id).collect::<HashSet<_>>());
+    assert_eq!(
+        seen,
+        created.iter().map(|t| t.task().id).collect::<HashSet<_>>()
+    );
     let released = m
         .list_tasks(&TaskFilter {
             status: Some(Status::Released),

@@ -31,10 +31,12 @@ pub async fn task_creation_follows_the_queue(s: Subject) {
             TaskMeta {
                 payload: Some(json!(2)),
                 delayed_at: Some(now + mins(30)),
+                ..Default::default()
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .into_task();
     assert_eq!(
         (delayed.delayed_at(), delayed.dies_at()),
         (Some(now + mins(30)), now + mins(90))
@@ -60,6 +62,7 @@ pub async fn task_creation_follows_the_queue(s: Subject) {
             TaskMeta {
                 payload: Some(json!(1)),
                 delayed_at: Some(now - secs(1)),
+                ..Default::default()
             },
         )
         .await;
@@ -96,7 +99,13 @@ pub async fn task_batches_are_all_or_nothing(s: Subject) {
     let m = s.manager("batch");
     queue(&m, "q").await;
     let metas: Vec<TaskMeta> = (0..50).map(|i| TaskMeta::new(json!(i))).collect();
-    let created = m.create_tasks("q", metas.clone()).await.unwrap();
+    let created = m
+        .create_tasks("q", metas.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.into_task())
+        .collect::<Vec<_>>();
     assert_eq!(created.len(), 50);
     assert!(created.windows(2).all(|w| w[0].id < w[1].id));
     assert!(
@@ -114,6 +123,7 @@ pub async fn task_batches_are_all_or_nothing(s: Subject) {
     with_bad.push(TaskMeta {
         payload: Some(json!(1)),
         delayed_at: Some(s.now() - secs(5)),
+        ..Default::default()
     });
     assert!(m.create_tasks("q", with_bad).await.is_err());
     assert_eq!(
@@ -130,7 +140,10 @@ pub async fn list_tasks_filters_and_paginates(s: Subject) {
     let a = m
         .create_tasks("a", vec![TaskMeta::new(json!("a")); 120])
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .map(|c| c.into_task())
+        .collect::<Vec<_>>();
     let b = task(&m, "b", json!("b")).await;
     m.next_task("w", &["a"]).await.unwrap();
     let all = m.list_tasks(&TaskFilter::default()).await.unwrap();

@@ -47,7 +47,8 @@ pub(super) async fn wakeup_latency(
             v[k] = Some(Instant::now());
         }
         m.create_task("bench", TaskMeta::new(json!({"k": k})))
-            .await?;
+            .await?
+            .into_task();
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while latencies.lock().map(|l| l.len()).unwrap_or(0) < count && Instant::now() < deadline {

@@ -23,6 +23,7 @@
 mod http;
 mod latency;
 mod report;
+mod variants;
 
 use crate::error::CliError;
 use clap::Args;
@@ -60,7 +61,8 @@ pub struct BenchArgs {
     /// Finished tasks left in the table for the W2_finished drain.
     #[arg(long = "finished-rows", default_value_t = 1_000_000)]
     pub finished_rows: usize,
-    /// Run only these workloads (W1a, W1b, W2, W2_finished, W2_http, W3); default all.
+    /// Run only these workloads (W1a, W1b, W1a_unique, W1b_unique, W2, W2_priority,
+    /// W2_finished, W2_http, W3); default all.
     #[arg(long, value_delimiter = ',')]
     pub workload: Vec<String>,
     /// Measure the database's ceiling with pgbench first and print ratios to it.
@@ -110,12 +112,21 @@ async fn released(m: &Manager) -> Result<u64, CliError> {
 }
 
 async fn precreate(m: &Manager, n: usize) -> Result<(), CliError> {
-    let mut left = n;
-    while left > 0 {
-        let k = left.min(1000);
-        m.create_tasks("bench", vec![TaskMeta::new(json!({"k": 1})); k])
+    precreate_with(m, n, |_| TaskMeta::new(json!({"k": 1}))).await
+}
+
+/// Creates `n` tasks made by `meta(i)`, 1,000 per call.
+async fn precreate_with(
+    m: &Manager,
+    n: usize,
+    meta: impl Fn(usize) -> TaskMeta,
+) -> Result<(), CliError> {
+    let mut done = 0;
+    while done < n {
+        let k = (n - done).min(1000);
+        m.create_tasks("bench", (done..done + k).map(&meta).collect())
             .await?;
-        left -= k;
+        done += k;
     }
     Ok(())
 }
@@ -163,7 +174,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         let start = Instant::now();
         for i in 0..n {
             m.create_task("bench", TaskMeta::new(json!({"i": i})))
-                .await?;
+                .await?
+                .into_task();
         }
         let rate = n as f64 / start.elapsed().as_secs_f64();
         report.add(
@@ -283,6 +295,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         drop(server);
         m.delete_queue("bench").await?;
     }
+
+    variants::run(&args, &store, &manager, &mut report).await?;
 
     if wants(&args, "W3") {
         let m = fresh(&store, &manager, "w3").await?;

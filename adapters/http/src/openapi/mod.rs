@@ -94,9 +94,14 @@ mod tests {
                     "started_at",
                     "finished_at",
                     "lease_expires_at",
+                    "unique_key",
                 ],
             ),
-            ("Ticker", serde_json::to_value(&k).unwrap(), vec![]),
+            (
+                "Ticker",
+                serde_json::to_value(&k).unwrap(),
+                vec!["priority"],
+            ),
         ] {
             let props = schemas[name]["properties"].as_object().unwrap();
             let written: Vec<&String> = value.as_object().unwrap().keys().collect();

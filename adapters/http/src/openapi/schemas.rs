@@ -7,6 +7,7 @@ use pgqueue_domain::duration::MIN_PERIOD;
 use pgqueue_domain::name::MAX_NAME_LEN;
 use pgqueue_domain::page::MAX_LIMIT;
 use pgqueue_domain::queue::MAX_RETRIES;
+use pgqueue_domain::task::{MAX_KEY_LEN, MAX_PRIORITY, MIN_PRIORITY};
 use pgqueue_domain::worker::MAX_WORKER_LEN;
 use serde_json::{Value, json};
 
@@ -44,6 +45,11 @@ fn any_case(word: &str) -> String {
 fn status_filter_pattern() -> String {
     let names: Vec<String> = Status::ALL.iter().map(|s| any_case(s.as_str())).collect();
     format!("^{WS}*({})?{WS}*$", names.join("|"))
+}
+
+/// A unique key: 1 to 255 characters without control characters, not trimmed.
+fn key_pattern() -> String {
+    format!("^[^{CONTROL}]{{1,{MAX_KEY_LEN}}}$")
 }
 
 /// A worker name: trimmed, then 1 to 255 characters without control characters.
@@ -133,6 +139,8 @@ fn ticker_meta() -> Value {
             "queue": {"oneOf": [{"$ref": "#/components/schemas/Name"}, {"type": "null"},
                                 {"type": "string", "pattern": format!("^{WS}*$")}],
                       "description": "when set, every maturity becomes a task there; null or blank removes it"},
+            "priority": {"type": ["integer", "null"], "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
+                         "description": "the priority of the tasks it creates; null resets it to 0"},
             "namespace": {"type": ["string", "null"], "description": "ignored"},
             "timestamp": {"type": ["string", "null"], "format": "date-time", "description": "ignored"}
         }
@@ -189,7 +197,7 @@ pub(crate) fn schemas() -> Value {
         "QueuePatch": patching(renaming(queue_meta(), "queue"), &["queue", "ttl", "retries", "retry_delay", "lease"], &[]),
         "Task": {
             "type": "object",
-            "required": ["id", "queue", "namespace", "payload", "created_at", "dies_at", "retries", "status"],
+            "required": ["id", "queue", "namespace", "payload", "created_at", "dies_at", "retries", "status", "priority"],
             "properties": {
                 "id": {"type": "integer"}, "queue": {"type": "string"}, "namespace": {"type": "string"},
                 "payload": {"description": "any JSON value, null included, exactly as sent"},
@@ -202,7 +210,10 @@ pub(crate) fn schemas() -> Value {
                 "dies_at": timestamp("when it expires if it has not finished"),
                 "lease_expires_at": timestamp("when the current attempt's lease runs out"),
                 "retries": {"type": "integer", "description": "attempts left"},
-                "status": {"$ref": "#/components/schemas/Status"}
+                "status": {"$ref": "#/components/schemas/Status"},
+                "priority": {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
+                             "description": "higher runs first"},
+                "unique_key": {"type": "string", "description": "while the task waits or runs, creates with this key answer it"}
             }
         },
         "NewTask": {
@@ -212,6 +223,10 @@ pub(crate) fn schemas() -> Value {
                 "payload": {"$ref": "#/components/schemas/Storable", "description": "any JSON value, null included"},
                 "delayed_at": {"type": ["string", "null"], "format": "date-time",
                                "description": "not to be retained before this; not in the past"},
+                "priority": {"type": ["integer", "null"], "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
+                             "description": "higher runs first; default 0"},
+                "unique_key": {"type": ["string", "null"], "pattern": key_pattern(),
+                               "description": "1 to 255 bytes without control characters: while a task with this key of the queue waits or runs, a create answers it (200) instead of creating another"},
                 "namespace": {"type": ["string", "null"], "description": "ignored"}
             }
         },
@@ -230,11 +245,12 @@ pub(crate) fn schemas() -> Value {
             "properties": {
                 "ticker": {"type": "string"}, "payload": {}, "interval": {"type": "integer"},
                 "namespace": {"type": "string"}, "timestamp": timestamp("when it last fired"),
-                "queue": {"type": "string"}
+                "queue": {"type": "string"},
+                "priority": {"type": "integer", "description": "the priority of the tasks it creates"}
             }
         },
         "NewTicker": creating(ticker_meta(), "ticker"),
-        "TickerPatch": patching(renaming(ticker_meta(), "ticker"), &["ticker", "payload", "interval", "period", "queue"], &["payload", "queue"]),
+        "TickerPatch": patching(renaming(ticker_meta(), "ticker"), &["ticker", "payload", "interval", "period", "queue", "priority"], &["payload", "queue", "priority"]),
         "TickerEvent": {
             "type": "object", "required": ["event", "data"],
             "properties": {

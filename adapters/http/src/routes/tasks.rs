@@ -5,7 +5,7 @@ use crate::envelope::{self, ListEnvelope};
 use crate::error::HttpError;
 use crate::query::Query;
 use pgqueue_app::{MAX_BATCH, Manager};
-use pgqueue_domain::{Outcome, TaskFilter, TaskId, TaskMeta, Timestamp, WorkerName};
+use pgqueue_domain::{Created, Outcome, TaskFilter, TaskId, TaskMeta, Timestamp, WorkerName};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use warp::http::StatusCode;
@@ -24,6 +24,12 @@ struct NewTaskBody {
     /// Not before this.
     #[serde(default)]
     delayed_at: Option<Timestamp>,
+    /// −100 to 100; higher runs first.
+    #[serde(default, deserialize_with = "pgqueue_domain::json::optional_integer")]
+    priority: Option<i64>,
+    /// While a task with this key waits or runs, creating another answers it.
+    #[serde(default)]
+    unique_key: Option<String>,
     /// Accepted for wire compatibility; the namespace is the server's.
     #[serde(default, rename = "namespace")]
     _namespace: Option<String>,
@@ -59,8 +65,10 @@ pub(crate) async fn list(m: &Manager, q: &Query) -> Result<Response, HttpError> 
     Ok(envelope::list(m.list_tasks(&filter).await?))
 }
 
-/// `POST P/task`: one task object → 201 Task; an array → 201 list envelope, all or nothing.
-/// Every task of a batch must name the same queue: a batch is one insert into one queue.
+/// `POST P/task`: one task object → 201 Task, or 200 with the task that already holds its
+/// unique key; an array → 201 list envelope of the tasks in input order (a held or repeated
+/// key answers the one task), all or nothing. Every task of a batch must name the same
+/// queue: a batch is one insert into one queue.
 pub(crate) async fn create(m: &Manager, bytes: &[u8]) -> Result<Response, HttpError> {
     let is_batch = bytes
         .iter()
@@ -69,17 +77,22 @@ pub(crate) async fn create(m: &Manager, bytes: &[u8]) -> Result<Response, HttpEr
     if !is_batch {
         let one: NewTaskBody = body::parse_object(bytes)?;
         let queue = one.queue.clone().unwrap_or_default();
-        let task = m.create_task(&queue, meta(one)).await?;
-        return Ok(envelope::json(StatusCode::CREATED, &task));
+        return Ok(match m.create_task(&queue, meta(one)).await? {
+            Created::New(task) => envelope::json(StatusCode::CREATED, &task),
+            Created::Existing(task) => envelope::json(StatusCode::OK, &task),
+        });
     }
     let many: Vec<NewTaskBody> = body::parse::<Vec<body::Object<NewTaskBody>>>(bytes)?
         .into_iter()
         .map(|o| o.0)
         .collect();
     let queue = batch_queue(&many)?;
-    let tasks = m
+    let tasks: Vec<_> = m
         .create_tasks(&queue, many.into_iter().map(meta).collect())
-        .await?;
+        .await?
+        .into_iter()
+        .map(Created::into_task)
+        .collect();
     Ok(envelope::json(
         StatusCode::CREATED,
         &ListEnvelope {
@@ -93,6 +106,8 @@ fn meta(b: NewTaskBody) -> TaskMeta {
     TaskMeta {
         payload: b.payload,
         delayed_at: b.delayed_at,
+        priority: b.priority,
+        unique_key: b.unique_key,
     }
 }
 

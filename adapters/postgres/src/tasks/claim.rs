@@ -42,22 +42,25 @@ impl<'a> QueueFilter<'a> {
     }
 }
 
-/// The claim, for `$queues` (a condition on `r.queue` and `$4`, the queue names): the `$5`
-/// oldest retainable tasks of namespace `$2`, the k-th oldest to the k-th worker name of
-/// `$3` (`row_number` over the claim order, joined to the names' ordinality).
+/// The claim, for `$queues` (a condition on `r.queue` and `$4`, the queue names): the first
+/// `$5` retainable tasks of namespace `$2` in claim order (domain: `Task::claim_order`:
+/// higher priority first, then the oldest), the k-th to the k-th worker name of `$3`
+/// (`row_number` over the claim order, joined to the names' ordinality). The order is the
+/// claim indexes' own, so the claim walks an index and never sorts.
 macro_rules! claim_sql {
     ($queues:literal) => {
         concat!(
             with_now!(),
             ", w AS (SELECT w.name, w.k FROM unnest($3::text[]) WITH ORDINALITY AS w(name, k)), \
              picked AS ( \
-               SELECT p.id, row_number() OVER (ORDER BY p.created_at, p.id) AS k FROM ( \
-                 SELECT r.id, r.created_at FROM tasks r, c \
+               SELECT p.id, row_number() OVER (ORDER BY p.priority DESC, p.created_at, p.id) AS k \
+               FROM ( \
+                 SELECT r.id, r.priority, r.created_at FROM tasks r, c \
                  WHERE r.namespace = $2 AND ",
             $queues,
             " AND ",
             retainable!(),
-            " ORDER BY r.created_at, r.id LIMIT $5 \
+            " ORDER BY r.priority DESC, r.created_at, r.id LIMIT $5 \
                  FOR UPDATE OF r SKIP LOCKED) p) \
              UPDATE tasks t SET worker = w.name, started_at = c.now, result = NULL, \
                lease_expires_at = ",
@@ -109,6 +112,16 @@ pub(crate) async fn claim(
                 .await?
         }
     };
-    // Claim order is the names' order: the k-th oldest went to the k-th name.
-    into_tasks(rows, |t| (t.created_at, t.id))
+    // Claim order is the names' order: the k-th in claim order went to the k-th name.
+    into_tasks(rows, Task::claim_order)
+}
+
+/// The three variants' text, for the plan tests (`support::claim_statements`).
+#[cfg(feature = "test-support")]
+pub(crate) fn claim_statements() -> [(&'static str, &'static str); 3] {
+    [
+        ("any", CLAIM_ANY),
+        ("one", CLAIM_ONE),
+        ("several", CLAIM_SEVERAL),
+    ]
 }

@@ -14,6 +14,8 @@ mod create;
 mod housekeeping;
 mod release;
 
+#[cfg(feature = "test-support")]
+pub(crate) use claim::claim_statements;
 pub(crate) use claim::{QueueFilter, claim};
 pub(crate) use create::create;
 pub(crate) use housekeeping::{clean_queue, clean_up, rescue};
@@ -26,7 +28,9 @@ use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use pgqueue_domain::{Namespace, QueueName, State, Task, TaskFilter, TaskId, TaskRecord};
+use pgqueue_domain::{
+    Namespace, QueueName, State, Task, TaskFilter, TaskId, TaskRecord, UniqueKey,
+};
 use pgqueue_ports::{Listing, StoreError};
 use serde_json::Value;
 
@@ -64,6 +68,8 @@ pub(crate) struct TaskRow {
     retries: i32,
     max_retries: i32,
     state: String,
+    priority: i16,
+    unique_key: Option<String>,
     #[diesel(sql_type = Timestamptz)]
     now: DateTime<Utc>,
 }
@@ -92,6 +98,13 @@ impl TaskRow {
             retries: u32::try_from(self.retries).map_err(|_| corrupt("retries"))?,
             max_retries: u32::try_from(self.max_retries).map_err(|_| corrupt("max_retries"))?,
             state: State::parse(&self.state).map_err(|_| corrupt("state"))?,
+            priority: self.priority,
+            unique_key: self
+                .unique_key
+                .as_deref()
+                .map(UniqueKey::parse)
+                .transpose()
+                .map_err(|_| corrupt("unique_key"))?,
         };
         Task::restore(record, self.now)
             .map_err(|e| StoreError::Unavailable(e.to_string().into()).into())

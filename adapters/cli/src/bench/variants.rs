@@ -1,0 +1,80 @@
+//! Workloads that measure what a feature costs the hot path, each beside its plain form in
+//! the same run: unique keys on creates (`W1a_unique`, `W1b_unique`) and priorities on the
+//! drain (`W2_priority`).
+
+use super::report::{Report, peak_rss_mb, reset_peak_rss};
+use super::{BenchArgs, drain, fresh, precreate_with, wants};
+use crate::error::CliError;
+use pgqueue_app::Manager;
+use pgqueue_domain::TaskMeta;
+use pgqueue_ports::Store;
+use pgqueue_postgres::PgStore;
+use serde_json::json;
+use std::time::Instant;
+
+/// Runs the variant workloads the arguments ask for.
+pub(super) async fn run(
+    args: &BenchArgs,
+    store: &PgStore,
+    manager: &Manager,
+    report: &mut Report,
+) -> Result<(), CliError> {
+    let n = args.tasks;
+    if wants(args, "W1a_unique") {
+        let m = fresh(store, manager, "w1a-unique").await?;
+        reset_peak_rss();
+        let start = Instant::now();
+        for i in 0..n {
+            let meta = TaskMeta::new(json!({"i": i})).unique_key(format!("key-{i}"));
+            m.create_task("bench", meta).await?;
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        report.add(
+            "W1a_unique_enqueue_single_jobs_s",
+            rate,
+            format!("{n} tasks, one awaited call each, each with its own unique key"),
+            Some("insert_c1"),
+        );
+        m.delete_queue("bench").await?;
+    }
+    if wants(args, "W1b_unique") {
+        let m = fresh(store, manager, "w1b-unique").await?;
+        reset_peak_rss();
+        let start = Instant::now();
+        precreate_with(&m, n, |i| {
+            TaskMeta::new(json!({"k": 1})).unique_key(format!("key-{i}"))
+        })
+        .await?;
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        report.add(
+            "W1b_unique_enqueue_batch_jobs_s",
+            rate,
+            format!("{n} tasks, 1,000 per call, each with its own unique key"),
+            None,
+        );
+        report.add("W1b_unique_peak_rss_mb", peak_rss_mb(), "", None);
+        m.delete_queue("bench").await?;
+    }
+    if wants(args, "W2_priority") {
+        let c = args.concurrency.first().copied().unwrap_or(8);
+        let m = fresh(store, manager, "w2-priority").await?;
+        precreate_with(&m, n, |i| {
+            TaskMeta::new(json!({"k": 1})).priority([-20, -10, 0, 10, 20][i % 5])
+        })
+        .await?;
+        store
+            .maintain(true)
+            .await
+            .map_err(pgqueue_app::Error::from)?;
+        reset_peak_rss();
+        let rate = drain(&m, n, c).await?;
+        report.add(
+            format!("W2_priority_drain_c{c}_jobs_s"),
+            rate,
+            format!("{n} tasks over 5 priorities, worker runtime, no-op handlers"),
+            Some(&format!("claim_finish_1stmt_c{c}")),
+        );
+        m.delete_queue("bench").await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! The claim must walk an index in claim order whatever the backlog: with 1,000,000 waiting
+//! tasks of mixed priorities, each variant of the claim statement (one queue, several, any),
+//! planned generically as pooled connections plan it, uses its partial index, never sorts
+//! the backlog and never scans `tasks` sequentially. The index predicates must match the
+//! claim's WHERE text for the planner to use them, so this fails when either side changes
+//! alone. (The only Sort allowed is the one that numbers the claimed rows for their callers:
+//! it sits above the claim's Limit and sorts at most as many rows as were claimed.)
+
+use pgqueue_domain::{Namespace, QueueMeta, QueueName};
+use pgqueue_ports::{StorageClock, Store};
+use pgqueue_postgres::support;
+use pgqueue_tests::db::fresh_database;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Every node of a JSON plan, depth first.
+fn nodes(plan: &Value, out: &mut Vec<Value>) {
+    out.push(plan.clone());
+    if let Some(children) = plan["Plans"].as_array() {
+        for c in children {
+            nodes(c, out);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_claim_variant_walks_its_index_in_claim_order() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let ns = Namespace::parse("big").unwrap();
+    let queues: Vec<QueueName> = ["q0", "q1", "q2", "q3"]
+        .iter()
+        .map(|q| QueueName::parse(q).unwrap())
+        .collect();
+    for q in &queues {
+        let patch = QueueMeta::default().validate().unwrap();
+        store.create_queue(&ns, q, &patch).await.unwrap();
+    }
+    support::insert_waiting(&store, &ns, &queues, 1_000_000)
+        .await
+        .unwrap();
+    let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute("ANALYZE tasks").await.unwrap();
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    for (variant, sql) in support::claim_statements() {
+        client
+            .batch_execute(&format!(
+                "PREPARE claim_{variant} (timestamptz, text, text[], text[], bigint) AS {sql}"
+            ))
+            .await
+            .unwrap();
+        let queues = match variant {
+            "any" => "ARRAY[]::text[]",
+            "one" => "ARRAY['q1']",
+            _ => "ARRAY['q1', 'q2']",
+        };
+        // The simple protocol answers in text (the plan's type is json).
+        let answer = client
+            .simple_query(&format!(
+                "EXPLAIN (FORMAT JSON) EXECUTE claim_{variant}(NULL, 'big', ARRAY['w', 'w'], {queues}, 2)"
+            ))
+            .await
+            .unwrap();
+        let text = answer
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .unwrap();
+        let plan: Value = serde_json::from_str(&text).unwrap();
+        let mut all = Vec::new();
+        nodes(&plan[0]["Plan"], &mut all);
+        for sort in all.iter().filter(|n| n["Node Type"] == "Sort") {
+            let mut below = Vec::new();
+            nodes(sort, &mut below);
+            assert!(
+                below.iter().any(|n| n["Node Type"] == "Limit"),
+                "{variant}: a Sort over the backlog (no Limit beneath it) in {text}"
+            );
+        }
+        assert!(
+            !all.iter()
+                .any(|n| n["Node Type"] == "Seq Scan" && n["Relation Name"] == "tasks"),
+            "{variant}: a sequential scan of tasks in {text}"
+        );
+        let expected = if variant == "one" {
+            "tasks_retainable_by_queue"
+        } else {
+            "tasks_retainable"
+        };
+        assert!(
+            all.iter().any(|n| n["Index Name"] == expected),
+            "{variant}: {expected} not used in {text}"
+        );
+    }
+}
