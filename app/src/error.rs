@@ -18,6 +18,10 @@ pub enum Error {
     /// The call clashes with the current state: already exists, task not retained (by you).
     #[error("{0}")]
     Conflict(String),
+    /// The task was asked to stop: the answer to the heartbeat of a cancelled task (so a
+    /// worker can tell it apart from losing its task).
+    #[error("task was cancelled")]
+    Cancelled,
     /// The input breaks a rule: bad name, out-of-range field, missing payload, …
     #[error(transparent)]
     Invalid(DomainError),
@@ -31,11 +35,16 @@ impl From<DomainError> for Error {
     /// domain refuses is invalid input.
     fn from(e: DomainError) -> Self {
         match e {
+            DomainError::Cancelled => Error::Cancelled,
             DomainError::NotRetained
             | DomainError::NotRetainedBy(_)
             | DomainError::NotAvailable
             | DomainError::LeaseNotExpired
-            | DomainError::NotMatured => Error::Conflict(e.to_string()),
+            | DomainError::NotMatured
+            | DomainError::TaskEnded
+            | DomainError::NotEnded
+            | DomainError::NotRetryable
+            | DomainError::StillRetained => Error::Conflict(e.to_string()),
             other => Error::Invalid(other),
         }
     }

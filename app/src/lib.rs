@@ -17,9 +17,9 @@ pub mod runtime;
 pub mod worker;
 
 pub use error::{Error, Result};
-pub use manager::{MAX_BATCH, Manager};
+pub use manager::{MAX_BATCH, MAX_REDRIVE, Manager};
 pub use observer::{NoopObserver, Observer};
 pub use pgqueue_domain as domain;
 pub use pgqueue_ports as ports;
 pub use runtime::{Runtime, RuntimeConfig};
-pub use worker::{Worker, WorkerReport};
+pub use worker::{TaskContext, Worker, WorkerReport};

@@ -11,8 +11,15 @@ pub trait Observer: Send + Sync {
     fn tasks_created(&self, _ns: &Namespace, _queue: &QueueName, _n: usize) {}
     /// A task was retained by a worker.
     fn task_retained(&self, _task: &Task) {}
-    /// A task was released; `task` is its state after release (released, retry or failed).
+    /// A task was released; `task` is its state after release (released, retry, failed or
+    /// cancelled).
     fn task_released(&self, _task: &Task) {}
+    /// A task was cancelled (ended now, or asked to stop).
+    fn task_cancelled(&self, _task: &Task) {}
+    /// `n` ended tasks of a queue were retried by an operator.
+    fn tasks_retried(&self, _ns: &Namespace, _queue: &QueueName, _n: u64) {}
+    /// `n` tasks of a queue were deleted by an operator.
+    fn tasks_deleted(&self, _ns: &Namespace, _queue: &QueueName, _n: u64) {}
 }
 
 /// Observes nothing.

@@ -38,7 +38,7 @@ pub enum Error {
     InvalidDuration(String),
     /// A status name that is not one of the six.
     #[error(
-        "invalid status {0:?}: expected one of new, retained, retry, released, failed, expired"
+        "invalid status {0:?}: expected one of new, retained, retry, released, failed, expired, cancelled"
     )]
     InvalidStatus(String),
     /// A JSON value holds U+0000, which PostgreSQL cannot store (`<field>` is the body field).
@@ -79,6 +79,21 @@ pub enum Error {
     /// A lease rescue of a task whose lease has not passed.
     #[error("task lease has not expired")]
     LeaseNotExpired,
+    /// A cancel, of a task that has already ended.
+    #[error("task has ended")]
+    TaskEnded,
+    /// A heartbeat (or other continuation) of a task an operator asked to stop.
+    #[error("task was cancelled")]
+    Cancelled,
+    /// A retry of a task that has not ended (or ended well: released).
+    #[error("task is not ended")]
+    NotEnded,
+    /// A retry of a task that ended well.
+    #[error("task was released: only failed, expired or cancelled tasks are retried")]
+    NotRetryable,
+    /// A delete of a task that a worker holds.
+    #[error("task is retained: cancel it first")]
+    StillRetained,
     /// A stored row that no sequence of transitions can produce.
     #[error("invalid stored record: {0}")]
     InvalidRecord(String),

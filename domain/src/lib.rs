@@ -27,8 +27,8 @@ pub use page::Page;
 pub use queue::{Queue, QueueMeta, QueuePatch};
 pub use status::{State, Status, StatusCount};
 pub use task::{
-    Created, NewTask, Outcome, OutcomeKind, Task, TaskFilter, TaskId, TaskMeta, TaskRecord,
-    TaskView, UniqueKey,
+    Cancelled, Created, NewTask, Outcome, OutcomeKind, Task, TaskFilter, TaskId, TaskMeta,
+    TaskRecord, TaskView, UniqueKey,
 };
 pub use ticker::{Ticker, TickerMeta, TickerPatch};
 pub use time::{MAX_TIMESTAMP, Timestamp};

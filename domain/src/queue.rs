@@ -33,6 +33,9 @@ pub struct Queue {
     pub lease: Duration,
     /// The tenant it belongs to.
     pub namespace: Namespace,
+    /// Since when no task of it is retained (absent: not paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<crate::time::Timestamp>,
 }
 
 impl Queue {
@@ -45,7 +48,19 @@ impl Queue {
             retry_delay: DEFAULT_RETRY_DELAY,
             lease: DEFAULT_LEASE,
             namespace,
+            paused_at: None,
         }
+    }
+
+    /// Pauses it: no task of it is retained until it is resumed. Pausing a paused queue
+    /// keeps the time it was first paused.
+    pub fn pause(&mut self, now: crate::time::Timestamp) {
+        self.paused_at.get_or_insert(crate::time::truncate(now));
+    }
+
+    /// Resumes it.
+    pub fn resume(&mut self) {
+        self.paused_at = None;
     }
 
     /// A new queue: the defaults, then the patch's settings (a name in the patch is ignored:
@@ -111,6 +126,10 @@ pub struct QueueMeta {
     /// the caller's binding, never from the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Accepted so that a queue read back can be sent again; ignored (pause and resume have
+    /// their own routes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<crate::time::Timestamp>,
 }
 
 /// A validated set of changes to a queue. Only [`QueueMeta::validate`] makes one, so every
@@ -200,7 +219,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_follow_the_spec() {
+    fn defaults_are_the_documented_ones() {
         let q = Queue::new(Namespace::default(), QueueName::parse("emails").unwrap());
         let json = serde_json::to_value(&q).unwrap();
         assert_eq!(

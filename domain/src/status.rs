@@ -27,6 +27,8 @@ pub enum State {
     Released,
     /// Its last allowed attempt failed (terminal).
     Failed,
+    /// Stopped by an operator (terminal).
+    Cancelled,
 }
 
 impl State {
@@ -38,6 +40,7 @@ impl State {
             State::Retry => "retry",
             State::Released => "released",
             State::Failed => "failed",
+            State::Cancelled => "cancelled",
         }
     }
 
@@ -49,18 +52,19 @@ impl State {
             "retry" => Ok(State::Retry),
             "released" => Ok(State::Released),
             "failed" => Ok(State::Failed),
+            "cancelled" => Ok(State::Cancelled),
             other => Err(Error::InvalidStatus(other.to_string())),
         }
     }
 
-    /// Whether the task has finished for good (released or failed).
+    /// Whether the task has finished for good (released, failed or cancelled).
     pub fn is_finished(self) -> bool {
-        matches!(self, State::Released | State::Failed)
+        matches!(self, State::Released | State::Failed | State::Cancelled)
     }
 }
 
 /// What users see of a task, with the precedence of `docs/lifecycle.md`:
-/// `released` > `failed` > `expired` > `retained` > `retry` > `new`.
+/// `released` > `failed` > `cancelled` > `expired` > `retained` > `retry` > `new`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
 )]
@@ -79,17 +83,20 @@ pub enum Status {
     Failed,
     /// Its `dies_at` passed before it finished.
     Expired,
+    /// Stopped by an operator.
+    Cancelled,
 }
 
 impl Status {
-    /// All six, in a stable order (used to report zero counts).
-    pub const ALL: [Status; 6] = [
+    /// All seven, in a stable order (used to report zero counts).
+    pub const ALL: [Status; 7] = [
         Status::New,
         Status::Retained,
         Status::Retry,
         Status::Released,
         Status::Failed,
         Status::Expired,
+        Status::Cancelled,
     ];
 
     /// Derives the visible status of a task stored in `state` that dies at `dies_at`.
@@ -98,6 +105,7 @@ impl Status {
         match state {
             State::Released => Status::Released,
             State::Failed => Status::Failed,
+            State::Cancelled => Status::Cancelled,
             _ if now >= dies_at => Status::Expired,
             State::Retained => Status::Retained,
             State::Retry => Status::Retry,
@@ -114,6 +122,7 @@ impl Status {
             Status::Released => "released",
             Status::Failed => "failed",
             Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
         }
     }
 
@@ -125,10 +134,19 @@ impl Status {
             .ok_or_else(|| Error::InvalidStatus(s.to_string()))
     }
 
-    /// Whether a task in this status is done with (released, failed or expired): what
-    /// clean-up removes.
+    /// Whether a task in this status is done with (released, failed, cancelled or expired):
+    /// what clean-up removes.
     pub fn is_end(self) -> bool {
-        matches!(self, Status::Released | Status::Failed | Status::Expired)
+        matches!(
+            self,
+            Status::Released | Status::Failed | Status::Expired | Status::Cancelled
+        )
+    }
+
+    /// Whether a task in this status may be retried by an operator (failed, expired or
+    /// cancelled: the ends that did not do the work).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Status::Failed | Status::Expired | Status::Cancelled)
     }
 }
 
@@ -196,7 +214,7 @@ mod tests {
         assert_eq!(Status::parse("Expired").unwrap(), Status::Expired);
         assert_eq!(
             Status::parse("done").unwrap_err().to_string(),
-            "invalid status \"done\": expected one of new, retained, retry, released, failed, expired"
+            "invalid status \"done\": expected one of new, retained, retry, released, failed, expired, cancelled"
         );
         for st in Status::ALL {
             assert_eq!(Status::parse(st.as_str()).unwrap(), st);
@@ -209,7 +227,8 @@ mod tests {
             Just(State::Retained),
             Just(State::Retry),
             Just(State::Released),
-            Just(State::Failed)
+            Just(State::Failed),
+            Just(State::Cancelled)
         ]
     }
 
@@ -223,6 +242,7 @@ mod tests {
             match state {
                 State::Released => prop_assert_eq!(status, Status::Released),
                 State::Failed => prop_assert_eq!(status, Status::Failed),
+                State::Cancelled => prop_assert_eq!(status, Status::Cancelled),
                 _ if offset >= 0 => prop_assert_eq!(status, Status::Expired),
                 _ => prop_assert_eq!(status.as_str(), state.as_str()),
             }

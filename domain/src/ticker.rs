@@ -32,6 +32,9 @@ pub struct Ticker {
     /// The priority of the tasks it creates (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i16>,
+    /// Since when it does not fire (absent: not paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<Timestamp>,
 }
 
 impl Ticker {
@@ -45,7 +48,18 @@ impl Ticker {
             timestamp: None,
             queue: None,
             priority: None,
+            paused_at: None,
         }
+    }
+
+    /// Pauses it: it does not fire until resumed (idempotent).
+    pub fn pause(&mut self, now: Timestamp) {
+        self.paused_at.get_or_insert(time::truncate(now));
+    }
+
+    /// Resumes it: it fires once at the next poll if it matured meanwhile.
+    pub fn resume(&mut self) {
+        self.paused_at = None;
     }
 
     /// A new ticker: the defaults, then the patch's settings (a name in the patch is ignored).
@@ -92,9 +106,10 @@ impl Ticker {
         self.timestamp.map(|t| time::add(t, self.interval))
     }
 
-    /// Whether it has matured at `now`: never fired, or `timestamp + interval ≤ now`.
+    /// Whether it has matured at `now`: not paused, and never fired or
+    /// `timestamp + interval ≤ now`.
     pub fn is_matured(&self, now: Timestamp) -> bool {
-        self.matures_at().is_none_or(|m| m <= now)
+        self.paused_at.is_none() && self.matures_at().is_none_or(|m| m <= now)
     }
 
     /// Claims the current maturity: records `now` as the time it fired.
@@ -147,6 +162,10 @@ pub struct TickerMeta {
     /// Accepted for wire compatibility (a ticker read back and sent again); ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Timestamp>,
+    /// Accepted so that a ticker read back can be sent again; ignored (pause and resume
+    /// have their own routes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<Timestamp>,
 }
 
 /// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).

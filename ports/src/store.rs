@@ -21,8 +21,8 @@ use crate::signal::Signal;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task,
-    TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
+    Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 
 /// One page of a list, with the total before pagination.
@@ -199,6 +199,58 @@ pub trait Store: Send + Sync {
     /// Extends the lease of `worker`'s attempt (domain rule `Task::heartbeat`).
     async fn heartbeat(&self, ns: &Namespace, id: TaskId, worker: &WorkerName)
     -> StoreResult<Task>;
+
+    // ---- operating ----
+
+    /// Cancels a task (domain rule `Task::cancel`): a waiting one ends `cancelled` now, a
+    /// retained one is asked to stop. NotFound; Rule `TaskEnded`.
+    async fn cancel_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task>;
+
+    /// Retries an ended task (domain rule `Task::retry`, with its queue's policy now).
+    /// NotFound; Rule `NotEnded`/`NotRetryable`; Conflict when another waiting or retained
+    /// task holds its unique key.
+    async fn retry_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task>;
+
+    /// Retries up to `limit` tasks of the queue in the given (retryable) statuses, oldest id
+    /// first, skipping those whose unique key another waiting task holds; returns how many.
+    /// NotFound for an unknown queue.
+    async fn retry_tasks(
+        &self,
+        ns: &Namespace,
+        queue: &QueueName,
+        statuses: &[Status],
+        limit: u32,
+    ) -> StoreResult<u64>;
+
+    /// Deletes a task that no worker holds (domain rule `Task::check_deletable`) and
+    /// returns it. NotFound; Rule `StillRetained`.
+    async fn delete_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task>;
+
+    /// Deletes the namespace's tasks in the given derived statuses (never `retained`), of
+    /// one queue or all; returns how many.
+    async fn purge_tasks(
+        &self,
+        ns: &Namespace,
+        queue: Option<QueueName>,
+        statuses: &[Status],
+    ) -> StoreResult<u64>;
+
+    /// Pauses (`true`) or resumes a queue (domain `Queue::pause`/`resume`): retains skip a
+    /// paused queue; resuming wakes idle workers. NotFound.
+    async fn pause_queue(
+        &self,
+        ns: &Namespace,
+        name: &QueueName,
+        paused: bool,
+    ) -> StoreResult<Queue>;
+
+    /// Pauses or resumes a ticker (domain `Ticker::pause`/`resume`). NotFound.
+    async fn pause_ticker(
+        &self,
+        ns: &Namespace,
+        name: &TickerName,
+        paused: bool,
+    ) -> StoreResult<Ticker>;
 
     /// Rescues up to `limit` tasks whose lease passed, in every namespace (domain rule
     /// `Task::rescue`); returns them after the change.

@@ -617,3 +617,75 @@ async fn next_ticker_reconnects_after_the_server_restarts() {
         "no maturity delivered twice"
     );
 }
+
+/// The operator commands, and a pause that survives a restart of the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_commands_and_a_pause_that_survives_a_restart() {
+    let db = fresh_database().await;
+    let mut s = Server::on(&db).await;
+    s.json(&["create-queue", "ops", "--retries", "1"]).await;
+    let t = s.json(&["create-task", "ops", "--payload", "1"]).await;
+    let id = t["id"].as_i64().unwrap().to_string();
+    let paused = s.json(&["pause-queue", "ops"]).await;
+    assert!(paused["paused_at"].is_string(), "{paused}");
+    s.signal(libc::SIGTERM);
+    s.child.wait().await.unwrap();
+
+    let s = Server::on(&db).await;
+    assert!(
+        s.json(&["queue", "ops"]).await["paused_at"].is_string(),
+        "paused after a restart"
+    );
+    assert_eq!(
+        s.json(&["retain-task", "ops", "--worker", "w"]).await,
+        Value::Null
+    );
+    s.json(&["resume-queue", "ops"]).await;
+    assert_eq!(
+        s.json(&["retain-task", "ops", "--worker", "w"]).await["id"].as_i64(),
+        t["id"].as_i64()
+    );
+    let asked = s.json(&["cancel-task", &id]).await;
+    assert!(asked["cancel_requested_at"].is_string(), "{asked}");
+    let failed = s
+        .json(&["complete-task", &id, "--error", "\"stopped\""])
+        .await;
+    assert_eq!(failed["status"], "cancelled");
+    assert_eq!(s.json(&["retry-task", &id]).await["status"], "new");
+    let waiting = s.json(&["cancel-task", &id]).await;
+    assert_eq!(waiting["status"], "cancelled");
+    assert_eq!(
+        s.json(&["retry-tasks", "ops", "--status", "cancelled"])
+            .await,
+        json!({"count": 1})
+    );
+    s.json(&["cancel-task", &id]).await;
+    assert_eq!(
+        s.json(&["purge-tasks", "--status", "cancelled", "--queue", "ops"])
+            .await,
+        json!({"count": 1})
+    );
+    let again = s.json(&["create-task", "ops", "--payload", "2"]).await;
+    let again_id = again["id"].as_i64().unwrap().to_string();
+    assert_eq!(s.json(&["delete-task", &again_id]).await["id"], again["id"]);
+    let out = s.cli(&["delete-task", &again_id]).await;
+    assert!(
+        !out.status.success() && stderr(&out).contains("not found"),
+        "{}",
+        stderr(&out)
+    );
+    let out = s.cli(&["purge-tasks", "--status", "retained"]).await;
+    assert!(
+        stderr(&out).contains("retained tasks are not purged"),
+        "{}",
+        stderr(&out)
+    );
+    s.json(&["create-ticker", "beat", "--interval", "1h"]).await;
+    assert!(s.json(&["pause-ticker", "beat"]).await["paused_at"].is_string());
+    assert!(
+        s.json(&["resume-ticker", "beat"])
+            .await
+            .get("paused_at")
+            .is_none()
+    );
+}

@@ -4,6 +4,7 @@
 //! recovery from killed connections — and the differential simulation against the in-memory
 //! adapter (`postgres/simulation.rs`).
 
+mod operate_race;
 mod plans;
 mod schema;
 mod simulation;
@@ -361,7 +362,7 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
 
     // Statuses, listings, clean_queue.
     let counts = store.queue_statuses(&app).await.unwrap();
-    assert_eq!(counts.len(), 6);
+    assert_eq!(counts.len(), Status::ALL.len());
     assert_eq!(
         counts
             .iter()
@@ -373,7 +374,8 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
             (Status::Retry, 0),
             (Status::Released, 1),
             (Status::Failed, 1),
-            (Status::Expired, 0)
+            (Status::Expired, 0),
+            (Status::Cancelled, 0)
         ]
     );
     let failed_only = store

@@ -54,6 +54,7 @@ macro_rules! runtime_tests {
             shutdown_leaves_overdue_handlers_to_rescue, heartbeats_keep_long_handlers_alive, worker_gives_up_a_task_taken_from_it,
             queue_ticker_fires_once_per_maturity_across_runtimes, ticker_created_during_a_long_sleep_fires_on_time,
             ticker_loop_delivers_matured_tickers, clean_up_covers_every_namespace_and_queue,
+            a_cancelled_handler_sees_its_signal_and_stops,
         }
     };
     (@strings $($name:ident),* $(,)?) => { &[$(stringify!($name)),*] };
@@ -794,6 +795,75 @@ pub async fn clean_up_covers_every_namespace_and_queue(rt: Realtime) {
         ticker.timestamp.is_some(),
         "clean-up was claimed through the system ticker"
     );
+}
+
+/// A long handler cancelled mid-run sees its signal within one heartbeat interval (half the
+/// lease), stops, and the task ends `cancelled` with no further attempt; the runtime sends no
+/// heartbeat after the cancel.
+pub async fn a_cancelled_handler_sees_its_signal_and_stops(rt: Realtime) {
+    let m = rt.manager("cancelled");
+    let lease = Duration::from_millis(600);
+    queue(
+        &m,
+        "q",
+        QueueMeta {
+            lease: Some(WireDuration::from_millis(600)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let t = m
+        .create_task("q", TaskMeta::new(json!(1)))
+        .await
+        .unwrap()
+        .into_task();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let (c, seen_by_handler) = (calls.clone(), seen.clone());
+    let worker = fast(Worker::new(m.clone()))
+        .handle_with_context("q", move |_, ctx| {
+            let (c, seen) = (c.clone(), seen_by_handler.clone());
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                tokio::select! {
+                    _ = ctx.cancelled() => {
+                        *seen.lock().unwrap() = Some(Instant::now());
+                        Err("stopped on request".to_string())
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => Ok(json!("finished")),
+                }
+            }
+        })
+        .unwrap();
+    let (stop_w, shutdown_w) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown_w));
+    eventually(Duration::from_secs(5), "the task retained", || async {
+        (m.get_task(t.id).await.unwrap().status() == Status::Retained).then_some(())
+    })
+    .await;
+    let cancelled_at = Instant::now();
+    m.cancel_task(t.id).await.unwrap();
+    let done = eventually(Duration::from_secs(5), "the task cancelled", || async {
+        let task = m.get_task(t.id).await.unwrap();
+        (task.status() == Status::Cancelled).then_some(task)
+    })
+    .await;
+    let seen_at = seen.lock().unwrap().expect("the handler saw the cancel");
+    assert!(
+        seen_at - cancelled_at <= lease / 2 + Duration::from_millis(300),
+        "seen {:?} after the cancel",
+        seen_at - cancelled_at
+    );
+    assert_eq!(done.result().cloned(), Some(json!("stopped on request")));
+    tokio::time::sleep(lease * 2).await;
+    let after = m.get_task(t.id).await.unwrap();
+    assert_eq!(
+        (after.status(), calls.load(Ordering::SeqCst)),
+        (Status::Cancelled, 1),
+        "no further attempt"
+    );
+    let _ = stop_w.send(());
+    assert_eq!(run.await.unwrap().unwrap().failed, 1);
 }
 
 #[cfg(test)]

@@ -192,6 +192,62 @@ pub enum Command {
         /// Ticker name.
         name: String,
     },
+    /// Cancel a task: a waiting one ends cancelled now, a running one is asked to stop.
+    /// Example: pgqueue cancel-task 42
+    CancelTask {
+        /// Task id.
+        id: i64,
+    },
+    /// Retry a failed, expired or cancelled task.  Example: pgqueue retry-task 42
+    RetryTask {
+        /// Task id.
+        id: i64,
+    },
+    /// Retry a queue's ended tasks (redrive).  Example: pgqueue retry-tasks emails --status failed --status expired
+    RetryTasks {
+        /// Queue name.
+        queue: String,
+        /// Statuses to retry: failed (default), expired, cancelled; repeatable.
+        #[arg(long)]
+        status: Vec<String>,
+        /// At most this many (default and cap 10,000).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Delete a task no worker holds.  Example: pgqueue delete-task 42
+    DeleteTask {
+        /// Task id.
+        id: i64,
+    },
+    /// Delete the tasks in some statuses (never retained ones).  Example: pgqueue purge-tasks --status failed --queue emails
+    PurgeTasks {
+        /// Statuses to delete; required, repeatable.
+        #[arg(long, required = true)]
+        status: Vec<String>,
+        /// Only this queue's tasks.
+        #[arg(long)]
+        queue: Option<String>,
+    },
+    /// Pause a queue: no task of it is retained until resumed.  Example: pgqueue pause-queue emails
+    PauseQueue {
+        /// Queue name.
+        name: String,
+    },
+    /// Resume a paused queue.  Example: pgqueue resume-queue emails
+    ResumeQueue {
+        /// Queue name.
+        name: String,
+    },
+    /// Pause a ticker: it does not fire until resumed.  Example: pgqueue pause-ticker nightly
+    PauseTicker {
+        /// Ticker name.
+        name: String,
+    },
+    /// Resume a paused ticker.  Example: pgqueue resume-ticker nightly
+    ResumeTicker {
+        /// Ticker name.
+        name: String,
+    },
     /// Stream matured tickers as `[<event>] <data>` lines; reconnects; Ctrl-C stops.
     /// Example: pgqueue next-ticker
     NextTicker,

@@ -38,7 +38,7 @@ fn queue_meta(name: Option<String>, p: QueueArgs) -> QueueMeta {
         retries: p.retries,
         retry_delay: p.retry_delay,
         lease: p.lease,
-        namespace: None,
+        ..Default::default()
     }
 }
 
@@ -51,6 +51,20 @@ fn ticker_meta(name: Option<String>, f: TickerArgs) -> TickerMeta {
         priority: f.priority.map(Some),
         ..Default::default()
     }
+}
+
+/// `--status` values, parsed (repeatable, or comma-separated).
+fn statuses(raw: &[String]) -> Result<Vec<Status>, CliError> {
+    raw.iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Status::parse(s).map_err(|e| CliError::Usage(e.to_string())))
+        .collect()
+}
+
+/// The `{"count":N}` a redrive or purge answers.
+fn count(n: u64) -> Value {
+    serde_json::json!({ "count": n })
 }
 
 /// Runs a client command against the server at `base` (`http://host:port/prefix`).
@@ -150,6 +164,27 @@ pub async fn run(base: &str, command: Command) -> Result<(), CliError> {
                 .await?,
         ),
         Command::DeleteTicker { name } => print(&client.delete_ticker(&name).await?),
+        Command::CancelTask { id } => print(&client.cancel_task(id).await?),
+        Command::RetryTask { id } => print(&client.retry_task(id).await?),
+        Command::RetryTasks {
+            queue,
+            status,
+            limit,
+        } => print(&count(
+            client
+                .retry_tasks(&queue, &statuses(&status)?, limit)
+                .await?,
+        )),
+        Command::DeleteTask { id } => print(&client.delete_task(id).await?),
+        Command::PurgeTasks { status, queue } => print(&count(
+            client
+                .purge_tasks(&statuses(&status)?, queue.as_deref())
+                .await?,
+        )),
+        Command::PauseQueue { name } => print(&client.pause_queue(&name, true).await?),
+        Command::ResumeQueue { name } => print(&client.pause_queue(&name, false).await?),
+        Command::PauseTicker { name } => print(&client.pause_ticker(&name, true).await?),
+        Command::ResumeTicker { name } => print(&client.pause_ticker(&name, false).await?),
         Command::NextTicker => next_ticker(&client).await,
         Command::Bench(_) | Command::Completions { .. } | Command::Run(_) => {
             Err(CliError::Usage("not a client command".into()))

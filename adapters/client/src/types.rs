@@ -108,6 +108,12 @@ impl SseEvent {
     }
 }
 
+/// A `{"count":N}` answer (redrive, purge).
+#[derive(Deserialize)]
+pub(crate) struct CountWire {
+    pub count: u64,
+}
+
 /// The error envelope as it arrives.
 #[derive(Deserialize)]
 pub(crate) struct ErrorWire {

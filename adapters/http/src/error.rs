@@ -87,7 +87,7 @@ impl HttpError {
     pub fn status(&self) -> StatusCode {
         match self {
             HttpError::App(AppError::NotFound(_)) => StatusCode::NOT_FOUND,
-            HttpError::App(AppError::Conflict(_)) => StatusCode::CONFLICT,
+            HttpError::App(AppError::Conflict(_) | AppError::Cancelled) => StatusCode::CONFLICT,
             HttpError::App(AppError::Invalid(_)) => StatusCode::BAD_REQUEST,
             HttpError::App(AppError::Storage(_)) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::BadRequest { .. } => StatusCode::BAD_REQUEST,

@@ -37,6 +37,9 @@ struct Inner {
     retained: IntCounterVec,
     released: IntCounterVec,
     failed: IntCounterVec,
+    cancelled: IntCounterVec,
+    retried: IntCounterVec,
+    deleted: IntCounterVec,
     run_seconds: HistogramVec,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -67,6 +70,18 @@ impl Metrics {
         let failed = counter(
             "pgqueue_tasks_failed_total",
             "Task attempts released as failures (retried or failed for good)",
+        )?;
+        let cancelled = counter(
+            "pgqueue_tasks_cancelled_total",
+            "Tasks cancelled by an operator (ended at once, or asked to stop)",
+        )?;
+        let retried = counter(
+            "pgqueue_tasks_retried_total",
+            "Ended tasks retried by an operator (one by one or in a redrive)",
+        )?;
+        let deleted = counter(
+            "pgqueue_tasks_deleted_total",
+            "Tasks deleted by an operator (one by one or purged from a queue)",
         )?;
         let run_seconds = HistogramVec::new(
             HistogramOpts::new(
@@ -100,6 +115,9 @@ impl Metrics {
                 retained,
                 released,
                 failed,
+                cancelled,
+                retried,
+                deleted,
                 run_seconds,
                 requests,
                 latency,
@@ -143,8 +161,28 @@ impl Metrics {
         }
         let live: HashSet<&str> = counts.iter().map(|c| c.queue.as_str()).collect();
         self.forget_queues_except(ns, &live);
+        let paused = GaugeVec::new(
+            Opts::new("queue_paused", "1 while the queue is paused, else 0"),
+            &["namespace", "queue"],
+        )?;
+        let mut offset = 0;
+        loop {
+            let page = manager
+                .list_queues(pgqueue_domain::Page::new(Some(offset), None))
+                .await?;
+            for q in &page.items {
+                paused
+                    .with_label_values(&[ns, q.name.as_str()])
+                    .set(if q.paused_at.is_some() { 1.0 } else { 0.0 });
+            }
+            offset += page.items.len() as u64;
+            if page.items.is_empty() || offset >= page.count {
+                break;
+            }
+        }
         let mut families = self.inner.registry.gather();
         families.extend(gauge.collect());
+        families.extend(paused.collect());
         // The encoder refuses a family without samples (no queue yet).
         families.retain(|f| !f.get_metric().is_empty());
         families.sort_by(|a, b| a.name().cmp(b.name()));
@@ -160,7 +198,15 @@ impl Metrics {
     /// Done at scrape time because the queue may have been deleted through another server.
     fn forget_queues_except(&self, ns: &str, live: &HashSet<&str>) {
         let i = &self.inner;
-        let counters = [&i.created, &i.retained, &i.released, &i.failed];
+        let counters = [
+            &i.created,
+            &i.retained,
+            &i.released,
+            &i.failed,
+            &i.cancelled,
+            &i.retried,
+            &i.deleted,
+        ];
         let families = counters
             .iter()
             .flat_map(|c| c.collect())
@@ -201,6 +247,27 @@ fn task_labels<'a>(ns: &'a Namespace, queue: &'a QueueName) -> [&'a str; 2] {
 }
 
 impl Observer for Metrics {
+    fn task_cancelled(&self, task: &Task) {
+        self.inner
+            .cancelled
+            .with_label_values(&task_labels(&task.namespace, &task.queue))
+            .inc();
+    }
+
+    fn tasks_retried(&self, ns: &Namespace, queue: &QueueName, n: u64) {
+        self.inner
+            .retried
+            .with_label_values(&task_labels(ns, queue))
+            .inc_by(n);
+    }
+
+    fn tasks_deleted(&self, ns: &Namespace, queue: &QueueName, n: u64) {
+        self.inner
+            .deleted
+            .with_label_values(&task_labels(ns, queue))
+            .inc_by(n);
+    }
+
     fn tasks_created(&self, ns: &Namespace, queue: &QueueName, n: usize) {
         self.inner
             .created
@@ -219,7 +286,9 @@ impl Observer for Metrics {
         let labels = task_labels(&task.namespace, &task.queue);
         match task.state() {
             State::Released => self.inner.released.with_label_values(&labels).inc(),
-            State::Retry | State::Failed => self.inner.failed.with_label_values(&labels).inc(),
+            State::Retry | State::Failed | State::Cancelled => {
+                self.inner.failed.with_label_values(&labels).inc()
+            }
             State::New | State::Retained => {}
         }
         if let (Some(started), Some(finished)) = (task.started_at(), task.finished_at()) {

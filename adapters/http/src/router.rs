@@ -62,6 +62,15 @@ pub(crate) const ROUTES: &[(Verb, &str)] = &[
     (Verb::Put, "/task/{id}"),
     (Verb::Patch, "/task/{id}"),
     (Verb::Post, "/task/{id}/heartbeat"),
+    (Verb::Delete, "/task"),
+    (Verb::Delete, "/task/{id}"),
+    (Verb::Post, "/task/{id}/cancel"),
+    (Verb::Post, "/task/{id}/retry"),
+    (Verb::Post, "/queue/{name}/retry"),
+    (Verb::Post, "/queue/{name}/pause"),
+    (Verb::Post, "/queue/{name}/resume"),
+    (Verb::Post, "/ticker/{name}/pause"),
+    (Verb::Post, "/ticker/{name}/resume"),
     (Verb::Get, "/ticker"),
     (Verb::Post, "/ticker"),
     (Verb::Get, "/ticker/next"),
@@ -88,6 +97,15 @@ pub(crate) enum Endpoint {
     RetainFrom(String),
     ReleaseTask(TaskId),
     Heartbeat(TaskId),
+    PurgeTasks,
+    DeleteTask(TaskId),
+    CancelTask(TaskId),
+    RetryTask(TaskId),
+    RetryTasks(String),
+    PauseQueue(String),
+    ResumeQueue(String),
+    PauseTicker(String),
+    ResumeTicker(String),
     ListTickers,
     CreateTicker,
     NextTicker,
@@ -134,18 +152,40 @@ pub(crate) fn resolve(
             (["queue", _], V::Patch) => ("/queue/{name}", Some(Ok(E::UpdateQueue(one(1))))),
             (["queue", _], V::Delete) => ("/queue/{name}", Some(Ok(E::DeleteQueue(one(1))))),
             (["queue", _], _) => ("/queue/{name}", None),
+            (["queue", _, "retry"], V::Post) => {
+                ("/queue/{name}/retry", Some(Ok(E::RetryTasks(one(1)))))
+            }
+            (["queue", _, "retry"], _) => ("/queue/{name}/retry", None),
+            (["queue", _, "pause"], V::Post) => {
+                ("/queue/{name}/pause", Some(Ok(E::PauseQueue(one(1)))))
+            }
+            (["queue", _, "pause"], _) => ("/queue/{name}/pause", None),
+            (["queue", _, "resume"], V::Post) => {
+                ("/queue/{name}/resume", Some(Ok(E::ResumeQueue(one(1)))))
+            }
+            (["queue", _, "resume"], _) => ("/queue/{name}/resume", None),
             (["task"], V::Get) => ("/task", Some(Ok(E::ListTasks))),
             (["task"], V::Post) => ("/task", Some(Ok(E::CreateTasks))),
             (["task"], V::Put) => ("/task", Some(Ok(E::RetainAny))),
+            (["task"], V::Delete) => ("/task", Some(Ok(E::PurgeTasks))),
             (["task"], _) => ("/task", None),
             (["task", _], V::Put) => ("/task/{id}", Some(Ok(E::RetainFrom(one(1))))),
             (["task", id], V::Get) => ("/task/{id}", Some(task_id(id).map(E::GetTask))),
             (["task", id], V::Patch) => ("/task/{id}", Some(task_id(id).map(E::ReleaseTask))),
+            (["task", id], V::Delete) => ("/task/{id}", Some(task_id(id).map(E::DeleteTask))),
             (["task", _], _) => ("/task/{id}", None),
             (["task", id, "heartbeat"], V::Post) => {
                 ("/task/{id}/heartbeat", Some(task_id(id).map(E::Heartbeat)))
             }
             (["task", _, "heartbeat"], _) => ("/task/{id}/heartbeat", None),
+            (["task", id, "cancel"], V::Post) => {
+                ("/task/{id}/cancel", Some(task_id(id).map(E::CancelTask)))
+            }
+            (["task", _, "cancel"], _) => ("/task/{id}/cancel", None),
+            (["task", id, "retry"], V::Post) => {
+                ("/task/{id}/retry", Some(task_id(id).map(E::RetryTask)))
+            }
+            (["task", _, "retry"], _) => ("/task/{id}/retry", None),
             (["ticker"], V::Get) => ("/ticker", Some(Ok(E::ListTickers))),
             (["ticker"], V::Post) => ("/ticker", Some(Ok(E::CreateTicker))),
             (["ticker"], _) => ("/ticker", None),
@@ -155,6 +195,14 @@ pub(crate) fn resolve(
             (["ticker", _], V::Patch) => ("/ticker/{name}", Some(Ok(E::UpdateTicker(one(1))))),
             (["ticker", _], V::Delete) => ("/ticker/{name}", Some(Ok(E::DeleteTicker(one(1))))),
             (["ticker", _], _) => ("/ticker/{name}", None),
+            (["ticker", _, "pause"], V::Post) => {
+                ("/ticker/{name}/pause", Some(Ok(E::PauseTicker(one(1)))))
+            }
+            (["ticker", _, "pause"], _) => ("/ticker/{name}/pause", None),
+            (["ticker", _, "resume"], V::Post) => {
+                ("/ticker/{name}/resume", Some(Ok(E::ResumeTicker(one(1)))))
+            }
+            (["ticker", _, "resume"], _) => ("/ticker/{name}/resume", None),
             (["metrics"], V::Get) => ("/metrics", Some(Ok(E::Metrics))),
             (["metrics"], _) => ("/metrics", None),
             (["openapi.json"], V::Get) => ("/openapi.json", Some(Ok(E::OpenApi))),
@@ -183,27 +231,31 @@ pub(crate) fn resolve(
     }
 }
 
-/// The methods a known path accepts, for 405 answers.
+/// The methods a known path accepts, for 405 answers: those of the route patterns that
+/// match the segments, preferring the patterns with the most literal segments (so
+/// `/ticker/next` is not also `/ticker/{name}`).
 fn allowed(segs: &[&str]) -> Vec<&'static str> {
-    let shape = match segs {
-        ["task", _] => "/task/{id}",
-        ["task", _, _] => "/task/{id}/heartbeat",
-        ["ticker", "next"] => "/ticker/next",
-        ["queue", _] => "/queue/{name}",
-        ["ticker", _] => "/ticker/{name}",
-        [one] => match *one {
-            "namespace" => "/namespace",
-            "queue" => "/queue",
-            "task" => "/task",
-            "ticker" => "/ticker",
-            "metrics" => "/metrics",
-            _ => "/openapi.json",
-        },
-        _ => "",
+    let literal_matches = |pattern: &str| -> Option<usize> {
+        let parts: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+        if parts.len() != segs.len() {
+            return None;
+        }
+        let mut literals = 0;
+        for (p, s) in parts.iter().zip(segs) {
+            if p.starts_with('{') {
+                continue;
+            }
+            if p != s {
+                return None;
+            }
+            literals += 1;
+        }
+        Some(literals)
     };
+    let best = ROUTES.iter().filter_map(|(_, p)| literal_matches(p)).max();
     ROUTES
         .iter()
-        .filter(|(_, p)| *p == shape)
+        .filter(|(_, p)| best.is_some() && literal_matches(p) == best)
         .map(|(v, _)| v.as_str())
         .collect()
 }
@@ -275,12 +327,22 @@ mod tests {
                 .as_u16(),
             404
         );
-        let miss = go(Verb::Delete, "/api/task").unwrap_err();
+        let miss = go(Verb::Patch, "/api/task").unwrap_err();
         assert_eq!(miss.error.status().as_u16(), 405);
         assert_eq!(miss.pattern, Some("/task"));
         assert_eq!(
             miss.error.detail().unwrap(),
-            serde_json::json!({"allow":["GET","POST","PUT"]})
+            serde_json::json!({"allow":["GET","POST","PUT","DELETE"]})
+        );
+        let miss = go(Verb::Get, "/api/ticker/next/pause").unwrap_err();
+        assert_eq!(
+            miss.error.detail().unwrap(),
+            serde_json::json!({"allow":["POST"]})
+        );
+        let miss = go(Verb::Post, "/api/ticker/next").unwrap_err();
+        assert_eq!(
+            miss.error.detail().unwrap(),
+            serde_json::json!({"allow":["GET"]})
         );
         let bad = go(Verb::Get, "/api/task/abc").unwrap_err();
         assert_eq!(bad.error.status().as_u16(), 400);

@@ -5,8 +5,8 @@ use crate::state::State;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task,
-    TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName, time,
+    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
+    Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName, time,
 };
 use pgqueue_ports::{
     Clock, FiredTicker, Listing, Signal, StorageClock, Store, StoreResult, TickerScope, Wakeup,
@@ -192,6 +192,80 @@ impl Store for MemoryStore {
     ) -> StoreResult<Task> {
         let now = self.instant();
         self.lock().heartbeat(ns, id, worker, now)
+    }
+
+    async fn cancel_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {
+        let now = self.instant();
+        self.lock().cancel_task(ns, id, now)
+    }
+
+    async fn retry_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {
+        let now = self.instant();
+        let task = self.lock().retry_task(ns, id, now)?;
+        self.wake_queues(std::iter::once(&task));
+        Ok(task)
+    }
+
+    async fn retry_tasks(
+        &self,
+        ns: &Namespace,
+        queue: &QueueName,
+        statuses: &[Status],
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let now = self.instant();
+        let n = self.lock().retry_tasks(ns, queue, statuses, limit, now)?;
+        if n > 0 {
+            self.signal.send(Wakeup::Task {
+                namespace: ns.clone(),
+                queue: queue.clone(),
+            });
+        }
+        Ok(n)
+    }
+
+    async fn delete_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {
+        let now = self.instant();
+        self.lock().delete_task(ns, id, now)
+    }
+
+    async fn purge_tasks(
+        &self,
+        ns: &Namespace,
+        queue: Option<QueueName>,
+        statuses: &[Status],
+    ) -> StoreResult<u64> {
+        let now = self.instant();
+        Ok(self.lock().purge_tasks(ns, queue.as_ref(), statuses, now))
+    }
+
+    async fn pause_queue(
+        &self,
+        ns: &Namespace,
+        name: &QueueName,
+        paused: bool,
+    ) -> StoreResult<Queue> {
+        let now = self.instant();
+        let queue = self.lock().pause_queue(ns, name, paused, now)?;
+        if !paused {
+            self.signal.send(Wakeup::Task {
+                namespace: ns.clone(),
+                queue: name.clone(),
+            });
+        }
+        Ok(queue)
+    }
+
+    async fn pause_ticker(
+        &self,
+        ns: &Namespace,
+        name: &TickerName,
+        paused: bool,
+    ) -> StoreResult<Ticker> {
+        let now = self.instant();
+        let ticker = self.lock().pause_ticker(ns, name, paused, now)?;
+        self.wake_ticker(ns);
+        Ok(ticker)
     }
 
     async fn rescue_leases(&self, limit: u32) -> StoreResult<Vec<Task>> {

@@ -127,6 +127,7 @@ impl State {
             .filter(|t| &t.namespace == ns)
             .filter(|t| queues.is_empty() || queues.contains(&t.queue))
             .filter(|t| t.is_retainable(now))
+            .filter(|t| !self.is_paused(ns, &t.queue))
             .collect();
         candidates.sort_by_key(|t| t.claim_order());
         let chosen: Vec<TaskId> = candidates

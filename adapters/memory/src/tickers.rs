@@ -165,6 +165,7 @@ impl State {
         self.tickers
             .values()
             .filter(in_scope)
+            .filter(|t| t.paused_at.is_none())
             .map(|t| {
                 t.matures_at().map_or(std::time::Duration::ZERO, |m| {
                     (m - now).to_std().unwrap_or_default()

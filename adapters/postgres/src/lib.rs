@@ -16,15 +16,16 @@
 //!
 //! # Schema (`migrations/`)
 //! - `queues (namespace, name)`: policy (`ttl`, `retries`, `retry_delay`, `lease`), with
-//!   CHECKs mirroring the domain's ranges.
+//!   CHECKs mirroring the domain's ranges, and `paused_at` while paused.
 //! - `tasks (id)`: one row per task; `state` is the stored lifecycle state (`expired` is never
-//!   stored, it is derived). No foreign key to `queues` (the second migration dropped it: its
+//!   stored, it is derived); `cancel_requested_at` while a retained task is asked to stop.
+//!   No foreign key to `queues` (the second migration dropped it: its
 //!   per-row check cost a row lock per inserted task): inserting locks the queue's row once
 //!   per statement (`FOR KEY SHARE`), and deleting or renaming a queue deletes or renames its
 //!   tasks in the same transaction, after locking that row, so no task outlives its queue.
 //!   Aggressive per-table autovacuum settings, because tasks churn; [`Store::maintain`](pgqueue_ports::Store::maintain)
 //!   (`maintenance.rs`) vacuums and analyses when autovacuum is off.
-//! - `tickers (namespace, name)`: `timestamp` of the last maturity, optional `queue` with no
+//! - `tickers (namespace, name)`: `timestamp` of the last maturity, `paused_at`, optional `queue` with no
 //!   foreign key (a deleted queue makes a maturity be skipped, not the ticker disappear).
 //!
 //! Indexes, each for one statement:
@@ -38,8 +39,8 @@
 //!   state IN ('new','retry','retained')`: a key is held once while its task waits or runs;
 //!   tasks without a key are not in it.
 //! - `tasks_lease (lease_expires_at) WHERE state = 'retained'`: lease rescue.
-//! - `tasks_finished (finished_at) WHERE state IN ('released','failed')`: clean-up of finished
-//!   tasks. Expired unfinished tasks have no index of their own (a third migration dropped
+//! - `tasks_finished (finished_at) WHERE state IN ('released','failed','cancelled')`:
+//!   clean-up of finished tasks. Expired unfinished tasks have no index of their own (a third migration dropped
 //!   `tasks_dies`: every create and claim paid for it, and generic claim plans picked it up
 //!   and read every waiting task); the hourly clean-up finds them in its id-order scan.
 //! - `tasks_queue (namespace, queue, id)`: listings, counts and `clean_queue` of one queue, and
@@ -53,7 +54,9 @@
 //! Retain, lease rescue, clean-up and ticker claims are each one `UPDATE`/`DELETE` over a
 //! `SELECT … FOR UPDATE SKIP LOCKED` subquery: many processes share the work without blocking
 //! each other and no row is handed out twice. Release and heartbeat are one `UPDATE` each,
-//! fenced on the worker; only when they match nothing is the row read once to say why.
+//! fenced on the worker; only when they match nothing is the row read once to say why. Paused
+//! queues are left out of a claim by one InitPlan over `queues` per statement, never by a
+//! per-task lookup.
 //! `release_tasks` releases a batch in one statement over arrays. Creating tasks is one
 //! `INSERT … SELECT … FROM unnest(…) WITH ORDINALITY` whatever the batch size. The hot-path
 //! statements (create, retain, release, heartbeat) stay prepared on each pooled connection; the

@@ -3,6 +3,7 @@
 use crate::error::{PgError, conflict_on_unique};
 use crate::schema::queues;
 use crate::sql::{Now, status_sql, with_now};
+use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -21,6 +22,7 @@ pub(crate) struct QueueRow {
     retries: i32,
     retry_delay: i64,
     lease: i64,
+    paused_at: Option<DateTime<Utc>>,
 }
 
 impl QueueRow {
@@ -37,6 +39,7 @@ impl QueueRow {
             retry_delay: Duration::from_nanos(self.retry_delay),
             lease: Duration::from_nanos(self.lease),
             namespace: Namespace::parse(&self.namespace).map_err(|_| corrupt("namespace"))?,
+            paused_at: self.paused_at,
         })
     }
 }
@@ -196,6 +199,31 @@ pub(crate) async fn delete(
         Ok(queue)
     })
     .await
+}
+
+/// Pauses (keeping the first pause's time) or resumes the queue; resuming notifies its
+/// channel so idle workers look at once.
+pub(crate) async fn pause(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    name: &QueueName,
+    paused: bool,
+) -> Result<Queue, PgError> {
+    let rows: Vec<QueueRow> = diesel::sql_query(concat!(
+        with_now!(),
+        ", q AS (UPDATE queues SET paused_at = CASE WHEN $4 THEN coalesce(paused_at, c.now) END \
+           FROM c WHERE namespace = $2 AND name = $3 RETURNING queues.*) \
+         SELECT q.* FROM q LEFT JOIN (SELECT pg_notify('pgqueue', 'task:' || $2 || ':' || $3) \
+           FROM q WHERE NOT $4) AS woken ON true"
+    ))
+    .bind::<Nullable<Timestamptz>, _>(now)
+    .bind::<Text, _>(ns.as_str())
+    .bind::<Text, _>(name.as_str())
+    .bind::<diesel::sql_types::Bool, _>(paused)
+    .load(conn)
+    .await?;
+    first(rows, name)
 }
 
 /// Queues by name, one page, with the total.

@@ -11,6 +11,7 @@ diesel::table! {
         retries -> Int4,
         retry_delay -> Int8,
         lease -> Int8,
+        paused_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -33,6 +34,7 @@ diesel::table! {
         state -> Text,
         priority -> Int2,
         unique_key -> Nullable<Text>,
+        cancel_requested_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -45,6 +47,7 @@ diesel::table! {
         timestamp -> Nullable<Timestamptz>,
         queue -> Nullable<Text>,
         priority -> Nullable<Int2>,
+        paused_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -57,11 +57,31 @@ macro_rules! lease_end {
 }
 pub(crate) use lease_end;
 
+/// The stored states of an ended task (domain: `State::is_finished`).
+macro_rules! ended_states {
+    () => {
+        "('released', 'failed', 'cancelled')"
+    };
+}
+pub(crate) use ended_states;
+
+/// The stored states of a task that has not ended: it may expire, and it holds its unique key
+/// while it has not (the partial unique index's predicate).
+macro_rules! open_states {
+    () => {
+        "('new', 'retry', 'retained')"
+    };
+}
+pub(crate) use open_states;
+
 /// The derived status of task `t` at `c.now` (domain: `Status::derive`).
 macro_rules! status_sql {
     () => {
-        "(CASE WHEN t.state IN ('released', 'failed') THEN t.state \
-              WHEN t.dies_at <= c.now THEN 'expired' ELSE t.state END)"
+        concat!(
+            "(CASE WHEN t.state IN ",
+            $crate::sql::ended_states!(),
+            " THEN t.state WHEN t.dies_at <= c.now THEN 'expired' ELSE t.state END)"
+        )
     };
 }
 pub(crate) use status_sql;
@@ -77,7 +97,7 @@ macro_rules! retainable {
 pub(crate) use retainable;
 
 /// Task `t` may be released or heartbeated by worker `$worker` (NULL: anyone), joined to its
-/// queue `q` (domain: `Task::check_holder`).
+/// queue `q` (domain: `Task::check_holder`). A heartbeat adds that nobody asked it to stop.
 macro_rules! holder_guard {
     ($worker:literal) => {
         concat!(
@@ -93,32 +113,26 @@ pub(crate) use holder_guard;
 
 /// The SET list that ends an attempt of task `t` in queue `q` (domain: `Task::release`,
 /// `Task::fail_attempt`): `$fail` (an SQL boolean) says whether it failed, `$result` is the
-/// stored result. Success → `released`. Failure uses one attempt; attempts left → `retry`
-/// after `retry_delay × k²` (k = failures so far, this one included), none left → `failed`.
+/// stored result. Success → `released`. Failure uses one attempt: asked to stop →
+/// `cancelled`; attempts left → `retry` after `retry_delay × k²` (k = failures so far, this
+/// one included); none left → `failed`. The cancel request ends with the attempt.
 macro_rules! end_attempt_set {
     ($fail:literal, $result:literal) => {
         concat!(
             "retries = CASE WHEN ",
             $fail,
-            " THEN greatest(t.retries - 1, 0) ELSE t.retries END, \
-             result = ",
+            " THEN greatest(t.retries - 1, 0) ELSE t.retries END, result = ",
             $result,
-            ", lease_expires_at = NULL, \
-             state = CASE WHEN NOT ",
+            ", lease_expires_at = NULL, cancel_requested_at = NULL, state = CASE WHEN NOT ",
             $fail,
-            " THEN 'released' \
-                          WHEN t.retries - 1 > 0 THEN 'retry' ELSE 'failed' END, \
-             started_at = CASE WHEN ",
-            $fail,
-            " AND t.retries - 1 > 0 \
-                               THEN NULL ELSE t.started_at END, \
-             finished_at = CASE WHEN ",
-            $fail,
-            " AND t.retries - 1 > 0 \
-                                THEN t.finished_at ELSE c.now END, \
-             delayed_at = CASE WHEN ",
-            $fail,
-            " AND t.retries - 1 > 0 THEN ",
+            " THEN 'released' WHEN t.cancel_requested_at IS NOT NULL THEN 'cancelled' \
+              WHEN t.retries - 1 > 0 THEN 'retry' ELSE 'failed' END, started_at = CASE WHEN ",
+            $crate::sql::backs_off!($fail),
+            " THEN NULL ELSE t.started_at END, finished_at = CASE WHEN ",
+            $crate::sql::backs_off!($fail),
+            " THEN t.finished_at ELSE c.now END, delayed_at = CASE WHEN ",
+            $crate::sql::backs_off!($fail),
+            " THEN ",
             $crate::sql::plus!(
                 "c.now",
                 "least(q.retry_delay::numeric * (t.max_retries - t.retries + 1) \
@@ -129,6 +143,19 @@ macro_rules! end_attempt_set {
     };
 }
 pub(crate) use end_attempt_set;
+
+/// Whether ending an attempt of `t` (failed when `$fail`) leaves it waiting for a retry: it
+/// failed, nobody asked it to stop, and attempts remain.
+macro_rules! backs_off {
+    ($fail:literal) => {
+        concat!(
+            "(",
+            $fail,
+            " AND t.cancel_requested_at IS NULL AND t.retries - 1 > 0)"
+        )
+    };
+}
+pub(crate) use backs_off;
 
 /// A page bound as SQL's BIGINT.
 pub(crate) fn clamp(n: u64) -> i64 {

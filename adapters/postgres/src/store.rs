@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use pgqueue_domain::{
-    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, StatusCount, Task,
-    TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
+    Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 use pgqueue_ports::{
     Clock, FiredTicker, Listing, Maintenance, Signal, StorageClock, Store, StoreError, StoreResult,
@@ -371,6 +371,74 @@ impl Store for PgStore {
     ) -> StoreResult<Task> {
         let now = self.now_param();
         self.with_conn(async |c| tasks::heartbeat(c, now, ns, id, worker).await)
+            .await
+    }
+
+    async fn cancel_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {
+        let now = self.now_param();
+        self.with_conn(async |c| tasks::cancel(c, now, ns, id).await)
+            .await
+    }
+
+    async fn retry_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {
+        let now = self.now_param();
+        let task = self
+            .with_conn(async |c| tasks::retry(c, now, ns, id).await)
+            .await?;
+        let channel = format!("task:{ns}:{}", task.queue);
+        self.with_conn(async |c| listen::notify(c, &channel).await)
+            .await?;
+        Ok(task)
+    }
+
+    async fn retry_tasks(
+        &self,
+        ns: &Namespace,
+        queue: &QueueName,
+        statuses: &[Status],
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let now = self.now_param();
+        self.with_conn(async |c| tasks::retry_many(c, now, ns, queue, statuses, limit).await)
+            .await
+    }
+
+    async fn delete_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {
+        let now = self.now_param();
+        self.with_conn(async |c| tasks::delete(c, now, ns, id).await)
+            .await
+    }
+
+    async fn purge_tasks(
+        &self,
+        ns: &Namespace,
+        queue: Option<QueueName>,
+        statuses: &[Status],
+    ) -> StoreResult<u64> {
+        let now = self.now_param();
+        self.with_conn(async |c| tasks::purge(c, now, ns, queue.as_ref(), statuses).await)
+            .await
+    }
+
+    async fn pause_queue(
+        &self,
+        ns: &Namespace,
+        name: &QueueName,
+        paused: bool,
+    ) -> StoreResult<Queue> {
+        let now = self.now_param();
+        self.with_conn(async |c| queues::pause(c, now, ns, name, paused).await)
+            .await
+    }
+
+    async fn pause_ticker(
+        &self,
+        ns: &Namespace,
+        name: &TickerName,
+        paused: bool,
+    ) -> StoreResult<Ticker> {
+        let now = self.now_param();
+        self.with_conn(async |c| tickers::pause(c, now, ns, name, paused).await)
             .await
     }
 

@@ -30,6 +30,7 @@ pub(crate) struct TickerRow {
     timestamp: Option<DateTime<Utc>>,
     queue: Option<String>,
     priority: Option<i16>,
+    paused_at: Option<DateTime<Utc>>,
 }
 
 impl TickerRow {
@@ -52,6 +53,7 @@ impl TickerRow {
                 .transpose()
                 .map_err(|_| corrupt("queue"))?,
             priority: self.priority,
+            paused_at: self.paused_at,
         })
     }
 }
@@ -198,6 +200,29 @@ pub(crate) async fn delete(
     first(rows, name)
 }
 
+/// Pauses (keeping the first pause's time) or resumes the ticker, notifying schedulers.
+pub(crate) async fn pause(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    name: &TickerName,
+    paused: bool,
+) -> Result<Ticker, PgError> {
+    let sql = notifying(
+        "UPDATE tickers SET paused_at = CASE WHEN $3 \
+           THEN coalesce(paused_at, coalesce($4::timestamptz, now())) END \
+         WHERE namespace = $1 AND name = $2 RETURNING *",
+    );
+    let rows: Vec<TickerRow> = diesel::sql_query(sql)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(name.as_str())
+        .bind::<Bool, _>(paused)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .load(conn)
+        .await?;
+    first(rows, name)
+}
+
 /// Tickers by name, one page, with the total.
 pub(crate) async fn list(
     conn: &mut AsyncPgConnection,
@@ -234,7 +259,7 @@ fn claim_sql(scope: &str) -> String {
     format!(
         "{}UPDATE tickers t SET \"timestamp\" = c.now FROM c, ( \
            SELECT k.namespace, k.name, {} AS due FROM tickers k, c WHERE {scope} \
-             AND {} <= c.now \
+             AND k.paused_at IS NULL AND {} <= c.now \
            ORDER BY due NULLS FIRST, k.namespace COLLATE \"C\", k.name COLLATE \"C\" LIMIT $3 \
            FOR UPDATE OF k SKIP LOCKED) AS d \
          WHERE t.namespace = d.namespace AND t.name = d.name \
@@ -349,7 +374,8 @@ pub(crate) async fn next_maturity(
         TickerScope::Queued => ("($2::text IS NULL) AND k.queue IS NOT NULL", None),
     };
     let sql = format!(
-        "{}SELECT min({}) AS next, c.now AS now FROM tickers k, c WHERE {filter} GROUP BY c.now",
+        "{}SELECT min({}) AS next, c.now AS now FROM tickers k, c WHERE {filter} \
+         AND k.paused_at IS NULL GROUP BY c.now",
         with_now!(),
         matures_at_sql!()
     );

@@ -13,6 +13,8 @@ use pgqueue_ports::{Store, Wakeup};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
+pub use operate::MAX_REDRIVE;
+
 /// The most tasks one batch create may carry.
 pub const MAX_BATCH: usize = 10_000;
 
@@ -141,6 +143,7 @@ pub(crate) async fn ticker_changed(wakeups: &mut broadcast::Receiver<Wakeup>, ns
     }
 }
 
+mod operate;
 mod queues;
 mod tasks;
 mod tickers;

@@ -1,7 +1,7 @@
 //! One retained task's run: waiting for a handler slot, running the handler with the lease
 //! heartbeated, and releasing the task with the handler's outcome.
 
-use super::{Handler, WorkerReport};
+use super::{Handler, TaskContext, WorkerReport};
 use crate::coalesce::Releaser;
 use crate::error::Error;
 use crate::manager::Manager;
@@ -67,19 +67,32 @@ impl Job {
     /// `held` as soon as the handler is done (they bound handlers and held tasks, not
     /// releases in flight), then releases the task. The lease is heartbeated throughout,
     /// the wait for a slot included.
+    /// A cancel seen at a heartbeat fires the handler's [`TaskContext`] and stops the
+    /// heartbeats (a cancelled task gets no further lease); the handler's outcome is then
+    /// released as usual: a failure ends the task `cancelled`, a success `released`.
     pub(super) async fn run(self, held: OwnedSemaphorePermit) {
         let id = self.task.id;
         let slots = self.crew.slots.clone();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let ctx = TaskContext {
+            id,
+            queue: self.task.queue.clone(),
+            cancel: cancel.clone(),
+        };
         let (handler, payload) = (self.handler.clone(), self.task.payload.clone());
         let work = async move {
             // The semaphore is never closed; without a permit the handler still runs.
             let slot = slots.acquire_owned().await.ok();
-            let done = AssertUnwindSafe(handler(payload)).catch_unwind().await;
+            if ctx.is_cancelled() {
+                // Cancelled while it waited for a slot: do not start the work.
+                return Ok(Err("cancelled before it started".to_string()));
+            }
+            let done = AssertUnwindSafe(handler(payload, ctx)).catch_unwind().await;
             drop(slot);
             done
         };
         tokio::pin!(work);
-        let beat_every = self.lease().map(|l| l / 2);
+        let mut beat_every = self.lease().map(|l| l / 2);
         let outcome = loop {
             let beat = async {
                 match beat_every {
@@ -97,6 +110,11 @@ impl Job {
                 },
                 _ = beat => match self.crew.manager.heartbeat(id, self.crew.worker.as_str()).await {
                     Ok(_) => {}
+                    Err(Error::Cancelled) => {
+                        tracing::info!(task = id, "task cancelled; telling its handler");
+                        cancel.cancel();
+                        beat_every = None;
+                    }
                     Err(Error::Conflict(reason) | Error::NotFound(reason)) => {
                         // Rescued (or deleted) from under us: someone else owns it now.
                         tracing::warn!(task = id, %reason, "heartbeat refused; giving the task up");

@@ -28,8 +28,50 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tokio::task::JoinSet;
 
 /// A queue's handler: the task payload in, a result value or an error text out.
-type Handler =
-    Arc<dyn Fn(Value) -> BoxFuture<'static, std::result::Result<Value, String>> + Send + Sync>;
+type Handler = Arc<
+    dyn Fn(Value, TaskContext) -> BoxFuture<'static, std::result::Result<Value, String>>
+        + Send
+        + Sync,
+>;
+
+/// What a handler knows about the task it runs, beside its payload: which task it is, and
+/// whether an operator asked it to stop. The runtime learns of a cancel at the task's next
+/// heartbeat (every half lease) and then fires [`TaskContext::cancelled`]; a handler that
+/// stops early should return an error, which ends the task `cancelled`.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    id: pgqueue_domain::TaskId,
+    queue: QueueName,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl TaskContext {
+    /// The task's id.
+    pub fn id(&self) -> pgqueue_domain::TaskId {
+        self.id
+    }
+
+    /// The task's queue.
+    pub fn queue(&self) -> &QueueName {
+        &self.queue
+    }
+
+    /// Whether the task was cancelled while it ran.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Resolves once the task was cancelled (never, if it is not): race it with the work,
+    /// e.g. in `tokio::select!`.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// The cancellation token itself, to hand to code that takes one.
+    pub fn token(&self) -> tokio_util::sync::CancellationToken {
+        self.cancel.clone()
+    }
+}
 
 /// Numbers a runtime's default name within this process.
 static RUNTIMES: AtomicU64 = AtomicU64::new(0);
@@ -100,9 +142,20 @@ impl Worker {
 
     /// Registers the handler for `queue`. It gets the payload; `Ok(value)` releases the task
     /// with `value` as its result, `Err(e)` as a failure with `e.to_string()` as a JSON string.
-    pub fn handle<F, Fut, E>(mut self, queue: &str, handler: F) -> Result<Self>
+    pub fn handle<F, Fut, E>(self, queue: &str, handler: F) -> Result<Self>
     where
         F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<Value, E>> + Send + 'static,
+        E: Display,
+    {
+        self.handle_with_context(queue, move |payload, _| handler(payload))
+    }
+
+    /// Registers a handler for `queue` that also gets the task's [`TaskContext`], to see a
+    /// cancel and stop early.
+    pub fn handle_with_context<F, Fut, E>(mut self, queue: &str, handler: F) -> Result<Self>
+    where
+        F: Fn(Value, TaskContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = std::result::Result<Value, E>> + Send + 'static,
         E: Display,
     {
@@ -110,8 +163,8 @@ impl Worker {
         let handler = Arc::new(handler);
         self.handlers.insert(
             queue,
-            Arc::new(move |payload| {
-                let fut = handler(payload);
+            Arc::new(move |payload, ctx| {
+                let fut = handler(payload, ctx);
                 async move { fut.await.map_err(|e| e.to_string()) }.boxed()
             }),
         );

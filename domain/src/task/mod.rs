@@ -10,12 +10,14 @@
 //! which checks that the columns describe a state the rules can reach.
 
 mod new;
+mod operate;
 mod outcome;
 mod unique;
 mod view;
 
 pub(crate) use new::present;
 pub use new::{NewTask, TaskMeta};
+pub use operate::Cancelled;
 pub use outcome::{Outcome, OutcomeKind};
 pub use unique::{Created, MAX_KEY_LEN, MAX_PRIORITY, MIN_PRIORITY, UniqueKey, priority};
 pub use view::TaskView;
@@ -66,6 +68,8 @@ pub struct Task {
     priority: i16,
     #[serde(skip_serializing_if = "Option::is_none")]
     unique_key: Option<UniqueKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancel_requested_at: Option<Timestamp>,
     /// Attempts allowed at creation; with `retries` it gives the failures so far.
     #[serde(skip)]
     max_retries: u32,
@@ -110,6 +114,8 @@ pub struct TaskRecord {
     pub priority: i16,
     /// The unique key, if any.
     pub unique_key: Option<UniqueKey>,
+    /// When an operator asked the worker holding it to stop.
+    pub cancel_requested_at: Option<Timestamp>,
 }
 
 /// Which tasks a listing shows.
@@ -166,6 +172,7 @@ impl Task {
             state,
             priority,
             unique_key,
+            cancel_requested_at: None,
         }
     }
 
@@ -180,8 +187,11 @@ impl Task {
             State::Retained if r.worker.is_none() || r.lease_expires_at.is_none() => {
                 return Err(broken("retained without a worker or a lease"));
             }
-            State::Released | State::Failed if r.finished_at.is_none() => {
+            State::Released | State::Failed | State::Cancelled if r.finished_at.is_none() => {
                 return Err(broken("ended without finished_at"));
+            }
+            s if s != State::Retained && r.cancel_requested_at.is_some() => {
+                return Err(broken("a cancel request on a task nobody holds"));
             }
             _ => {}
         }
@@ -204,6 +214,7 @@ impl Task {
             state: r.state,
             priority: r.priority,
             unique_key: r.unique_key,
+            cancel_requested_at: r.cancel_requested_at,
         })
     }
 
@@ -265,6 +276,11 @@ impl Task {
     /// [`Task::gives_up_key`]).
     pub fn unique_key(&self) -> Option<&UniqueKey> {
         self.unique_key.as_ref()
+    }
+
+    /// When an operator asked the worker holding it to stop (present only while retained).
+    pub fn cancel_requested_at(&self) -> Option<Timestamp> {
+        self.cancel_requested_at
     }
 
     /// The order retains take waiting tasks in: higher priority first, then the oldest
@@ -355,6 +371,7 @@ impl Task {
                 self.state = State::Released;
                 self.finished_at = Some(now);
                 self.lease_expires_at = None;
+                self.cancel_requested_at = None;
                 self.result = outcome.result().cloned();
             }
             OutcomeKind::Failure => self.fail_attempt(outcome.result().cloned(), retry_delay, now),
@@ -363,12 +380,16 @@ impl Task {
         Ok(())
     }
 
-    /// Counts one failed attempt with `error` stored as the result.
+    /// Counts one failed attempt with `error` stored as the result. An attempt that was
+    /// asked to stop ends the task `cancelled` instead of backing off or failing.
     fn fail_attempt(&mut self, error: Option<Value>, retry_delay: Duration, now: Timestamp) {
         self.retries = self.retries.saturating_sub(1);
         self.result = error;
         self.lease_expires_at = None;
-        if self.retries > 0 {
+        if self.cancel_requested_at.take().is_some() {
+            self.state = State::Cancelled;
+            self.finished_at = Some(now);
+        } else if self.retries > 0 {
             self.state = State::Retry;
             self.started_at = None;
             self.delayed_at = Some(time::add(now, backoff(retry_delay, self.failures())));
@@ -410,15 +431,18 @@ impl Task {
     ) -> Result<()> {
         let now = time::truncate(now);
         self.check_holder(Some(worker))?;
+        if self.cancel_requested_at.is_some() {
+            return Err(Error::Cancelled);
+        }
         self.lease_expires_at = Some(time::add(now, lease));
         self.status = Status::derive(self.state, self.dies_at, now);
         Ok(())
     }
 
-    /// When it reached its end (released, failed or expired), if it has at `now`.
+    /// When it reached its end (released, failed, cancelled or expired), if it has at `now`.
     pub fn ended_at(&self, now: Timestamp) -> Option<Timestamp> {
         match Status::derive(self.state, self.dies_at, now) {
-            Status::Released | Status::Failed => self.finished_at,
+            Status::Released | Status::Failed | Status::Cancelled => self.finished_at,
             Status::Expired => Some(self.dies_at),
             _ => None,
         }

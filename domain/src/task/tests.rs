@@ -113,6 +113,7 @@ fn restore_refuses_impossible_rows() {
         state: State::New,
         priority: 0,
         unique_key: None,
+        cancel_requested_at: None,
     };
     assert_eq!(Task::restore(r.clone(), t0()).unwrap(), t);
     r.retries = 4;
@@ -487,4 +488,115 @@ fn priorities_order_claims_and_keys_are_held_while_waiting_or_retained() {
     let wire = serde_json::to_value(&high).unwrap();
     assert_eq!(wire["priority"], 5);
     assert!(wire.get("unique_key").is_none());
+}
+
+#[test]
+fn cancel_ends_a_waiting_task_and_asks_a_retained_one_to_stop() {
+    let q = queue();
+    let mut waiting = new_task(&q);
+    assert_eq!(waiting.cancel(t0()).unwrap(), Cancelled::Now);
+    assert_eq!(
+        (waiting.status, waiting.finished_at),
+        (Status::Cancelled, Some(t0()))
+    );
+    assert_eq!(waiting.cancel(t0()), Err(Error::TaskEnded));
+    assert!(waiting.is_cleanable(q.ttl, t0() + TimeDelta::hours(1)));
+
+    let mut running = new_task(&q);
+    running.retain(&worker("w"), q.lease, t0()).unwrap();
+    assert_eq!(running.cancel(t0()).unwrap(), Cancelled::Requested);
+    running.cancel(t0() + mins(1)).unwrap();
+    assert_eq!(
+        running.cancel_requested_at,
+        Some(t0()),
+        "the first request is kept"
+    );
+    assert_eq!(running.status, Status::Retained);
+    assert_eq!(
+        running.heartbeat(&worker("w"), q.lease, t0()),
+        Err(Error::Cancelled)
+    );
+    let mut failing = running.clone();
+    failing
+        .release(
+            &Outcome::failure(json!("stopped")).unwrap(),
+            q.retry_delay,
+            t0(),
+        )
+        .unwrap();
+    assert_eq!(
+        (failing.status, failing.cancel_requested_at),
+        (Status::Cancelled, None)
+    );
+    assert_eq!(failing.finished_at, Some(t0()));
+    let mut done = running.clone();
+    done.release(&Outcome::done(), q.retry_delay, t0()).unwrap();
+    assert_eq!(
+        (done.status, done.cancel_requested_at),
+        (Status::Released, None)
+    );
+    let mut lapsed = running;
+    lapsed.rescue(q.retry_delay, t0() + mins(5)).unwrap();
+    assert_eq!(
+        lapsed.status,
+        Status::Cancelled,
+        "a lease running out ends it cancelled"
+    );
+    let mut expired = new_task(&q);
+    assert_eq!(expired.cancel(expired.dies_at), Err(Error::TaskEnded));
+}
+
+#[test]
+fn retry_resets_an_ended_task_that_did_not_do_its_work() {
+    let mut q = queue();
+    let mut t = new_task(&q);
+    t.retain(&worker("w"), q.lease, t0()).unwrap();
+    t.release(&Outcome::done(), q.retry_delay, t0()).unwrap();
+    assert_eq!(t.clone().retry(&q, t0()), Err(Error::NotRetryable));
+    let mut waiting = new_task(&q);
+    assert_eq!(waiting.retry(&q, t0()), Err(Error::NotEnded));
+    let mut failed = new_task(&q);
+    for _ in 0..3 {
+        failed.state = State::New;
+        failed.delayed_at = None;
+        failed.retain(&worker("w"), q.lease, t0()).unwrap();
+        failed
+            .release(&Outcome::failure(json!("x")).unwrap(), q.retry_delay, t0())
+            .unwrap();
+    }
+    assert_eq!(failed.status, Status::Failed);
+    q.retries = 5;
+    let later = t0() + mins(30);
+    failed.retry(&q, later).unwrap();
+    assert_eq!(
+        (
+            failed.status,
+            failed.retries,
+            failed.max_retries,
+            failed.result.clone(),
+            failed.worker.clone()
+        ),
+        (Status::New, 5, 5, None, None)
+    );
+    assert_eq!(
+        (failed.started_at, failed.finished_at, failed.delayed_at),
+        (None, None, None)
+    );
+    assert_eq!(failed.dies_at, later + TimeDelta::hours(1));
+    let mut expired = new_task(&q);
+    expired.retry(&q, expired.dies_at).unwrap();
+    assert_eq!(expired.status, Status::New);
+}
+
+#[test]
+fn only_tasks_no_worker_holds_are_deleted() {
+    let q = queue();
+    let mut t = new_task(&q);
+    assert!(t.check_deletable().is_ok());
+    t.retain(&worker("w"), q.lease, t0()).unwrap();
+    assert_eq!(t.check_deletable(), Err(Error::StillRetained));
+    assert_eq!(
+        Error::StillRetained.to_string(),
+        "task is retained: cancel it first"
+    );
 }

@@ -55,6 +55,9 @@ pub struct TaskView {
     /// The unique key, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_key: Option<String>,
+    /// When an operator asked the worker holding it to stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_requested_at: Option<Timestamp>,
 }
 
 impl From<&super::Task> for TaskView {
@@ -76,6 +79,7 @@ impl From<&super::Task> for TaskView {
             status: t.status(),
             priority: t.priority(),
             unique_key: t.unique_key().map(|k| k.as_str().to_string()),
+            cancel_requested_at: t.cancel_requested_at(),
         }
     }
 }

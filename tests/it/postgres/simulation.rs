@@ -115,6 +115,8 @@ struct Coverage {
     ticks: usize,
     listed: usize,
     existing: usize,
+    cancelled: usize,
+    operated: usize,
 }
 
 fn ns(rng: &mut StdRng) -> Namespace {
@@ -242,8 +244,91 @@ async fn setup(sim: &mut Sim, rng: &mut StdRng) {
     }
 }
 
+/// An operator's step: cancel, retry, redrive, delete, purge, pause or resume.
+async fn operate(sim: &mut Sim, rng: &mut StdRng) {
+    let n = ns(rng);
+    match rng.random_range(0..8) {
+        0 | 1 => {
+            let (n, id, _) = target(sim, rng);
+            let done = sim
+                .both(&format!("cancel_task({n}, {id})"), async |s| {
+                    s.cancel_task(&n, id).await
+                })
+                .await;
+            sim.coverage.cancelled += usize::from(done.is_ok());
+        }
+        2 => {
+            let id = task_id(sim, rng);
+            let done = sim
+                .both(&format!("retry_task({n}, {id})"), async |s| {
+                    s.retry_task(&n, id).await
+                })
+                .await;
+            sim.coverage.operated += usize::from(done.is_ok());
+        }
+        3 => {
+            let q = queue(rng);
+            let statuses = [
+                [Status::Failed].as_slice(),
+                &[Status::Expired, Status::Cancelled],
+            ][rng.random_range(0..2)];
+            let limit = rng.random_range(1..5);
+            sim.both(
+                &format!("retry_tasks({n}, {q}, {statuses:?}, {limit})"),
+                async |s| s.retry_tasks(&n, &q, statuses, limit).await,
+            )
+            .await
+            .ok();
+        }
+        4 => {
+            let id = task_id(sim, rng);
+            let done = sim
+                .both(&format!("delete_task({n}, {id})"), async |s| {
+                    s.delete_task(&n, id).await
+                })
+                .await;
+            sim.coverage.operated += usize::from(done.is_ok());
+        }
+        5 => {
+            let q = rng.random_bool(0.5).then(|| queue(rng));
+            let statuses = [
+                [Status::Released].as_slice(),
+                &[Status::Cancelled, Status::Expired],
+            ][rng.random_range(0..2)];
+            sim.both(
+                &format!("purge_tasks({n}, {q:?}, {statuses:?})"),
+                async |s| s.purge_tasks(&n, q.clone(), statuses).await,
+            )
+            .await
+            .ok();
+        }
+        6 => {
+            let q = queue(rng);
+            let paused = rng.random_bool(0.5);
+            sim.both(&format!("pause_queue({n}, {q}, {paused})"), async |s| {
+                s.pause_queue(&n, &q, paused).await
+            })
+            .await
+            .ok();
+        }
+        _ => {
+            let names = ["tick", "slow", "feeder"];
+            let name = TickerName::parse(names[rng.random_range(0..names.len())]).unwrap();
+            let paused = rng.random_bool(0.5);
+            sim.both(&format!("pause_ticker({n}, {name}, {paused})"), async |s| {
+                s.pause_ticker(&n, &name, paused).await
+            })
+            .await
+            .ok();
+        }
+    }
+}
+
 async fn step(sim: &mut Sim, rng: &mut StdRng) {
     let step = sim.step;
+    if rng.random_bool(0.1) {
+        return operate(sim, rng).await;
+    }
     match rng.random_range(0..100) {
         0..=17 => {
             let (n, q) = (ns(rng), queue(rng));
@@ -614,8 +699,10 @@ async fn simulate(seed: u64) {
         sim.ids.len() > 50
             && c.retained > 20
             && c.released > 5
-            && c.retried + c.failed > 10
-            && c.existing > 5,
+            && c.retried + c.failed > 5
+            && c.existing > 5
+            && c.cancelled > 3
+            && c.operated > 3,
         "seed {seed}: the run exercised too little: {} tasks, {c:?}",
         sim.ids.len()
     );

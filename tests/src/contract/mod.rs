@@ -89,6 +89,10 @@ macro_rules! store_contract_tests {
             expiry_is_derived_and_final, clean_queue_removes_ended_tasks_now, clean_up_waits_for_retention,
             // namespaces.rs
             namespaces_are_isolated,
+            // operate.rs
+            cancel_ends_waiting_tasks_and_asks_retained_ones_to_stop, retry_brings_ended_tasks_back,
+            redrive_retries_a_queues_ended_tasks, delete_and_purge_never_touch_retained_tasks,
+            paused_queues_and_tickers_wait, operations_stay_in_their_namespace,
             // priorities.rs
             retain_order_is_priority_then_age, unique_keys_answer_the_task_that_holds_them,
             batches_answer_each_key_with_one_task, ticker_tasks_take_the_tickers_priority,
@@ -111,6 +115,7 @@ macro_rules! store_contract_tests {
 
 mod ending;
 mod namespaces;
+mod operate;
 mod priorities;
 mod queues;
 mod release;
@@ -120,6 +125,7 @@ mod tickers;
 
 pub use ending::*;
 pub use namespaces::*;
+pub use operate::*;
 pub use priorities::*;
 pub use queues::*;
 pub use release::*;
@@ -134,6 +140,7 @@ pub const LISTED: &[&str] = crate::store_contract_tests!(@names);
 const SOURCES: &[&str] = &[
     include_str!("ending.rs"),
     include_str!("namespaces.rs"),
+    include_str!("operate.rs"),
     include_str!("priorities.rs"),
     include_str!("queues.rs"),
     include_str!("release.rs"),

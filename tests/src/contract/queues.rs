@@ -168,7 +168,7 @@ pub async fn queue_statuses_count_every_status(s: Subject) {
     m.release_task(tasks[0].id, Outcome::done()).await.unwrap();
     m.release_task(tasks[1].id, fail(json!("e"))).await.unwrap();
     let stats = m.queue_statuses().await.unwrap();
-    assert_eq!(stats.len(), 12);
+    assert_eq!(stats.len(), 2 * Status::ALL.len());
     let get = |q: &str, st: Status| {
         stats
             .iter()
@@ -177,9 +177,17 @@ pub async fn queue_statuses_count_every_status(s: Subject) {
     };
     assert_eq!(
         Status::ALL.map(|st| get("a", st)),
-        [Some(1), Some(1), Some(1), Some(1), Some(0), Some(0)],
-        "new, retained, retry, released, failed, expired"
+        [
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(1),
+            Some(0),
+            Some(0),
+            Some(0)
+        ],
+        "new, retained, retry, released, failed, expired, cancelled"
     );
-    assert_eq!(Status::ALL.map(|st| get("b", st)), [Some(0); 6]);
+    assert_eq!(Status::ALL.map(|st| get("b", st)), [Some(0); 7]);
     assert_eq!(stats[0].queue.as_str(), "a");
 }

@@ -66,6 +66,32 @@ mod tests {
         assert!(paths::operation(Verb::Other, "/task").is_none());
     }
 
+    /// Every `$ref` of the document points at a component that exists.
+    #[test]
+    fn every_reference_resolves() {
+        fn refs(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    m.values().for_each(|x| refs(x, out));
+                }
+                Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+                _ => {}
+            }
+        }
+        let doc = document("/api");
+        let mut all = Vec::new();
+        refs(&doc, &mut all);
+        assert!(!all.is_empty());
+        for r in all {
+            let path: Vec<&str> = r.trim_start_matches("#/").split('/').collect();
+            let target = path.iter().fold(&doc, |v, k| &v[*k]);
+            assert!(!target.is_null(), "{r} does not resolve");
+        }
+    }
+
     /// Every field the server writes is described, and every required field is always
     /// written: the schemas follow the wire types.
     #[test]
@@ -83,7 +109,11 @@ mod tests {
         k.timestamp = Some(chrono::Utc::now());
         let schemas = schemas::schemas();
         for (name, value, optional) in [
-            ("Queue", serde_json::to_value(&q).unwrap(), vec![]),
+            (
+                "Queue",
+                serde_json::to_value(&q).unwrap(),
+                vec!["paused_at"],
+            ),
             (
                 "Task",
                 serde_json::to_value(&t).unwrap(),
@@ -95,12 +125,13 @@ mod tests {
                     "finished_at",
                     "lease_expires_at",
                     "unique_key",
+                    "cancel_requested_at",
                 ],
             ),
             (
                 "Ticker",
                 serde_json::to_value(&k).unwrap(),
-                vec!["priority"],
+                vec!["priority", "paused_at"],
             ),
         ] {
             let props = schemas[name]["properties"].as_object().unwrap();

@@ -3,7 +3,7 @@
 //! checks in both directions.
 
 use crate::router::Verb;
-use pgqueue_app::MAX_BATCH;
+use pgqueue_app::{MAX_BATCH, MAX_REDRIVE};
 use serde_json::{Value, json};
 
 fn schema(name: &str) -> Value {
@@ -26,6 +26,10 @@ fn list_of(item: Value) -> Value {
             "body": {"type": "array", "items": item, "description": "omitted when empty"}
         }
     })
+}
+
+fn count() -> Value {
+    json!({"type": "object", "required": ["count"], "properties": {"count": {"type": "integer", "minimum": 0}}})
 }
 
 fn body(schema: Value) -> Value {
@@ -342,6 +346,83 @@ pub(crate) fn operation(verb: Verb, pattern: &str) -> Option<Value> {
             vec![path_name("ticker")],
             None,
             vec![(200, "the deleted ticker", ticker())],
+            &[400, 404],
+        ),
+        (Verb::Delete, "/task") => op(
+            "purgeTasks",
+            "Delete the tasks in the given statuses (required; never retained ones), of one queue or all",
+            vec![param("purgeStatuses"), param("queueFilter")],
+            None,
+            vec![(200, "how many were deleted", ok(count()))],
+            &[400],
+        ),
+        (Verb::Delete, "/task/{id}") => op(
+            "deleteTask",
+            "Delete a task no worker holds",
+            vec![task_id()],
+            None,
+            vec![(200, "the deleted task", task())],
+            &[400, 404, 409],
+        ),
+        (Verb::Post, "/task/{id}/cancel") => op(
+            "cancelTask",
+            "Cancel a task: a waiting one ends cancelled now; a retained one is asked to stop (its worker learns it at its next heartbeat)",
+            vec![task_id()],
+            None,
+            vec![(200, "the task after the cancel", task())],
+            &[400, 404, 409],
+        ),
+        (Verb::Post, "/task/{id}/retry") => op(
+            "retryTask",
+            "Retry a failed, expired or cancelled task: new again with the queue's attempts",
+            vec![task_id()],
+            None,
+            vec![(200, "the task, new again", task())],
+            &[400, 404, 409],
+        ),
+        (Verb::Post, "/queue/{name}/retry") => op(
+            "retryTasks",
+            "Redrive: retry the queue's tasks in the given statuses (default failed; only failed, expired, cancelled), oldest first",
+            vec![
+                path_name("queue"),
+                param("retryStatuses"),
+                json!({"name": "limit", "in": "query", "schema": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": u64::MAX}, {"type": "string", "maxLength": 0}]},
+                        "description": format!("at most this many (default and cap {MAX_REDRIVE})")}),
+            ],
+            None,
+            vec![(200, "how many were retried", ok(count()))],
+            &[400, 404],
+        ),
+        (Verb::Post, "/queue/{name}/pause") => op(
+            "pauseQueue",
+            "Pause a queue: no task of it is retained until it is resumed (idempotent)",
+            vec![path_name("queue")],
+            None,
+            vec![(200, "the paused queue", queue())],
+            &[400, 404],
+        ),
+        (Verb::Post, "/queue/{name}/resume") => op(
+            "resumeQueue",
+            "Resume a queue; idle workers wake at once",
+            vec![path_name("queue")],
+            None,
+            vec![(200, "the queue", queue())],
+            &[400, 404],
+        ),
+        (Verb::Post, "/ticker/{name}/pause") => op(
+            "pauseTicker",
+            "Pause a ticker: it does not fire until resumed",
+            vec![path_name("ticker")],
+            None,
+            vec![(200, "the paused ticker", ticker())],
+            &[400, 404],
+        ),
+        (Verb::Post, "/ticker/{name}/resume") => op(
+            "resumeTicker",
+            "Resume a ticker: it fires once if it matured meanwhile",
+            vec![path_name("ticker")],
+            None,
+            vec![(200, "the ticker", ticker())],
             &[400, 404],
         ),
         (Verb::Get, "/metrics") => op(

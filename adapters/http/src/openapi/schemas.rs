@@ -41,10 +41,17 @@ fn any_case(word: &str) -> String {
         .collect()
 }
 
-/// The statuses a `?status=` filter accepts: a name in any case, trimmed.
+/// A `?status=` value naming one of `statuses`, in any case, trimmed; `optional`: an empty
+/// value (ignored) is allowed too.
+fn status_pattern(statuses: &[Status], optional: bool) -> String {
+    let names: Vec<String> = statuses.iter().map(|s| any_case(s.as_str())).collect();
+    let q = if optional { "?" } else { "" };
+    format!("^{WS}*({}){q}{WS}*$", names.join("|"))
+}
+
+/// The statuses a `?status=` filter accepts.
 fn status_filter_pattern() -> String {
-    let names: Vec<String> = Status::ALL.iter().map(|s| any_case(s.as_str())).collect();
-    format!("^{WS}*({})?{WS}*$", names.join("|"))
+    status_pattern(&Status::ALL, true)
 }
 
 /// A unique key: 1 to 255 characters without control characters, not trimmed.
@@ -122,7 +129,8 @@ fn queue_meta() -> Value {
                         "description": "maximum number of attempts"},
             "retry_delay": nullable(duration(0, "base of the backoff: the k-th failure waits retry_delay × k²")),
             "lease": nullable(duration(MIN_PERIOD.as_nanos(), "how long one attempt may hold a task without a heartbeat")),
-            "namespace": {"type": ["string", "null"], "description": "ignored: the namespace is the server's"}
+            "namespace": {"type": ["string", "null"], "description": "ignored: the namespace is the server's"},
+            "paused_at": {"type": ["string", "null"], "format": "date-time", "description": "ignored: pause and resume have their own routes"}
         }
     })
 }
@@ -142,7 +150,8 @@ fn ticker_meta() -> Value {
             "priority": {"type": ["integer", "null"], "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
                          "description": "the priority of the tasks it creates; null resets it to 0"},
             "namespace": {"type": ["string", "null"], "description": "ignored"},
-            "timestamp": {"type": ["string", "null"], "format": "date-time", "description": "ignored"}
+            "timestamp": {"type": ["string", "null"], "format": "date-time", "description": "ignored"},
+            "paused_at": {"type": ["string", "null"], "format": "date-time", "description": "ignored: pause and resume have their own routes"}
         }
     })
 }
@@ -190,7 +199,8 @@ pub(crate) fn schemas() -> Value {
             "properties": {
                 "queue": {"type": "string"}, "ttl": {"type": "integer"}, "retries": {"type": "integer"},
                 "retry_delay": {"type": "integer"}, "lease": {"type": "integer"},
-                "namespace": {"type": "string"}
+                "namespace": {"type": "string"},
+                "paused_at": timestamp("since when no task of it is retained (absent: not paused)")
             }
         },
         "NewQueue": creating(queue_meta(), "queue"),
@@ -213,7 +223,8 @@ pub(crate) fn schemas() -> Value {
                 "status": {"$ref": "#/components/schemas/Status"},
                 "priority": {"type": "integer", "minimum": MIN_PRIORITY, "maximum": MAX_PRIORITY,
                              "description": "higher runs first"},
-                "unique_key": {"type": "string", "description": "while the task waits or runs, creates with this key answer it"}
+                "unique_key": {"type": "string", "description": "while the task waits or runs, creates with this key answer it"},
+                "cancel_requested_at": timestamp("when an operator asked the worker holding it to stop")
             }
         },
         "NewTask": {
@@ -246,7 +257,8 @@ pub(crate) fn schemas() -> Value {
                 "ticker": {"type": "string"}, "payload": {}, "interval": {"type": "integer"},
                 "namespace": {"type": "string"}, "timestamp": timestamp("when it last fired"),
                 "queue": {"type": "string"},
-                "priority": {"type": "integer", "description": "the priority of the tasks it creates"}
+                "priority": {"type": "integer", "description": "the priority of the tasks it creates"},
+                "paused_at": timestamp("since when it does not fire (absent: not paused)")
             }
         },
         "NewTicker": creating(ticker_meta(), "ticker"),
@@ -268,6 +280,14 @@ pub(crate) fn schemas() -> Value {
 
 /// The parameters routes share.
 pub(crate) fn parameters() -> Value {
+    let retryable: Vec<Status> = Status::ALL
+        .into_iter()
+        .filter(|s| s.is_retryable())
+        .collect();
+    let purgeable: Vec<Status> = Status::ALL
+        .into_iter()
+        .filter(|s| *s != Status::Retained)
+        .collect();
     let count = json!({"anyOf": [{"type": "integer", "minimum": 0, "maximum": u64::MAX},
                                  {"type": "string", "maxLength": 0}]});
     let mut limit = count.clone();
@@ -284,6 +304,12 @@ pub(crate) fn parameters() -> Value {
         "statusFilter": {"name": "status", "in": "query",
                          "schema": {"type": "string", "pattern": status_filter_pattern()},
                          "description": "only tasks in this status (any case); empty means no filter"},
+        "retryStatuses": {"name": "status", "in": "query", "style": "form", "explode": true,
+                     "schema": {"type": "array", "items": {"type": "string", "pattern": status_pattern(&retryable, true)}},
+                     "description": "which ended tasks to retry: failed (default), expired, cancelled (repeatable; any case)"},
+        "purgeStatuses": {"name": "status", "in": "query", "required": true, "style": "form", "explode": true,
+                     "schema": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": status_pattern(&purgeable, false)}},
+                     "description": "which tasks to delete, by status (required, repeatable; retained tasks are never purged)"},
         "queueFilter": {"name": "queue", "in": "query",
                         "schema": {"type": "string", "pattern": format!("^{WS}*([A-Za-z][A-Za-z0-9_-]{{0,{}}}{WS}*)?$", MAX_NAME_LEN - 1)},
                         "description": "only this queue's tasks; empty means no filter"}

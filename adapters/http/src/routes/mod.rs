@@ -4,6 +4,7 @@
 //! the answer; it never decides a status for an error (that is [`crate::error`]'s job).
 
 mod namespaces;
+mod operate;
 mod queues;
 mod system;
 mod tasks;
@@ -75,6 +76,15 @@ pub(crate) async fn dispatch(
         Endpoint::RetainFrom(queue) => tasks::retain_from(m, &queue, &req.query).await,
         Endpoint::ReleaseTask(id) => tasks::release(m, id, &req.bytes().await?).await,
         Endpoint::Heartbeat(id) => tasks::heartbeat(m, id, &req.query).await,
+        Endpoint::PurgeTasks => operate::purge(m, &req.query).await,
+        Endpoint::DeleteTask(id) => operate::delete(m, id).await,
+        Endpoint::CancelTask(id) => operate::cancel(m, id).await,
+        Endpoint::RetryTask(id) => operate::retry(m, id).await,
+        Endpoint::RetryTasks(queue) => operate::redrive(m, &queue, &req.query).await,
+        Endpoint::PauseQueue(name) => operate::pause_queue(m, &name, true).await,
+        Endpoint::ResumeQueue(name) => operate::pause_queue(m, &name, false).await,
+        Endpoint::PauseTicker(name) => operate::pause_ticker(m, &name, true).await,
+        Endpoint::ResumeTicker(name) => operate::pause_ticker(m, &name, false).await,
         Endpoint::ListTickers if req.wants_event_stream() => Ok(tickers::stream(state)),
         Endpoint::ListTickers => tickers::list(m, &req.query).await,
         Endpoint::CreateTicker => tickers::create(m, req.json().await?).await,

@@ -60,6 +60,8 @@ macro_rules! claim_sql {
             $queues,
             " AND ",
             retainable!(),
+            " AND ",
+            unpaused!(),
             " ORDER BY r.priority DESC, r.created_at, r.id LIMIT $5 \
                  FOR UPDATE OF r SKIP LOCKED) p) \
              UPDATE tasks t SET worker = w.name, started_at = c.now, result = NULL, \
@@ -70,6 +72,15 @@ macro_rules! claim_sql {
              WHERE t.id = p.id AND q.namespace = t.namespace AND q.name = t.queue \
              RETURNING t.*, c.now AS now"
         )
+    };
+}
+
+/// Task `r`'s queue is not paused. The namespace's paused queues are read once per
+/// statement (an InitPlan), so an unpaused claim pays one lookup, not one per task.
+macro_rules! unpaused {
+    () => {
+        "r.queue <> ALL (coalesce((SELECT array_agg(pq.name) FROM queues pq \
+           WHERE pq.namespace = $2 AND pq.paused_at IS NOT NULL), '{}'::text[]))"
     };
 }
 

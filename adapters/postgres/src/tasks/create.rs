@@ -13,10 +13,10 @@ use super::TaskRow;
 use crate::cached::cached;
 use crate::error::PgError;
 use crate::schema::tasks;
-use crate::sql::{Now, plus, with_now};
+use crate::sql::{Now, open_states, plus, with_now};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, Int2, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Int2, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Created, Namespace, NewTask, QueueName, Task, UniqueKey};
 use pgqueue_ports::StoreError;
@@ -30,7 +30,7 @@ use std::collections::{HashMap, VecDeque};
 /// statement): a concurrent delete or rename of the queue waits for this insert to commit and
 /// then carries its tasks, or goes first and this insert finds no queue.
 macro_rules! create_sql {
-    ($filter:literal, $conflict:literal, $($tail:tt)*) => {
+    ([$($filter:tt)*], [$($conflict:tt)*], [$($tail:tt)*]) => {
         concat!(
             with_now!(),
             ", q AS (SELECT * FROM queues WHERE namespace = $2 AND name = $3 FOR KEY SHARE), \
@@ -45,9 +45,9 @@ macro_rules! create_sql {
                       CASE WHEN q.retries = 0 THEN 'failed' ELSE 'new' END, \
                       CASE WHEN q.retries = 0 THEN c.now END, n.priority, n.unique_key \
                FROM n CROSS JOIN q CROSS JOIN c ",
-            $filter,
+            $($filter)*,
             " ORDER BY n.ord ",
-            $conflict,
+            $($conflict)*,
             " RETURNING id, created_at, delayed_at, finished_at, dies_at, retries, max_retries, \
                          state, priority, unique_key) \
              SELECT ins.*, c.now AS now FROM ins CROSS JOIN c",
@@ -69,18 +69,21 @@ macro_rules! notify_tail {
 macro_rules! keyed {
     ($($tail:tt)*) => {
         create_sql!(
-            "WHERE NOT EXISTS (SELECT 1 FROM tasks h WHERE h.namespace = q.namespace \
-               AND h.queue = q.name AND h.unique_key = n.unique_key \
-               AND h.state IN ('new', 'retry', 'retained'))",
-            "ON CONFLICT DO NOTHING",
-            $($tail)*
+            [concat!(
+                "WHERE NOT EXISTS (SELECT 1 FROM tasks h WHERE h.namespace = q.namespace \
+                   AND h.queue = q.name AND h.unique_key = n.unique_key AND h.state IN ",
+                open_states!(),
+                ")"
+            )],
+            ["ON CONFLICT DO NOTHING"],
+            [$($tail)*]
         )
     };
 }
 
-const CREATE: &str = create_sql!("", "", notify_tail!());
+const CREATE: &str = create_sql!([""], [""], [notify_tail!()]);
 /// The insert without a wake-up (the caller sends one later; see `debounce.rs`).
-const CREATE_QUIET: &str = create_sql!("", "", "");
+const CREATE_QUIET: &str = create_sql!([""], [""], [""]);
 const CREATE_KEYED: &str = keyed!(notify_tail!());
 const CREATE_KEYED_QUIET: &str = keyed!("");
 
@@ -95,7 +98,9 @@ const FREE_EXPIRED_KEYS: &str = concat!(
     with_now!(),
     "UPDATE tasks t SET unique_key = NULL FROM c \
      WHERE t.namespace = $2 AND t.queue = $3 AND t.unique_key = ANY($4) \
-       AND t.state IN ('new', 'retry', 'retained') AND t.dies_at <= c.now"
+       AND t.state IN ",
+    open_states!(),
+    " AND t.dies_at <= c.now AND NOT t.id = ANY($5)"
 );
 
 /// The tasks that hold the given keys now.
@@ -103,7 +108,8 @@ const HOLDERS: &str = concat!(
     with_now!(),
     "SELECT t.*, c.now AS now FROM tasks t CROSS JOIN c \
      WHERE t.namespace = $2 AND t.queue = $3 AND t.unique_key = ANY($4) \
-       AND t.state IN ('new', 'retry', 'retained')"
+       AND t.state IN ",
+    open_states!(),
 );
 
 /// What the insert returns: only what the database decided. Payloads (and everything a new
@@ -147,6 +153,7 @@ impl CreatedRow {
             state: self.state,
             priority: self.priority,
             unique_key: self.unique_key,
+            cancel_requested_at: None,
             now: self.now,
         }
         .into_task()
@@ -246,6 +253,43 @@ pub(crate) async fn create(
         .collect()
 }
 
+/// Takes `keys` from the expired tasks of the queue that hold them (domain:
+/// `Task::give_up_key`), except from the tasks `keep`.
+pub(crate) async fn free_expired_keys(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    queue: &QueueName,
+    keys: &[&str],
+    keep: &[i64],
+) -> Result<(), PgError> {
+    diesel::sql_query(FREE_EXPIRED_KEYS)
+        .bind::<Nullable<Timestamptz>, _>(now)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(queue.as_str())
+        .bind::<Array<Text>, _>(keys)
+        .bind::<Array<BigInt>, _>(keep)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Serialises this transaction with every other creator (and retrier) of `keys`.
+pub(crate) async fn lock_keys(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    queue: &QueueName,
+    keys: &[&str],
+) -> Result<(), PgError> {
+    diesel::sql_query(LOCK_KEYS)
+        .bind::<Text, _>(ns.as_str())
+        .bind::<Text, _>(queue.as_str())
+        .bind::<Array<Text>, _>(keys)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// The tasks that hold `keys` now, by key.
 async fn holders(
     conn: &mut AsyncPgConnection,
@@ -286,12 +330,7 @@ async fn create_keyed(
         .iter()
         .filter_map(|n| n.unique_key().map(UniqueKey::as_str))
         .collect();
-    diesel::sql_query(LOCK_KEYS)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(queue.as_str())
-        .bind::<Array<Text>, _>(&all_keys)
-        .execute(conn)
-        .await?;
+    lock_keys(conn, ns, queue, &all_keys).await?;
     // In a queue that allows attempts, a new task holds its key, so the first task of the
     // batch with each key is the one that may be created and its repeats answer it. In a
     // queue without attempts every task fails at once and holds nothing: each is created
@@ -315,13 +354,7 @@ async fn create_keyed(
             .iter()
             .filter_map(|i| new[*i].unique_key().map(UniqueKey::as_str))
             .collect();
-        diesel::sql_query(FREE_EXPIRED_KEYS)
-            .bind::<Nullable<Timestamptz>, _>(now)
-            .bind::<Text, _>(ns.as_str())
-            .bind::<Text, _>(queue.as_str())
-            .bind::<Array<Text>, _>(&keys)
-            .execute(conn)
-            .await?;
+        free_expired_keys(conn, now, ns, queue, &keys, &[]).await?;
         let batch: Vec<&NewTask> = pending.iter().map(|i| &new[*i]).collect();
         let rows = insert(conn, now, ns, queue, &batch, notify, true).await?;
         // Rows come in id order, which is input order: each key's rows, first to last.

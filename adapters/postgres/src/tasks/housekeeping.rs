@@ -4,7 +4,7 @@
 
 use super::{TaskRow, into_tasks};
 use crate::error::PgError;
-use crate::sql::{Now, end_attempt_set, plus, with_now};
+use crate::sql::{Now, end_attempt_set, ended_states, open_states, plus, with_now};
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Namespace, QueueName, State, Task};
@@ -66,9 +66,13 @@ const CLEAN_UP: &str = concat!(
     "DELETE FROM tasks WHERE id IN ( \
        SELECT t.id FROM tasks t JOIN queues q ON q.namespace = t.namespace AND q.name = t.queue \
        CROSS JOIN c \
-       WHERE (t.state IN ('released', 'failed') AND ",
+       WHERE (t.state IN ",
+    ended_states!(),
+    " AND ",
     plus!("t.finished_at", "q.ttl"),
-    " <= c.now) OR (t.state IN ('new', 'retry', 'retained') AND ",
+    " <= c.now) OR (t.state IN ",
+    open_states!(),
+    " AND ",
     plus!("t.dies_at", "q.ttl"),
     " <= c.now) ORDER BY t.id LIMIT $2 FOR UPDATE OF t SKIP LOCKED)"
 );
@@ -90,8 +94,9 @@ pub(crate) async fn clean_up(
 const CLEAN_QUEUE: &str = concat!(
     with_now!(),
     "DELETE FROM tasks t USING c WHERE t.namespace = $2 AND t.queue = $3 \
-       AND (t.state IN ('released', 'failed') OR t.dies_at <= c.now) \
-     RETURNING t.*, c.now AS now"
+       AND (t.state IN ",
+    ended_states!(),
+    " OR t.dies_at <= c.now) RETURNING t.*, c.now AS now"
 );
 
 /// Deletes the queue's ended tasks now; returned by id.

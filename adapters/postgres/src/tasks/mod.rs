@@ -12,6 +12,7 @@
 mod claim;
 mod create;
 mod housekeeping;
+mod operate;
 mod release;
 
 #[cfg(feature = "test-support")]
@@ -19,6 +20,7 @@ pub(crate) use claim::claim_statements;
 pub(crate) use claim::{QueueFilter, claim};
 pub(crate) use create::create;
 pub(crate) use housekeeping::{clean_queue, clean_up, rescue};
+pub(crate) use operate::{cancel, delete, purge, retry, retry_many};
 pub(crate) use release::{heartbeat, release_many};
 
 use crate::error::PgError;
@@ -70,6 +72,7 @@ pub(crate) struct TaskRow {
     state: String,
     priority: i16,
     unique_key: Option<String>,
+    cancel_requested_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Timestamptz)]
     now: DateTime<Utc>,
 }
@@ -105,6 +108,7 @@ impl TaskRow {
                 .map(UniqueKey::parse)
                 .transpose()
                 .map_err(|_| corrupt("unique_key"))?,
+            cancel_requested_at: self.cancel_requested_at,
         };
         Task::restore(record, self.now)
             .map_err(|e| StoreError::Unavailable(e.to_string().into()).into())

@@ -33,6 +33,7 @@ async fn refusal(
     ns: &Namespace,
     id: TaskId,
     worker: Option<&WorkerName>,
+    heartbeat: bool,
 ) -> PgError {
     let task = match get(conn, now, ns, id).await {
         Ok(task) => task,
@@ -44,6 +45,9 @@ async fn refusal(
     match worker {
         Some(w) if task.worker() != Some(w.as_str()) => {
             StoreError::Rule(DomainError::NotRetainedBy(w.as_str().to_string())).into()
+        }
+        Some(_) if heartbeat && task.cancel_requested_at().is_some() => {
+            StoreError::Rule(DomainError::Cancelled).into()
         }
         // The row changed between the update and this read (released and retained again by
         // the same worker): report the refusal the update saw.
@@ -103,7 +107,9 @@ pub(crate) async fn release_many(
     for (id, outcome) in releases {
         match released.remove(id) {
             Some(task) => out.push(Ok(task)),
-            None => out.push(Err(refusal(conn, now, ns, *id, outcome.worker()).await)),
+            None => out.push(Err(
+                refusal(conn, now, ns, *id, outcome.worker(), false).await
+            )),
         }
     }
     Ok(out)
@@ -115,7 +121,7 @@ const HEARTBEAT: &str = concat!(
     lease_end!(),
     " FROM queues q, c WHERE t.id = $2 AND t.namespace = $3 AND ",
     holder_guard!("$4"),
-    " RETURNING t.*, c.now AS now"
+    " AND t.cancel_requested_at IS NULL RETURNING t.*, c.now AS now"
 );
 
 /// Extends `worker`'s lease (domain rule `Task::heartbeat`).
@@ -139,6 +145,6 @@ pub(crate) async fn heartbeat(
     .pop();
     match row {
         Some(row) => row.into_task(),
-        None => Err(refusal(conn, now, ns, id, Some(worker)).await),
+        None => Err(refusal(conn, now, ns, id, Some(worker), true).await),
     }
 }
