@@ -106,14 +106,23 @@ fn check_violation(constraint: Option<&str>) -> StoreError {
     })
 }
 
-/// A unique violation becomes `Conflict(message)`; anything else goes through [`from_diesel`].
-pub(crate) fn conflict_on_unique(e: PgError, message: &str) -> PgError {
-    match e {
+/// Whether the statement broke a unique index.
+pub(crate) fn is_unique_violation(e: &PgError) -> bool {
+    matches!(
+        e,
         PgError::Query(QueryError(DieselError::DatabaseError(
             DatabaseErrorKind::UniqueViolation,
             _,
-        ))) => PgError::Store(StoreError::Conflict(message.to_string())),
-        other => other,
+        )))
+    )
+}
+
+/// A unique violation becomes `Conflict(message)`; anything else goes through [`from_diesel`].
+pub(crate) fn conflict_on_unique(e: PgError, message: &str) -> PgError {
+    if is_unique_violation(&e) {
+        PgError::Store(StoreError::Conflict(message.to_string()))
+    } else {
+        e
     }
 }
 

@@ -2,12 +2,13 @@
 //! the batch size; with unique keys, a few statements in one transaction.
 //!
 //! Unique keys are enforced by the database: the partial unique index `tasks_unique_key`
-//! over the states that hold a key, and `INSERT … ON CONFLICT DO NOTHING`. Creators of one key
-//! also take a transaction-level advisory lock on it (all keys of a batch in sorted order,
-//! so two batches never deadlock): of N concurrent creates of a key, the first inserts and
-//! the others wait for its transaction, then see its task, or, if it rolled back, insert
-//! theirs. No caller is ever answered with a task that did not commit, and a task without a
-//! key pays none of this.
+//! over the states that hold a key, and `INSERT … ON CONFLICT DO NOTHING`: of N concurrent
+//! creates of a key, the first inserts and the others wait for its transaction, then see its
+//! task, or, if it rolled back, insert theirs. No caller is ever answered with a task that
+//! did not commit. A single keyed create is one statement; a batch with keys also takes a
+//! transaction-level advisory lock per key, all in sorted order, because two batches that
+//! wait on each other's keys in input order could deadlock. A task without a key pays none
+//! of this.
 
 use super::TaskRow;
 use crate::cached::cached;
@@ -31,8 +32,12 @@ use std::collections::{HashMap, VecDeque};
 /// then carries its tasks, or goes first and this insert finds no queue.
 macro_rules! create_sql {
     ([$($filter:tt)*], [$($conflict:tt)*], [$($tail:tt)*]) => {
+        create_sql!([""], [$($filter)*], [$($conflict)*], [$($tail)*])
+    };
+    ([$($ctes:tt)*], [$($filter:tt)*], [$($conflict:tt)*], [$($tail:tt)*]) => {
         concat!(
             with_now!(),
+            $($ctes)*,
             ", q AS (SELECT * FROM queues WHERE namespace = $2 AND name = $3 FOR KEY SHARE), \
              n AS (SELECT * FROM unnest($4::jsonb[], $5::timestamptz[], $6::smallint[], $7::text[]) \
                    WITH ORDINALITY AS n(payload, delayed_at, priority, unique_key, ord)), \
@@ -65,10 +70,12 @@ macro_rules! notify_tail {
 }
 
 /// Rows whose key is held by a waiting or retained task (seen by this statement) are not
-/// inserted; a key taken after that is skipped by `ON CONFLICT`.
+/// inserted; a key taken after that is skipped by `ON CONFLICT`. `$ctes` may add a
+/// data-modifying CTE.
 macro_rules! keyed {
-    ($($tail:tt)*) => {
+    ([$($ctes:tt)*], $($tail:tt)*) => {
         create_sql!(
+            [$($ctes)*],
             [concat!(
                 "WHERE NOT EXISTS (SELECT 1 FROM tasks h WHERE h.namespace = q.namespace \
                    AND h.queue = q.name AND h.unique_key = n.unique_key AND h.state IN ",
@@ -79,6 +86,9 @@ macro_rules! keyed {
             [$($tail)*]
         )
     };
+    ($($tail:tt)*) => {
+        keyed!([""], $($tail)*)
+    };
 }
 
 const CREATE: &str = create_sql!([""], [""], [notify_tail!()]);
@@ -88,20 +98,39 @@ const CREATE_KEYED: &str = keyed!(notify_tail!());
 const CREATE_KEYED_QUIET: &str = keyed!("");
 
 /// Serialises the creators of each key: sorted, so two batches never wait for each other in
-/// a cycle. Held until the transaction ends.
-const LOCK_KEYS: &str = "SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2 || ':' || k, 0)) \
-     FROM (SELECT DISTINCT k FROM unnest($3::text[]) AS k ORDER BY k) AS keys";
+/// a cycle. Held until the transaction ends. Answers the queue's `retries` (no row: no such
+/// queue) in the same round trip; the aggregate takes every lock before the row is formed,
+/// and the queue's row is locked as an insert locks it (a delete of the queue waits).
+const LOCK_KEYS: &str = "SELECT q.retries FROM queues q, \
+       (SELECT count(pg_advisory_xact_lock(hashtextextended($1 || ':' || $2 || ':' || k, 0))) \
+        FROM (SELECT DISTINCT k FROM unnest($3::text[]) AS k ORDER BY k) AS keys) AS locked \
+     WHERE q.namespace = $1 AND q.name = $2 FOR KEY SHARE OF q";
 
-/// An expired task gives its key up to a new task (domain: `Task::gives_up_key`): the index
-/// knows stored states, not derived expiry.
-const FREE_EXPIRED_KEYS: &str = concat!(
-    with_now!(),
-    "UPDATE tasks t SET unique_key = NULL FROM c \
-     WHERE t.namespace = $2 AND t.queue = $3 AND t.unique_key = ANY($4) \
-       AND t.state IN ",
-    open_states!(),
-    " AND t.dies_at <= c.now AND NOT t.id = ANY($5)"
-);
+/// Expired tasks of queue `$3` of `$2` holding one of `$keys` give them up, except the tasks
+/// `$keep` (domain: `Task::gives_up_key`): the index knows stored states, not derived expiry.
+macro_rules! free_expired_keys_sql {
+    ($keys:literal, $keep:literal) => {
+        concat!(
+            "UPDATE tasks t SET unique_key = NULL FROM c \
+             WHERE t.namespace = $2 AND t.queue = $3 AND t.unique_key = ANY(",
+            $keys,
+            ") AND t.state IN ",
+            open_states!(),
+            " AND t.dies_at <= c.now AND NOT t.id = ANY(",
+            $keep,
+            ")"
+        )
+    };
+}
+
+const FREE_EXPIRED_KEYS: &str = concat!(with_now!(), free_expired_keys_sql!("$4", "$5"));
+
+/// One task with a key, as one statement (no transaction, no advisory lock: with one key
+/// there is no lock order to keep, and `ON CONFLICT` waits for a concurrent creator of the
+/// key and then skips). Its `freed` CTE takes the key from an expired holder; that holder
+/// still blocks this statement's insert (one snapshot), so the caller runs it once more.
+const CREATE_ONE_KEYED: &str = keyed!([concat!(", freed AS (", free_expired_keys_sql!("ARRAY[$7[1]]", "'{}'::bigint[]"), ")")], notify_tail!());
+const CREATE_ONE_KEYED_QUIET: &str = keyed!([concat!(", freed AS (", free_expired_keys_sql!("ARRAY[$7[1]]", "'{}'::bigint[]"), ")")], "");
 
 /// The tasks that hold the given keys now.
 const HOLDERS: &str = concat!(
@@ -160,6 +189,17 @@ impl CreatedRow {
     }
 }
 
+/// Which insert statement to run.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// No task has a key.
+    Plain,
+    /// Some have keys; the caller holds their locks and freed expired holders' keys.
+    Keyed,
+    /// One task with a key, on its own (see `CREATE_ONE_KEYED`).
+    OneKeyed,
+}
+
 /// Runs one insert statement over `new` and returns its rows in id (so input) order.
 async fn insert(
     conn: &mut AsyncPgConnection,
@@ -168,7 +208,7 @@ async fn insert(
     queue: &QueueName,
     new: &[&NewTask],
     notify: bool,
-    keyed: bool,
+    shape: Shape,
 ) -> Result<Vec<CreatedRow>, PgError> {
     let payloads: Vec<&Value> = new.iter().map(|n| n.payload()).collect();
     let delays: Vec<Option<DateTime<Utc>>> = new.iter().map(|n| n.delayed_at()).collect();
@@ -192,20 +232,32 @@ async fn insert(
     struct CreateQuiet;
     struct CreateKeyed;
     struct CreateKeyedQuiet;
-    let mut rows: Vec<CreatedRow> = match (keyed, notify) {
-        (false, true) => cached::<Create, _>(statement(CREATE)).load(conn).await?,
-        (false, false) => {
+    struct CreateOneKeyed;
+    struct CreateOneKeyedQuiet;
+    let mut rows: Vec<CreatedRow> = match (shape, notify) {
+        (Shape::Plain, true) => cached::<Create, _>(statement(CREATE)).load(conn).await?,
+        (Shape::Plain, false) => {
             cached::<CreateQuiet, _>(statement(CREATE_QUIET))
                 .load(conn)
                 .await?
         }
-        (true, true) => {
+        (Shape::Keyed, true) => {
             cached::<CreateKeyed, _>(statement(CREATE_KEYED))
                 .load(conn)
                 .await?
         }
-        (true, false) => {
+        (Shape::Keyed, false) => {
             cached::<CreateKeyedQuiet, _>(statement(CREATE_KEYED_QUIET))
+                .load(conn)
+                .await?
+        }
+        (Shape::OneKeyed, true) => {
+            cached::<CreateOneKeyed, _>(statement(CREATE_ONE_KEYED))
+                .load(conn)
+                .await?
+        }
+        (Shape::OneKeyed, false) => {
+            cached::<CreateOneKeyedQuiet, _>(statement(CREATE_ONE_KEYED_QUIET))
                 .load(conn)
                 .await?
         }
@@ -228,13 +280,18 @@ pub(crate) async fn create(
         crate::queues::get(conn, ns, queue).await?;
         return Ok(Vec::new());
     }
+    if let [one] = new
+        && let Some(key) = one.unique_key()
+    {
+        return create_one_keyed(conn, now, ns, queue, one, key, notify).await;
+    }
     if new.iter().any(|n| n.unique_key().is_some()) {
         return conn
             .transaction(async |conn| create_keyed(conn, now, ns, queue, new, notify).await)
             .await;
     }
     let all: Vec<&NewTask> = new.iter().collect();
-    let rows = insert(conn, now, ns, queue, &all, notify, false).await?;
+    let rows = insert(conn, now, ns, queue, &all, notify, Shape::Plain).await?;
     if rows.is_empty() {
         return Err(StoreError::not_found("queue", queue).into());
     }
@@ -263,31 +320,47 @@ pub(crate) async fn free_expired_keys(
     keys: &[&str],
     keep: &[i64],
 ) -> Result<(), PgError> {
-    diesel::sql_query(FREE_EXPIRED_KEYS)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(queue.as_str())
-        .bind::<Array<Text>, _>(keys)
-        .bind::<Array<BigInt>, _>(keep)
-        .execute(conn)
-        .await?;
+    struct FreeExpiredKeys;
+    cached::<FreeExpiredKeys, _>(
+        diesel::sql_query(FREE_EXPIRED_KEYS)
+            .bind::<Nullable<Timestamptz>, _>(now)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Text, _>(queue.as_str())
+            .bind::<Array<Text>, _>(keys)
+            .bind::<Array<BigInt>, _>(keep),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-/// Serialises this transaction with every other creator (and retrier) of `keys`.
+#[derive(QueryableByName)]
+struct Retries {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    retries: i32,
+}
+
+/// Serialises this transaction with every other creator (and retrier) of `keys`, and
+/// answers the queue's `retries`; NotFound when the queue does not exist.
 pub(crate) async fn lock_keys(
     conn: &mut AsyncPgConnection,
     ns: &Namespace,
     queue: &QueueName,
     keys: &[&str],
-) -> Result<(), PgError> {
-    diesel::sql_query(LOCK_KEYS)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(queue.as_str())
-        .bind::<Array<Text>, _>(keys)
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> Result<i32, PgError> {
+    struct LockKeys;
+    let rows: Vec<Retries> = cached::<LockKeys, _>(
+        diesel::sql_query(LOCK_KEYS)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Text, _>(queue.as_str())
+            .bind::<Array<Text>, _>(keys),
+    )
+    .load(conn)
+    .await?;
+    rows.into_iter()
+        .next()
+        .map(|r| r.retries)
+        .ok_or_else(|| StoreError::not_found("queue", queue).into())
 }
 
 /// The tasks that hold `keys` now, by key.
@@ -298,13 +371,16 @@ async fn holders(
     queue: &QueueName,
     keys: &[&str],
 ) -> Result<HashMap<String, Task>, PgError> {
-    let rows: Vec<TaskRow> = diesel::sql_query(HOLDERS)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(queue.as_str())
-        .bind::<Array<Text>, _>(keys)
-        .load(conn)
-        .await?;
+    struct Holders;
+    let rows: Vec<TaskRow> = cached::<Holders, _>(
+        diesel::sql_query(HOLDERS)
+            .bind::<Nullable<Timestamptz>, _>(now)
+            .bind::<Text, _>(ns.as_str())
+            .bind::<Text, _>(queue.as_str())
+            .bind::<Array<Text>, _>(keys),
+    )
+    .load(conn)
+    .await?;
     rows.into_iter()
         .map(|r| {
             let task = r.into_task()?;
@@ -314,10 +390,45 @@ async fn holders(
         .collect()
 }
 
+/// One task with a key, without a transaction of its own: the insert, and when it created
+/// nothing, the holder of the key. A round whose insert was blocked by an expired holder
+/// freed the key; the next one creates.
+async fn create_one_keyed(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    queue: &QueueName,
+    new: &NewTask,
+    key: &UniqueKey,
+    notify: bool,
+) -> Result<Vec<Created>, PgError> {
+    for _round in 0..8 {
+        let row = insert(conn, now, ns, queue, &[new], notify, Shape::OneKeyed)
+            .await?
+            .pop();
+        if let Some(row) = row {
+            return Ok(vec![Created::New(row.into_task(
+                ns,
+                queue,
+                new.payload().clone(),
+            )?)]);
+        }
+        let mut held = holders(conn, now, ns, queue, &[key.as_str()]).await?;
+        if let Some(task) = held.remove(key.as_str()) {
+            return Ok(vec![Created::Existing(task)]);
+        }
+        // No row and no holder: the queue is gone, or the key was freed (or its holder
+        // ended) since the insert looked.
+        crate::queues::get(conn, ns, queue).await?;
+    }
+    Err(StoreError::Unavailable("unique keys kept changing hands; try again".into()).into())
+}
+
 /// A batch with unique keys, inside a transaction: lock the keys, free the keys of expired
-/// holders, insert what no live task holds, and answer the rest with their holders. A holder
-/// that ended between the insert and the read leaves its key free: those rows are inserted
-/// again (a few rounds at most, each after a holder ended).
+/// holders, insert what no live task holds, and answer the rest with their holders. (Freeing
+/// comes first so that one insert creates every new row and ids follow the input order.) A
+/// holder that ended between the insert and the read leaves its key free: those rows are
+/// inserted again (a few rounds at most, each after a holder ended).
 async fn create_keyed(
     conn: &mut AsyncPgConnection,
     now: Now,
@@ -330,12 +441,11 @@ async fn create_keyed(
         .iter()
         .filter_map(|n| n.unique_key().map(UniqueKey::as_str))
         .collect();
-    lock_keys(conn, ns, queue, &all_keys).await?;
     // In a queue that allows attempts, a new task holds its key, so the first task of the
     // batch with each key is the one that may be created and its repeats answer it. In a
     // queue without attempts every task fails at once and holds nothing: each is created
     // unless an older task still holds its key.
-    let dedupe = crate::queues::get(conn, ns, queue).await?.retries > 0;
+    let dedupe = lock_keys(conn, ns, queue, &all_keys).await? > 0;
     let mut first: HashMap<&str, usize> = HashMap::new();
     for (i, n) in new.iter().enumerate() {
         if let Some(k) = n.unique_key() {
@@ -356,7 +466,7 @@ async fn create_keyed(
             .collect();
         free_expired_keys(conn, now, ns, queue, &keys, &[]).await?;
         let batch: Vec<&NewTask> = pending.iter().map(|i| &new[*i]).collect();
-        let rows = insert(conn, now, ns, queue, &batch, notify, true).await?;
+        let rows = insert(conn, now, ns, queue, &batch, notify, Shape::Keyed).await?;
         // Rows come in id order, which is input order: each key's rows, first to last.
         let mut inserted: HashMap<Option<String>, VecDeque<CreatedRow>> = HashMap::new();
         for row in rows {
@@ -395,7 +505,6 @@ async fn create_keyed(
             pending.clear();
             break;
         }
-        crate::queues::get(conn, ns, queue).await?;
         let keys: Vec<&str> = missing
             .iter()
             .filter_map(|i| new[*i].unique_key().map(UniqueKey::as_str))

@@ -3,7 +3,7 @@
 
 use super::create::{free_expired_keys, lock_keys};
 use super::{TaskRow, get};
-use crate::error::PgError;
+use crate::error::{PgError, is_unique_violation};
 use crate::sql::{Now, open_states, plus, status_sql, with_now};
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
@@ -102,6 +102,18 @@ async fn retry_one(
             &[task.id],
         )
         .await?;
+        // A single create takes no advisory lock (see `create::CREATE_ONE_KEYED`): one may
+        // have taken the key since this statement's snapshot, and then the unique index
+        // refuses the retry. That is the key being held, not a failure; the savepoint keeps
+        // the caller's transaction (a redrive) usable.
+        return match conn
+            .transaction(async |conn| retry_rows(conn, now, &task.namespace, &[task.id]).await)
+            .await
+        {
+            Ok(mut rows) => rows.pop().map(TaskRow::into_task).transpose(),
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            Err(e) => Err(e),
+        };
     }
     retry_rows(conn, now, &task.namespace, &[task.id])
         .await?
