@@ -36,7 +36,7 @@ pub enum Error {
         "invalid duration {0:?}: expected integer nanoseconds or a duration such as \"90s\" or \"1h30m\""
     )]
     InvalidDuration(String),
-    /// A status name that is not one of the six.
+    /// A status name that is not one of the seven.
     #[error(
         "invalid status {0:?}: expected one of new, retained, retry, released, failed, expired, cancelled"
     )]

@@ -30,6 +30,6 @@ pub use task::{
     Cancelled, Created, NewTask, Outcome, OutcomeKind, Task, TaskFilter, TaskId, TaskMeta,
     TaskRecord, TaskView, UniqueKey,
 };
-pub use ticker::{Ticker, TickerMeta, TickerPatch};
+pub use ticker::{Cron, CronExpr, Schedule, Ticker, TickerMeta, TickerPatch, Zone};
 pub use time::{MAX_TIMESTAMP, Timestamp};
 pub use worker::WorkerName;

@@ -689,3 +689,94 @@ async fn operator_commands_and_a_pause_that_survives_a_restart() {
             .is_none()
     );
 }
+
+/// Cron tickers from the command line, and a server down across an `@hourly` maturity:
+/// the maturity is stored, so the server that comes back fires it exactly once and moves on
+/// to the next hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_commands_and_an_hourly_ticker_fires_once_after_downtime() {
+    // The test takes seconds; started just before the top of an hour, the real maturity
+    // would arrive during it. Wait for the hour to turn instead.
+    let to_the_hour = 3600 - chrono::Utc::now().timestamp() % 3600;
+    if to_the_hour < 40 {
+        tokio::time::sleep(Duration::from_secs(to_the_hour as u64 + 1)).await;
+    }
+    let db = fresh_database().await;
+    let mut s = Server::on(&db).await;
+    s.json(&["create-queue", "hourly"]).await;
+    let t = s
+        .json(&[
+            "create-ticker",
+            "h",
+            "--cron",
+            "@hourly",
+            "--timezone",
+            "Europe/Berlin",
+            "--queue",
+            "hourly",
+        ])
+        .await;
+    assert_eq!(
+        (&t["cron"], &t["timezone"], t.get("interval")),
+        (&json!("@hourly"), &json!("Europe/Berlin"), None),
+        "{t}"
+    );
+    let next: chrono::DateTime<chrono::Utc> = t["next_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(next.timestamp() % 3600, 0, "the top of an hour: {next}");
+    let schedule = s.json(&["ticker-schedule", "h", "-n", "3"]).await;
+    assert_eq!(schedule["count"], 3);
+    assert_eq!(schedule["body"][0], t["next_at"]);
+    let out = s
+        .cli(&["create-ticker", "bad", "--cron", "61 * * * *"])
+        .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid cron: \"61 * * * *\""),
+        "{}",
+        stderr(&out)
+    );
+    let out = s
+        .cli(&[
+            "create-ticker",
+            "bad",
+            "--cron",
+            "@daily",
+            "--timezone",
+            "Mars/Base",
+        ])
+        .await;
+    assert!(
+        stderr(&out).contains("invalid timezone"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Down across the maturity: the hour it waited for passes while no server runs.
+    s.signal(libc::SIGTERM);
+    s.child.wait().await.unwrap();
+    let (pg, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    pg.execute(
+        "UPDATE tickers SET next_at = next_at - interval '1 hour' WHERE name = 'h'",
+        &[],
+    )
+    .await
+    .unwrap();
+
+    let s = Server::on(&db).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.json(&["tasks", "--queue", "hourly"]).await["count"] == 0 {
+        assert!(Instant::now() < deadline, "the missed maturity never fired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give a second fire every chance to happen, then count.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(s.json(&["tasks", "--queue", "hourly"]).await["count"], 1);
+    let after = s.json(&["ticker", "h"]).await;
+    assert_eq!(
+        after["next_at"], t["next_at"],
+        "on to the next hour: {after}"
+    );
+}

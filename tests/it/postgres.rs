@@ -4,6 +4,7 @@
 //! recovery from killed connections — and the differential simulation against the in-memory
 //! adapter (`postgres/simulation.rs`).
 
+mod cron_race;
 mod operate_race;
 mod plans;
 mod schema;
@@ -554,7 +555,7 @@ async fn tickers_register_claim_and_fire_queue_tasks() {
         .unwrap();
     assert_eq!(re.timestamp, Some(t0()));
     assert_eq!(re.payload, json!({"a": 1}));
-    assert_eq!(re.interval, Duration::from_secs(60));
+    assert_eq!(re.schedule.interval(), Some(Duration::from_secs(60)));
     clock.advance(TimeDelta::seconds(60));
     assert!(store.claim_ticker(&app).await.unwrap().is_some());
 

@@ -788,8 +788,8 @@ pub async fn clean_up_covers_every_namespace_and_queue(rt: Realtime) {
     let system = a.system_for_tests();
     let ticker = system.get_ticker("cleanup").await.unwrap();
     assert_eq!(
-        (ticker.interval, ticker.namespace.as_str()),
-        (WireDuration::from_hours(1), "pgqueue")
+        (ticker.schedule.interval(), ticker.namespace.as_str()),
+        (Some(WireDuration::from_hours(1)), "pgqueue")
     );
     assert!(
         ticker.timestamp.is_some(),

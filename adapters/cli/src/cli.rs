@@ -63,9 +63,16 @@ pub struct QueueArgs {
 /// A ticker's flags.
 #[derive(Debug, Args, Clone, Default)]
 pub struct TickerArgs {
-    /// Time between maturities (e.g. `1m`, `24h`).
-    #[arg(long, value_parser = parse_duration)]
+    /// Time between maturities (e.g. `1m`, `24h`); not with --cron.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "cron")]
     pub interval: Option<Duration>,
+    /// A cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 (seconds
+    /// first), or @yearly, @monthly, @weekly, @daily, @hourly (e.g. `"30 2 * * *"`).
+    #[arg(long)]
+    pub cron: Option<String>,
+    /// The IANA time zone the cron expression is read in (default UTC), e.g. `Europe/Berlin`.
+    #[arg(long)]
+    pub timezone: Option<String>,
     /// JSON payload delivered with every maturity.
     #[arg(long, value_parser = parse_json)]
     pub payload: Option<serde_json::Value>,
@@ -173,7 +180,7 @@ pub enum Command {
         /// Ticker name.
         name: String,
     },
-    /// Create a ticker.  Example: pgqueue create-ticker nightly --interval 24h --queue reports
+    /// Create a ticker.  Example: pgqueue create-ticker nightly --cron "0 3 * * *" --timezone Europe/Berlin --queue reports
     CreateTicker {
         /// Ticker name.
         name: String,
@@ -186,6 +193,17 @@ pub enum Command {
         name: String,
         #[command(flatten)]
         fields: TickerArgs,
+    },
+    /// A ticker's next maturities.  Example: pgqueue ticker-schedule nightly -n 10
+    TickerSchedule {
+        /// Ticker name.
+        name: String,
+        /// How many (1 to 100).
+        #[arg(short = 'n', long = "count", default_value_t = 5)]
+        n: u32,
+        /// Strictly after this RFC 3339 time (default: now).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<DateTime<Utc>>,
     },
     /// Delete a ticker.  Example: pgqueue delete-ticker nightly
     DeleteTicker {

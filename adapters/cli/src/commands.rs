@@ -47,6 +47,8 @@ fn ticker_meta(name: Option<String>, f: TickerArgs) -> TickerMeta {
         ticker: name,
         payload: f.payload,
         interval: f.interval,
+        cron: f.cron,
+        timezone: f.timezone,
         queue: f.queue.map(|q| Some(q).filter(|q| !q.trim().is_empty())),
         priority: f.priority.map(Some),
         ..Default::default()
@@ -163,6 +165,9 @@ pub async fn run(base: &str, command: Command) -> Result<(), CliError> {
                 .update_ticker(&name, &ticker_meta(None, fields))
                 .await?,
         ),
+        Command::TickerSchedule { name, n, from } => {
+            print_list(client.ticker_schedule(&name, Some(n), from).await?)
+        }
         Command::DeleteTicker { name } => print(&client.delete_ticker(&name).await?),
         Command::CancelTask { id } => print(&client.cancel_task(id).await?),
         Command::RetryTask { id } => print(&client.retry_task(id).await?),

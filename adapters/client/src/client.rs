@@ -381,6 +381,27 @@ impl Client {
             .await
     }
 
+    /// The ticker's next `n` maturities (default 5) strictly after `from` (default: now).
+    pub async fn ticker_schedule(
+        &self,
+        name: &str,
+        n: Option<u32>,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<Listing<chrono::DateTime<chrono::Utc>>, ClientError> {
+        let mut query = Vec::new();
+        if let Some(n) = n {
+            query.push(("n", n.to_string()));
+        }
+        if let Some(from) = from {
+            query.push((
+                "from",
+                from.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ));
+        }
+        self.list(self.request(Method::GET, &["ticker", name, "schedule"], &query)?)
+            .await
+    }
+
     /// Deletes the ticker; returns it.
     pub async fn delete_ticker(&self, name: &str) -> Result<Ticker, ClientError> {
         self.call(self.request(Method::DELETE, &["ticker", name], &[])?)

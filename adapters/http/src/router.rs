@@ -69,6 +69,7 @@ pub(crate) const ROUTES: &[(Verb, &str)] = &[
     (Verb::Post, "/queue/{name}/retry"),
     (Verb::Post, "/queue/{name}/pause"),
     (Verb::Post, "/queue/{name}/resume"),
+    (Verb::Get, "/ticker/{name}/schedule"),
     (Verb::Post, "/ticker/{name}/pause"),
     (Verb::Post, "/ticker/{name}/resume"),
     (Verb::Get, "/ticker"),
@@ -104,6 +105,7 @@ pub(crate) enum Endpoint {
     RetryTasks(String),
     PauseQueue(String),
     ResumeQueue(String),
+    TickerSchedule(String),
     PauseTicker(String),
     ResumeTicker(String),
     ListTickers,
@@ -195,6 +197,11 @@ pub(crate) fn resolve(
             (["ticker", _], V::Patch) => ("/ticker/{name}", Some(Ok(E::UpdateTicker(one(1))))),
             (["ticker", _], V::Delete) => ("/ticker/{name}", Some(Ok(E::DeleteTicker(one(1))))),
             (["ticker", _], _) => ("/ticker/{name}", None),
+            (["ticker", _, "schedule"], V::Get) => (
+                "/ticker/{name}/schedule",
+                Some(Ok(E::TickerSchedule(one(1)))),
+            ),
+            (["ticker", _, "schedule"], _) => ("/ticker/{name}/schedule", None),
             (["ticker", _, "pause"], V::Post) => {
                 ("/ticker/{name}/pause", Some(Ok(E::PauseTicker(one(1)))))
             }

@@ -286,7 +286,8 @@ impl Store for MemoryStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        let ticker = self.lock().create_ticker(ns, name, patch)?;
+        let now = self.instant();
+        let ticker = self.lock().create_ticker(ns, name, patch, now)?;
         self.wake_ticker(ns);
         Ok(ticker)
     }
@@ -297,7 +298,8 @@ impl Store for MemoryStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        let ticker = self.lock().register_ticker(ns, name, patch);
+        let now = self.instant();
+        let ticker = self.lock().register_ticker(ns, name, patch, now)?;
         self.wake_ticker(ns);
         Ok(ticker)
     }
@@ -312,7 +314,8 @@ impl Store for MemoryStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        let ticker = self.lock().update_ticker(ns, name, patch)?;
+        let now = self.instant();
+        let ticker = self.lock().update_ticker(ns, name, patch, now)?;
         self.wake_ticker(ns);
         Ok(ticker)
     }

@@ -16,29 +16,37 @@ impl State {
         ns: &Namespace,
         name: &TickerName,
         patch: &TickerPatch,
+        now: DateTime<Utc>,
     ) -> StoreResult<Ticker> {
         let key = (ns.clone(), name.clone());
         if self.tickers.contains_key(&key) {
             return Err(ticker_exists());
         }
-        let ticker = Ticker::from_patch(ns.clone(), name.clone(), patch);
+        let ticker = Ticker::from_patch(ns.clone(), name.clone(), patch, now)?;
         self.tickers.insert(key, ticker.clone());
         Ok(ticker)
     }
 
-    /// Upsert that keeps an existing ticker's timestamp.
+    /// Upsert that keeps an existing ticker's timestamp (and its next maturity, unless the
+    /// schedule changes).
     pub(crate) fn register_ticker(
         &mut self,
         ns: &Namespace,
         name: &TickerName,
         patch: &TickerPatch,
-    ) -> Ticker {
-        let ticker = self
-            .tickers
-            .entry((ns.clone(), name.clone()))
-            .or_insert_with(|| Ticker::new(ns.clone(), name.clone()));
-        ticker.apply_settings(patch);
-        ticker.clone()
+        now: DateTime<Utc>,
+    ) -> StoreResult<Ticker> {
+        let key = (ns.clone(), name.clone());
+        let ticker = match self.tickers.get(&key) {
+            Some(existing) => {
+                let mut t = existing.clone();
+                t.apply_settings(patch, now)?;
+                t
+            }
+            None => Ticker::from_patch(ns.clone(), name.clone(), patch, now)?,
+        };
+        self.tickers.insert(key, ticker.clone());
+        Ok(ticker)
     }
 
     pub(crate) fn get_ticker(&self, ns: &Namespace, name: &TickerName) -> StoreResult<Ticker> {
@@ -53,10 +61,11 @@ impl State {
         ns: &Namespace,
         name: &TickerName,
         patch: &TickerPatch,
+        now: DateTime<Utc>,
     ) -> StoreResult<Ticker> {
         let key = (ns.clone(), name.clone());
         let mut ticker = self.get_ticker(ns, name)?;
-        ticker.apply(patch);
+        ticker.apply(patch, now)?;
         let new_key = (ns.clone(), ticker.name.clone());
         if new_key != key {
             if self.tickers.contains_key(&new_key) {
@@ -98,7 +107,7 @@ impl State {
             .tickers
             .values()
             .filter(|t| &t.namespace == ns && t.queue.is_none() && t.is_matured(now))
-            .min_by_key(|t| (t.matures_at(), t.name.clone()))
+            .min_by_key(|t| t.claim_order())
             .map(|t| (t.namespace.clone(), t.name.clone()));
         let Some(key) = next else { return Ok(None) };
         let Some(ticker) = self.tickers.get_mut(&key) else {
@@ -120,7 +129,7 @@ impl State {
             .values()
             .filter(|t| t.queue.is_some() && t.is_matured(now))
             .collect();
-        matured.sort_by_key(|t| (t.matures_at(), t.namespace.clone(), t.name.clone()));
+        matured.sort_by_key(|t| t.claim_order());
         let keys: Vec<(Namespace, TickerName)> = matured
             .into_iter()
             .take(limit as usize)
@@ -166,11 +175,7 @@ impl State {
             .values()
             .filter(in_scope)
             .filter(|t| t.paused_at.is_none())
-            .map(|t| {
-                t.matures_at().map_or(std::time::Duration::ZERO, |m| {
-                    (m - now).to_std().unwrap_or_default()
-                })
-            })
+            .map(|t| (t.next_at - now).to_std().unwrap_or_default())
             .min()
     }
 }

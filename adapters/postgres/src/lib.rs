@@ -25,7 +25,9 @@
 //!   tasks in the same transaction, after locking that row, so no task outlives its queue.
 //!   Aggressive per-table autovacuum settings, because tasks churn; [`Store::maintain`](pgqueue_ports::Store::maintain)
 //!   (`maintenance.rs`) vacuums and analyses when autovacuum is off.
-//! - `tickers (namespace, name)`: `timestamp` of the last maturity, `paused_at`, optional `queue` with no
+//! - `tickers (namespace, name)`: an `interval` or a `cron` expression with its `timezone`
+//!   (a CHECK keeps exactly one), `next_at` (the next maturity, computed by the domain),
+//!   `timestamp` of the last maturity, `paused_at`, optional `queue` with no
 //!   foreign key (a deleted queue makes a maturity be skipped, not the ticker disappear).
 //!
 //! Indexes, each for one statement:
@@ -51,8 +53,9 @@
 //! (created if missing); every connection sets its `search_path` to it.
 //!
 //! # Claims
-//! Retain, lease rescue, clean-up and ticker claims are each one `UPDATE`/`DELETE` over a
-//! `SELECT … FOR UPDATE SKIP LOCKED` subquery: many processes share the work without blocking
+//! Retain, lease rescue and clean-up are each one `UPDATE`/`DELETE` over a
+//! `SELECT … FOR UPDATE SKIP LOCKED` subquery (ticker claims are a compare-and-swap of the
+//! stored `next_at` with the same `SKIP LOCKED` guard, see `tickers/claim.rs`): many processes share the work without blocking
 //! each other and no row is handed out twice. Release and heartbeat are one `UPDATE` each,
 //! fenced on the worker; only when they match nothing is the row read once to say why. Paused
 //! queues are left out of a claim by one InitPlan over `queues` per statement, never by a

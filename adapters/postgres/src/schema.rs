@@ -43,11 +43,14 @@ diesel::table! {
         namespace -> Text,
         name -> Text,
         payload -> Jsonb,
-        interval -> Int8,
+        interval -> Nullable<Int8>,
         timestamp -> Nullable<Timestamptz>,
         queue -> Nullable<Text>,
         priority -> Nullable<Int2>,
         paused_at -> Nullable<Timestamptz>,
+        cron -> Nullable<Text>,
+        timezone -> Nullable<Text>,
+        next_at -> Timestamptz,
     }
 }
 

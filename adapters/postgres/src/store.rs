@@ -465,7 +465,8 @@ impl Store for PgStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        self.with_conn(async |c| tickers::create(c, ns, name, patch).await)
+        let now = self.now_param();
+        self.with_conn(async |c| tickers::create(c, now, ns, name, patch).await)
             .await
     }
 
@@ -475,7 +476,8 @@ impl Store for PgStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        self.with_conn(async |c| tickers::register(c, ns, name, patch).await)
+        let now = self.now_param();
+        self.with_conn(async |c| tickers::register(c, now, ns, name, patch).await)
             .await
     }
 
@@ -490,7 +492,8 @@ impl Store for PgStore {
         name: &TickerName,
         patch: &TickerPatch,
     ) -> StoreResult<Ticker> {
-        self.with_conn(async |c| tickers::update(c, ns, name, patch).await)
+        let now = self.now_param();
+        self.with_conn(async |c| tickers::update(c, now, ns, name, patch).await)
             .await
     }
 

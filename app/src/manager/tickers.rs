@@ -2,9 +2,15 @@
 
 use super::{Manager, ticker_changed};
 use crate::error::Result;
-use pgqueue_domain::{Error as DomainError, Page, QueueName, Ticker, TickerMeta, TickerName};
+use pgqueue_domain::ticker::MAX_SCHEDULE;
+use pgqueue_domain::{
+    Error as DomainError, Page, QueueName, Ticker, TickerMeta, TickerName, Timestamp,
+};
 use pgqueue_ports::{Listing, TickerScope};
 use std::time::Duration;
+
+/// How many maturities a schedule question answers by default.
+const DEFAULT_SCHEDULE: u32 = 5;
 
 /// The longest a ticker waiter sleeps without looking again: a safety net for a lost
 /// wake-up, short enough that a ticker still fires within a second of maturing.
@@ -67,6 +73,37 @@ impl Manager {
     pub async fn delete_ticker(&self, name: &str) -> Result<Ticker> {
         let name = TickerName::parse(name)?;
         Ok(self.store.delete_ticker(&self.namespace, &name).await?)
+    }
+
+    /// The ticker's next `n` maturities (1 to 100, default 5) strictly after `from` (default:
+    /// now, on the storage's clock), assuming each fires on time.
+    pub async fn ticker_schedule(
+        &self,
+        name: &str,
+        n: Option<u64>,
+        from: Option<Timestamp>,
+    ) -> Result<Vec<Timestamp>> {
+        let name = TickerName::parse(name)?;
+        let n = match n {
+            None => DEFAULT_SCHEDULE,
+            Some(n) if (1..=u64::from(MAX_SCHEDULE)).contains(&n) => n as u32,
+            Some(n) => {
+                return Err(DomainError::InvalidField {
+                    field: "n",
+                    reason: format!("must be between 1 and {MAX_SCHEDULE}, got {n}"),
+                }
+                .into());
+            }
+        };
+        if let Some(from) = from {
+            pgqueue_domain::time::check_in_range("from", from)?;
+        }
+        let ticker = self.store.get_ticker(&self.namespace, &name).await?;
+        let from = match from {
+            Some(f) => f,
+            None => self.store.now().await?,
+        };
+        Ok(ticker.upcoming(from, n))
     }
 
     /// Tickers ordered by name.

@@ -42,7 +42,10 @@ async fn check_plans(queues: &[&str], rows: u64) {
     let store = db.store(Arc::new(StorageClock)).await;
     let ns = Namespace::parse("big").unwrap();
     let several_queues = queues.len() > 1;
-    let queues: Vec<QueueName> = queues.iter().map(|q| QueueName::parse(q).unwrap()).collect();
+    let queues: Vec<QueueName> = queues
+        .iter()
+        .map(|q| QueueName::parse(q).unwrap())
+        .collect();
     for q in &queues {
         let patch = QueueMeta::default().validate().unwrap();
         store.create_queue(&ns, q, &patch).await.unwrap();

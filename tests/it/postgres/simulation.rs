@@ -117,6 +117,7 @@ struct Coverage {
     existing: usize,
     cancelled: usize,
     operated: usize,
+    cron_fires: usize,
 }
 
 fn ns(rng: &mut StdRng) -> Namespace {
@@ -238,6 +239,20 @@ async fn setup(sim: &mut Sim, rng: &mut StdRng) {
         let name = TickerName::parse("feeder").unwrap();
         sim.both("create_ticker(queue)", async |s| {
             s.create_ticker(&n, &name, &to_queue).await
+        })
+        .await
+        .unwrap();
+        let on_cron = TickerMeta {
+            cron: Some("*/7 * * * *".into()),
+            timezone: Some("Europe/Berlin".into()),
+            queue: Some(Some("q2".into())),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let name = TickerName::parse("cronic").unwrap();
+        sim.both("create_ticker(cron)", async |s| {
+            s.create_ticker(&n, &name, &on_cron).await
         })
         .await
         .unwrap();
@@ -516,13 +531,17 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                 })
                 .await;
             if let Ok(fired) = fired {
+                sim.coverage.cron_fires += fired
+                    .iter()
+                    .filter(|f| f.ticker.schedule.cron().is_some())
+                    .count();
                 sim.ids
                     .extend(fired.iter().filter_map(|f| f.task.as_ref().map(|t| t.id)));
             }
         }
         93 if rng.random_bool(0.5) => {
             let n = ns(rng);
-            let names = ["tick", "slow", "tock", "feeder"];
+            let names = ["tick", "slow", "tock", "feeder", "cronic"];
             let name = TickerName::parse(names[rng.random_range(0..names.len())]).unwrap();
             let patch = TickerMeta {
                 ticker: rng
@@ -530,12 +549,28 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                     .then(|| names[rng.random_range(0..names.len())].to_string()),
                 payload: rng.random_bool(0.5).then(|| payload(rng, step)),
                 interval: rng
-                    .random_bool(0.5)
+                    .random_bool(0.4)
                     .then(|| Duration::from_nanos(rng.random_range(100_000_000..200_000_000_000))),
                 ..Default::default()
-            }
-            .validate()
-            .unwrap();
+            };
+            // Sometimes a cron schedule instead (or just a new zone, refused on an interval
+            // ticker by both).
+            let patch = if patch.interval.is_none() && rng.random_bool(0.4) {
+                let exprs = ["*/5 * * * *", "@hourly", "30 2 * * *", "*/20 * * * * *"];
+                let zones = ["UTC", "Europe/Berlin", "America/New_York"];
+                TickerMeta {
+                    cron: rng
+                        .random_bool(0.8)
+                        .then(|| exprs[rng.random_range(0..exprs.len())].to_string()),
+                    timezone: rng
+                        .random_bool(0.5)
+                        .then(|| zones[rng.random_range(0..zones.len())].to_string()),
+                    ..patch
+                }
+            } else {
+                patch
+            };
+            let patch = patch.validate().unwrap();
             if rng.random_bool(0.5) {
                 sim.both(
                     &format!("update_ticker({n}, {name}, {patch:?})"),
@@ -702,7 +737,8 @@ async fn simulate(seed: u64) {
             && c.retried + c.failed > 5
             && c.existing > 5
             && c.cancelled > 3
-            && c.operated > 3,
+            && c.operated > 3
+            && c.cron_fires > 0,
         "seed {seed}: the run exercised too little: {} tasks, {c:?}",
         sim.ids.len()
     );

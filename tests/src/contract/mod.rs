@@ -99,6 +99,9 @@ macro_rules! store_contract_tests {
             // tickers.rs
             ticker_crud_keeps_timestamps, ticker_maturity_is_claimed_once, queue_tickers_become_tasks,
             next_maturity_measures_the_wait,
+            // cron.rs
+            cron_tickers_mature_at_matching_times_only, cron_queue_tickers_create_one_task_per_maturity,
+            cron_schedules_switch_and_survive_re_registering, ticker_schedule_lists_the_next_maturities,
         }
     };
     (@strings $($name:ident),* $(,)?) => { &[$(stringify!($name)),*] };
@@ -113,6 +116,7 @@ macro_rules! store_contract_tests {
     };
 }
 
+mod cron;
 mod ending;
 mod namespaces;
 mod operate;
@@ -123,6 +127,7 @@ mod retain;
 mod tasks;
 mod tickers;
 
+pub use cron::*;
 pub use ending::*;
 pub use namespaces::*;
 pub use operate::*;
@@ -138,6 +143,7 @@ pub const LISTED: &[&str] = crate::store_contract_tests!(@names);
 
 /// The concern modules' sources, to find every test they define.
 const SOURCES: &[&str] = &[
+    include_str!("cron.rs"),
     include_str!("ending.rs"),
     include_str!("namespaces.rs"),
     include_str!("operate.rs"),

@@ -13,8 +13,13 @@ pub async fn ticker_crud_keeps_timestamps(s: Subject) {
         .await
         .unwrap();
     assert_eq!(
-        (t.name.as_str(), t.payload.clone(), t.interval, t.timestamp),
-        ("hourly", json!({}), Duration::from_mins(1), None)
+        (
+            t.name.as_str(),
+            t.payload.clone(),
+            t.schedule.interval(),
+            t.timestamp
+        ),
+        ("hourly", json!({}), Some(Duration::from_mins(1)), None)
     );
     assert!(matches!(
         m.create_ticker(TickerMeta {
@@ -38,8 +43,12 @@ pub async fn ticker_crud_keeps_timestamps(s: Subject) {
         .await
         .unwrap();
     assert_eq!(
-        (updated.payload.clone(), updated.interval, updated.timestamp),
-        (json!({"k": 1}), Duration::from_secs(5), Some(s.now()))
+        (
+            updated.payload.clone(),
+            updated.schedule.interval(),
+            updated.timestamp
+        ),
+        (json!({"k": 1}), Some(Duration::from_secs(5)), Some(s.now()))
     );
     let reg = m
         .register_ticker(TickerMeta {

@@ -104,9 +104,27 @@ mod tests {
             TaskMeta::new(json!(1)).validate().unwrap(),
             chrono::Utc::now(),
         );
-        let mut k = Ticker::new(Namespace::default(), TickerName::parse("k").unwrap());
+        let mut k = Ticker::new(
+            Namespace::default(),
+            TickerName::parse("k").unwrap(),
+            chrono::Utc::now(),
+        );
         k.queue = Some(q.name.clone());
         k.timestamp = Some(chrono::Utc::now());
+        let cron_patch = pgqueue_domain::TickerMeta {
+            cron: Some("@daily".into()),
+            timezone: Some("Europe/Berlin".into()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        let c = Ticker::from_patch(
+            Namespace::default(),
+            TickerName::parse("c").unwrap(),
+            &cron_patch,
+            chrono::Utc::now(),
+        )
+        .unwrap();
         let schemas = schemas::schemas();
         for (name, value, optional) in [
             (
@@ -131,7 +149,12 @@ mod tests {
             (
                 "Ticker",
                 serde_json::to_value(&k).unwrap(),
-                vec!["priority", "paused_at"],
+                vec!["priority", "paused_at", "cron", "timezone"],
+            ),
+            (
+                "Ticker",
+                serde_json::to_value(&c).unwrap(),
+                vec!["priority", "paused_at", "interval", "timestamp", "queue"],
             ),
         ] {
             let props = schemas[name]["properties"].as_object().unwrap();

@@ -4,6 +4,7 @@
 
 use crate::router::Verb;
 use pgqueue_app::{MAX_BATCH, MAX_REDRIVE};
+use pgqueue_domain::ticker::MAX_SCHEDULE;
 use serde_json::{Value, json};
 
 fn schema(name: &str) -> Value {
@@ -407,6 +408,34 @@ pub(crate) fn operation(verb: Verb, pattern: &str) -> Option<Value> {
             vec![path_name("queue")],
             None,
             vec![(200, "the queue", queue())],
+            &[400, 404],
+        ),
+        (Verb::Get, "/ticker/{name}/schedule") => op(
+            "tickerSchedule",
+            "A ticker's next maturities strictly after a time, assuming each fires on time",
+            vec![
+                path_name("ticker"),
+                json!({"name": "n", "in": "query",
+                       "schema": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_SCHEDULE},
+                                            {"type": "string", "maxLength": 0}]},
+                       "description": "how many (default 5)"}),
+                json!({"name": "from", "in": "query",
+                       "schema": {"anyOf": [{"type": "string", "format": "date-time"},
+                                            {"type": "string", "maxLength": 0}]},
+                       "description": "RFC 3339 (default: now)"}),
+            ],
+            None,
+            vec![(
+                200,
+                "the maturities, earliest first",
+                Some(json_content(json!({
+                    "type": "object", "required": ["count"],
+                    "properties": {
+                        "count": {"type": "integer", "minimum": 1, "maximum": MAX_SCHEDULE},
+                        "body": {"type": "array", "items": {"type": "string", "format": "date-time"}}
+                    }
+                }))),
+            )],
             &[400, 404],
         ),
         (Verb::Post, "/ticker/{name}/pause") => op(

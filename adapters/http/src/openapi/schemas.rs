@@ -142,8 +142,14 @@ fn ticker_meta() -> Value {
             "ticker": {"$ref": "#/components/schemas/TickerName"},
             "payload": {"$ref": "#/components/schemas/Storable",
                         "description": "delivered with every maturity, or the payload of the tasks it creates"},
-            "interval": nullable(duration(MIN_PERIOD.as_nanos(), "time between maturities")),
+            "interval": nullable(duration(MIN_PERIOD.as_nanos(), "time between maturities; not with cron")),
             "period": nullable(duration(MIN_PERIOD.as_nanos(), "alias of interval")),
+            "cron": {"type": ["string", "null"],
+                     "description": "a cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 (seconds first), or @yearly, @monthly, @weekly, @daily, @hourly; not with interval. An invalid expression, or one that never matches, is refused with 400 naming it",
+                     "examples": ["30 2 * * *", "*/15 * * * *", "0 9 * * MON-FRI", "@hourly"]},
+            "timezone": {"type": ["string", "null"],
+                         "description": "the IANA time zone the cron expression is read in (default UTC); unknown zones are refused with 400",
+                         "examples": ["UTC", "Europe/Berlin", "America/New_York"]},
             "queue": {"oneOf": [{"$ref": "#/components/schemas/Name"}, {"type": "null"},
                                 {"type": "string", "pattern": format!("^{WS}*$")}],
                       "description": "when set, every maturity becomes a task there; null or blank removes it"},
@@ -151,7 +157,8 @@ fn ticker_meta() -> Value {
                          "description": "the priority of the tasks it creates; null resets it to 0"},
             "namespace": {"type": ["string", "null"], "description": "ignored"},
             "timestamp": {"type": ["string", "null"], "format": "date-time", "description": "ignored"},
-            "paused_at": {"type": ["string", "null"], "format": "date-time", "description": "ignored: pause and resume have their own routes"}
+            "paused_at": {"type": ["string", "null"], "format": "date-time", "description": "ignored: pause and resume have their own routes"},
+            "next_at": {"type": ["string", "null"], "format": "date-time", "description": "ignored: it follows from the schedule"}
         }
     })
 }
@@ -252,9 +259,13 @@ pub(crate) fn schemas() -> Value {
             }
         },
         "Ticker": {
-            "type": "object", "required": ["ticker", "payload", "interval", "namespace"],
+            "type": "object", "required": ["ticker", "payload", "namespace", "next_at"],
             "properties": {
-                "ticker": {"type": "string"}, "payload": {}, "interval": {"type": "integer"},
+                "ticker": {"type": "string"}, "payload": {},
+                "interval": {"type": "integer", "description": "an interval ticker's interval (absent for a cron ticker)"},
+                "cron": {"type": "string", "description": "a cron ticker's expression (absent for an interval ticker)"},
+                "timezone": {"type": "string", "description": "the IANA zone a cron ticker's expression is read in"},
+                "next_at": timestamp("its next maturity"),
                 "namespace": {"type": "string"}, "timestamp": timestamp("when it last fired"),
                 "queue": {"type": "string"},
                 "priority": {"type": "integer", "description": "the priority of the tasks it creates"},
@@ -262,7 +273,7 @@ pub(crate) fn schemas() -> Value {
             }
         },
         "NewTicker": creating(ticker_meta(), "ticker"),
-        "TickerPatch": patching(renaming(ticker_meta(), "ticker"), &["ticker", "payload", "interval", "period", "queue", "priority"], &["payload", "queue", "priority"]),
+        "TickerPatch": patching(renaming(ticker_meta(), "ticker"), &["ticker", "payload", "interval", "period", "cron", "timezone", "queue", "priority"], &["payload", "queue", "priority"]),
         "TickerEvent": {
             "type": "object", "required": ["event", "data"],
             "properties": {

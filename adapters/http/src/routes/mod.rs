@@ -83,6 +83,7 @@ pub(crate) async fn dispatch(
         Endpoint::RetryTasks(queue) => operate::redrive(m, &queue, &req.query).await,
         Endpoint::PauseQueue(name) => operate::pause_queue(m, &name, true).await,
         Endpoint::ResumeQueue(name) => operate::pause_queue(m, &name, false).await,
+        Endpoint::TickerSchedule(name) => tickers::schedule(m, &name, &req.query).await,
         Endpoint::PauseTicker(name) => operate::pause_ticker(m, &name, true).await,
         Endpoint::ResumeTicker(name) => operate::pause_ticker(m, &name, false).await,
         Endpoint::ListTickers if req.wants_event_stream() => Ok(tickers::stream(state)),

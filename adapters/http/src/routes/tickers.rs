@@ -45,6 +45,28 @@ pub(crate) async fn update(
     ))
 }
 
+/// `GET P/ticker/{name}/schedule?n&from`: its next `n` maturities strictly after `from`, as
+/// `{"count":n,"body":[timestamps]}`.
+pub(crate) async fn schedule(m: &Manager, name: &str, q: &Query) -> Result<Response, HttpError> {
+    let from = q
+        .one("from")?
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.to_utc())
+                .map_err(|e| {
+                    HttpError::bad_request(format!(
+                        "invalid from {v:?}: expected an RFC 3339 timestamp ({e})"
+                    ))
+                })
+        })
+        .transpose()?;
+    let times = m.ticker_schedule(name, q.number("n")?, from).await?;
+    Ok(envelope::list(pgqueue_app::ports::Listing {
+        count: times.len() as u64,
+        items: times,
+    }))
+}
+
 /// `DELETE P/ticker/{name}`: 200 with the deleted ticker.
 pub(crate) async fn delete(m: &Manager, name: &str) -> Result<Response, HttpError> {
     Ok(envelope::json(

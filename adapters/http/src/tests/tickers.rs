@@ -15,7 +15,8 @@ async fn ticker_crud_and_list() {
     assert_eq!(t.status, 201, "{}", t.text);
     assert_eq!(
         t.json(),
-        json!({"ticker":"hourly","payload":{"k":1},"interval":3_600_000_000_000i64,"namespace":"app"})
+        json!({"ticker":"hourly","payload":{"k":1},"interval":3_600_000_000_000i64,"namespace":"app",
+               "next_at":"2026-03-01T12:00:00Z"})
     );
     api.call("POST", "/api/ticker", Some(json!({"ticker":"hourly"})))
         .await
@@ -122,4 +123,94 @@ async fn the_sse_stream_delivers_tickers_and_ends_on_shutdown() {
         let stored = api.call("GET", "/api/ticker/t", None).await.json();
         assert_eq!(stored["timestamp"], ticker["timestamp"]);
     }
+}
+
+/// Cron tickers over HTTP: the wire shape, refusals naming the field, and the schedule.
+#[tokio::test]
+async fn cron_tickers_and_their_schedule() {
+    let api = api();
+    let t = api
+        .call(
+            "POST",
+            "/api/ticker",
+            Some(json!({"ticker":"nightly","cron":"30 2 * * *","timezone":"Europe/Berlin"})),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.text);
+    let body = t.json();
+    assert_eq!(
+        (&body["cron"], &body["timezone"], body.get("interval")),
+        (&json!("30 2 * * *"), &json!("Europe/Berlin"), None)
+    );
+    // The api's clock is pinned at 2026-03-01T12:00:00Z; 02:30 CET is 01:30 UTC.
+    assert_eq!(body["next_at"], "2026-03-02T01:30:00Z");
+    api.call(
+        "POST",
+        "/api/ticker",
+        Some(json!({"ticker":"both","cron":"* * * * *","interval":"1m"})),
+    )
+    .await
+    .assert_error(
+        400,
+        "invalid cron: a ticker has either an interval or a cron schedule",
+    );
+    api.call(
+        "POST",
+        "/api/ticker",
+        Some(json!({"ticker":"bad","cron":"* * 32 * *"})),
+    )
+    .await
+    .assert_error(400, "invalid cron: \"* * 32 * *\"");
+    api.call(
+        "POST",
+        "/api/ticker",
+        Some(json!({"ticker":"bad","cron":"@daily","timezone":"Europe/Atlantis"})),
+    )
+    .await
+    .assert_error(
+        400,
+        "invalid timezone: unknown time zone \"Europe/Atlantis\"",
+    );
+
+    let s = api
+        .call("GET", "/api/ticker/nightly/schedule?n=2", None)
+        .await;
+    assert_eq!(s.status, 200, "{}", s.text);
+    assert_eq!(
+        s.json(),
+        json!({"count":2,"body":["2026-03-02T01:30:00Z","2026-03-03T01:30:00Z"]})
+    );
+    let s = api
+        .call(
+            "GET",
+            "/api/ticker/nightly/schedule?from=2026-03-29T00:00:00Z&n=2",
+            None,
+        )
+        .await;
+    // Spring forward in Berlin: 02:30 does not exist on the 29th and fires at 03:00 CEST.
+    assert_eq!(
+        s.json()["body"],
+        json!(["2026-03-29T01:00:00Z", "2026-03-30T00:30:00Z"])
+    );
+    assert_eq!(
+        api.call("GET", "/api/ticker/nightly/schedule", None)
+            .await
+            .json()["count"],
+        5
+    );
+    api.call("GET", "/api/ticker/nightly/schedule?n=0", None)
+        .await
+        .assert_error(400, "invalid n: must be between 1 and 100, got 0");
+    api.call("GET", "/api/ticker/nightly/schedule?n=101", None)
+        .await
+        .assert_error(400, "invalid n");
+    api.call("GET", "/api/ticker/nightly/schedule?from=yesterday", None)
+        .await
+        .assert_error(400, "invalid from \"yesterday\"");
+    api.call("GET", "/api/ticker/ghost/schedule", None)
+        .await
+        .assert_error(404, "not found");
+    api.call("POST", "/api/ticker/nightly/schedule", None)
+        .await
+        .assert_error(405, "not allowed");
 }

@@ -129,8 +129,22 @@ const FREE_EXPIRED_KEYS: &str = concat!(with_now!(), free_expired_keys_sql!("$4"
 /// there is no lock order to keep, and `ON CONFLICT` waits for a concurrent creator of the
 /// key and then skips). Its `freed` CTE takes the key from an expired holder; that holder
 /// still blocks this statement's insert (one snapshot), so the caller runs it once more.
-const CREATE_ONE_KEYED: &str = keyed!([concat!(", freed AS (", free_expired_keys_sql!("ARRAY[$7[1]]", "'{}'::bigint[]"), ")")], notify_tail!());
-const CREATE_ONE_KEYED_QUIET: &str = keyed!([concat!(", freed AS (", free_expired_keys_sql!("ARRAY[$7[1]]", "'{}'::bigint[]"), ")")], "");
+const CREATE_ONE_KEYED: &str = keyed!(
+    [concat!(
+        ", freed AS (",
+        free_expired_keys_sql!("ARRAY[$7[1]]", "'{}'::bigint[]"),
+        ")"
+    )],
+    notify_tail!()
+);
+const CREATE_ONE_KEYED_QUIET: &str = keyed!(
+    [concat!(
+        ", freed AS (",
+        free_expired_keys_sql!("ARRAY[$7[1]]", "'{}'::bigint[]"),
+        ")"
+    )],
+    ""
+);
 
 /// The tasks that hold the given keys now.
 const HOLDERS: &str = concat!(

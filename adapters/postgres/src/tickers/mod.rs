@@ -1,22 +1,28 @@
-//! Tickers: periodic schedules, each maturity claimed by exactly one process
-//! (`FOR UPDATE SKIP LOCKED`), and queue tickers turned into tasks in the claim's transaction.
+//! Tickers: schedules whose maturities are each claimed by exactly one process, and queue
+//! tickers turned into tasks in the claim's transaction.
 //!
-//! Matured means `timestamp IS NULL OR timestamp + interval <= now` (domain rule
-//! `Ticker::is_matured`); a claim sets `timestamp = now`. Every change notifies
-//! `ticker:<ns>` so schedulers re-read their next maturity.
+//! Every ticker stores its next maturity, `next_at`, computed by the domain (`Ticker::claim`,
+//! `Ticker::apply`) from its interval or cron schedule; SQL only compares it with the clock
+//! (matured: `paused_at IS NULL AND next_at <= now`, domain `Ticker::is_matured`). Writes
+//! read the row `FOR UPDATE`, apply the domain's transition and write it back, in one
+//! transaction (`write.rs`); claims are compare-and-swaps of `next_at` (`claim.rs`). Every
+//! change notifies `ticker:<ns>` so schedulers re-read their next maturity.
 
-use crate::error::{PgError, conflict_on_unique};
+mod claim;
+mod write;
+
+pub(crate) use claim::{claim, fire, next_maturity};
+pub(crate) use write::{create, register, update};
+
+use crate::error::PgError;
 use crate::schema::tickers;
-use crate::sql::{Now, plus, with_now};
-use crate::tasks;
+use crate::sql::Now;
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Bool, Int2, Jsonb, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use pgqueue_domain::{
-    Created, Duration, Namespace, NewTask, Page, QueueName, Ticker, TickerName, TickerPatch,
-};
-use pgqueue_ports::{FiredTicker, Listing, StoreError, TickerScope};
+use diesel::sql_types::{Bool, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use pgqueue_domain::{Duration, Namespace, Page, QueueName, Schedule, Ticker, TickerName};
+use pgqueue_ports::{Listing, StoreError};
 use serde_json::Value;
 
 /// One row of `tickers`.
@@ -26,11 +32,14 @@ pub(crate) struct TickerRow {
     namespace: String,
     name: String,
     payload: Value,
-    interval: i64,
+    interval: Option<i64>,
+    cron: Option<String>,
+    timezone: Option<String>,
     timestamp: Option<DateTime<Utc>>,
     queue: Option<String>,
     priority: Option<i16>,
     paused_at: Option<DateTime<Utc>>,
+    next_at: DateTime<Utc>,
 }
 
 impl TickerRow {
@@ -43,7 +52,12 @@ impl TickerRow {
         Ok(Ticker {
             name: TickerName::parse(&self.name).map_err(|_| corrupt("name"))?,
             payload: self.payload,
-            interval: Duration::from_nanos(self.interval),
+            schedule: Schedule::from_parts(
+                self.interval.map(Duration::from_nanos),
+                self.cron.as_deref(),
+                self.timezone.as_deref(),
+            )
+            .map_err(|_| corrupt("schedule"))?,
             namespace: Namespace::parse(&self.namespace).map_err(|_| corrupt("namespace"))?,
             timestamp: self.timestamp,
             queue: self
@@ -54,6 +68,7 @@ impl TickerRow {
                 .map_err(|_| corrupt("queue"))?,
             priority: self.priority,
             paused_at: self.paused_at,
+            next_at: self.next_at,
         })
     }
 }
@@ -83,106 +98,6 @@ pub(crate) async fn get(
 ) -> Result<Ticker, PgError> {
     let row: Option<TickerRow> = crate::listing::by_key(conn, "tickers", ns, name.as_str()).await?;
     first(row.into_iter().collect(), name)
-}
-
-/// The patch's target queue, if it names one.
-fn target(patch: &TickerPatch) -> Option<&str> {
-    patch.queue().flatten().map(QueueName::as_str)
-}
-
-/// Creates the ticker with defaults + patch; Conflict if it exists. (That a target queue
-/// exists is checked by the application core, as for every adapter: no foreign key, since a
-/// queue may be deleted later.)
-pub(crate) async fn create(
-    conn: &mut AsyncPgConnection,
-    ns: &Namespace,
-    name: &TickerName,
-    patch: &TickerPatch,
-) -> Result<Ticker, PgError> {
-    let t = defaults(ns, name, patch);
-    let sql = notifying(
-        "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue, priority) \
-         VALUES ($1, $2, $3, $4, NULL, $5, $6) RETURNING *",
-    );
-    let rows: Vec<TickerRow> = diesel::sql_query(sql)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(name.as_str())
-        .bind::<Jsonb, _>(t.payload)
-        .bind::<BigInt, _>(t.interval.as_nanos())
-        .bind::<Nullable<Text>, _>(t.queue.as_ref().map(|q| q.as_str()))
-        .bind::<Nullable<Int2>, _>(t.priority)
-        .load(conn)
-        .await
-        .map_err(|e| conflict_on_unique(e.into(), "ticker already exists"))?;
-    first(rows, name)
-}
-
-fn defaults(ns: &Namespace, name: &TickerName, patch: &TickerPatch) -> Ticker {
-    Ticker::from_patch(ns.clone(), name.clone(), patch)
-}
-
-/// Upsert that keeps an existing ticker's timestamp.
-pub(crate) async fn register(
-    conn: &mut AsyncPgConnection,
-    ns: &Namespace,
-    name: &TickerName,
-    patch: &TickerPatch,
-) -> Result<Ticker, PgError> {
-    let t = defaults(ns, name, patch);
-    let sql = notifying(
-        "INSERT INTO tickers (namespace, name, payload, \"interval\", \"timestamp\", queue, priority) \
-         VALUES ($1, $2, $3, $4, NULL, $5, $9) \
-         ON CONFLICT (namespace, name) DO UPDATE SET \
-           payload = coalesce($6, tickers.payload), \
-           \"interval\" = coalesce($7, tickers.\"interval\"), \
-           queue = CASE WHEN $8 THEN $5 ELSE tickers.queue END, \
-           priority = CASE WHEN $10 THEN $9 ELSE tickers.priority END \
-         RETURNING *",
-    );
-    let rows: Vec<TickerRow> = diesel::sql_query(sql)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(name.as_str())
-        .bind::<Jsonb, _>(t.payload)
-        .bind::<BigInt, _>(t.interval.as_nanos())
-        .bind::<Nullable<Text>, _>(t.queue.as_ref().map(|q| q.as_str()))
-        .bind::<Nullable<Jsonb>, _>(patch.payload().cloned())
-        .bind::<Nullable<BigInt>, _>(patch.interval().map(Duration::as_nanos))
-        .bind::<Bool, _>(patch.queue().is_some())
-        .bind::<Nullable<Int2>, _>(t.priority)
-        .bind::<Bool, _>(patch.priority().is_some())
-        .load(conn)
-        .await?;
-    first(rows, name)
-}
-
-/// Applies the patch (a name renames); NotFound, or Conflict on a rename onto another.
-pub(crate) async fn update(
-    conn: &mut AsyncPgConnection,
-    ns: &Namespace,
-    name: &TickerName,
-    patch: &TickerPatch,
-) -> Result<Ticker, PgError> {
-    let sql = notifying(
-        "UPDATE tickers SET name = coalesce($3, name), payload = coalesce($4, payload), \
-           \"interval\" = coalesce($6, \"interval\"), \
-           queue = CASE WHEN $7 THEN $5 ELSE queue END, \
-           priority = CASE WHEN $9 THEN $8 ELSE priority END \
-         WHERE namespace = $1 AND name = $2 RETURNING *",
-    );
-    let rows: Vec<TickerRow> = diesel::sql_query(sql)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(name.as_str())
-        .bind::<Nullable<Text>, _>(patch.name().map(TickerName::as_str))
-        .bind::<Nullable<Jsonb>, _>(patch.payload().cloned())
-        .bind::<Nullable<Text>, _>(target(patch))
-        .bind::<Nullable<BigInt>, _>(patch.interval().map(Duration::as_nanos))
-        .bind::<Bool, _>(patch.queue().is_some())
-        .bind::<Nullable<Int2>, _>(patch.priority().flatten())
-        .bind::<Bool, _>(patch.priority().is_some())
-        .load(conn)
-        .await
-        .map_err(|e| conflict_on_unique(e.into(), "ticker already exists"))?;
-    first(rows, name)
 }
 
 /// Deletes and returns the ticker.
@@ -235,155 +150,4 @@ pub(crate) async fn list(
         .map(TickerRow::into_ticker)
         .collect::<Result<_, _>>()?;
     Ok(Listing { count, items })
-}
-
-/// When ticker `k` matures, NULL if it never fired (it is matured now, and sorts first:
-/// longest matured). Domain: `Ticker::matures_at`.
-macro_rules! due_sql {
-    () => {
-        plus!("k.\"timestamp\"", "k.\"interval\"")
-    };
-}
-
-/// When ticker `k` matures or matured, never fired counting as `c.now` (domain:
-/// `Ticker::is_matured`).
-macro_rules! matures_at_sql {
-    () => {
-        concat!("coalesce(", due_sql!(), ", c.now)")
-    };
-}
-
-/// Claims up to `$3` matured tickers in `$2`'s scope, longest matured first (never fired,
-/// then by maturity, namespace and name), returning each with when it was due.
-fn claim_sql(scope: &str) -> String {
-    format!(
-        "{}UPDATE tickers t SET \"timestamp\" = c.now FROM c, ( \
-           SELECT k.namespace, k.name, {} AS due FROM tickers k, c WHERE {scope} \
-             AND k.paused_at IS NULL AND {} <= c.now \
-           ORDER BY due NULLS FIRST, k.namespace COLLATE \"C\", k.name COLLATE \"C\" LIMIT $3 \
-           FOR UPDATE OF k SKIP LOCKED) AS d \
-         WHERE t.namespace = d.namespace AND t.name = d.name \
-         RETURNING t.*, d.due",
-        with_now!(),
-        due_sql!(),
-        matures_at_sql!(),
-    )
-}
-
-/// A claimed ticker and when it was due.
-#[derive(QueryableByName)]
-struct Claimed {
-    #[diesel(embed)]
-    ticker: TickerRow,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    due: Option<DateTime<Utc>>,
-}
-
-/// The claimed tickers in claim order.
-fn in_claim_order(mut rows: Vec<Claimed>) -> Result<Vec<Ticker>, PgError> {
-    rows.sort_by(|a, b| {
-        (a.due, &a.ticker.namespace, &a.ticker.name).cmp(&(
-            b.due,
-            &b.ticker.namespace,
-            &b.ticker.name,
-        ))
-    });
-    rows.into_iter().map(|c| c.ticker.into_ticker()).collect()
-}
-
-/// Claims one matured queue-less ticker of the namespace.
-pub(crate) async fn claim(
-    conn: &mut AsyncPgConnection,
-    now: Now,
-    ns: &Namespace,
-) -> Result<Option<Ticker>, PgError> {
-    let sql = claim_sql("k.namespace = $2 AND k.queue IS NULL");
-    let rows: Vec<Claimed> = diesel::sql_query(sql)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<BigInt, _>(1)
-        .load(conn)
-        .await?;
-    Ok(in_claim_order(rows)?.into_iter().next())
-}
-
-/// Claims up to `limit` matured queue tickers in every namespace and creates their tasks in
-/// the same transaction; a ticker whose queue is gone is claimed with no task (and logged).
-pub(crate) async fn fire(
-    conn: &mut AsyncPgConnection,
-    now: Now,
-    limit: u32,
-) -> Result<Vec<FiredTicker>, PgError> {
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    conn.transaction(async |conn| -> Result<Vec<FiredTicker>, PgError> {
-        {
-            let sql = claim_sql("($2::text IS NULL) AND k.queue IS NOT NULL");
-            let rows: Vec<Claimed> = diesel::sql_query(sql)
-                .bind::<Nullable<Timestamptz>, _>(now)
-                .bind::<Nullable<Text>, _>(None::<&str>)
-                .bind::<BigInt, _>(i64::from(limit))
-                .load(conn)
-                .await?;
-            let tickers = in_claim_order(rows)?;
-            let mut fired = Vec::with_capacity(tickers.len());
-            for ticker in tickers {
-                let Some(queue) = ticker.queue.clone() else {
-                    continue;
-                };
-                let new = NewTask::from_stored(ticker.payload.clone(), ticker.task_priority());
-                let task =
-                    match tasks::create(conn, now, &ticker.namespace, &queue, &[new], true).await {
-                        Ok(mut created) => created.pop().map(Created::into_task),
-                        Err(PgError::Store(StoreError::NotFound(_))) => {
-                            tracing::warn!(
-                                namespace = %ticker.namespace,
-                                ticker = %ticker.name,
-                                queue = %queue,
-                                "ticker matured but its queue no longer exists; maturity skipped"
-                            );
-                            None
-                        }
-                        Err(e) => return Err(e),
-                    };
-                fired.push(FiredTicker { ticker, task });
-            }
-            Ok(fired)
-        }
-    })
-    .await
-}
-
-#[derive(QueryableByName)]
-struct Maturity {
-    #[diesel(sql_type = Timestamptz)]
-    next: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
-    now: DateTime<Utc>,
-}
-
-/// How long until the scope's earliest maturity, on the database's clock.
-pub(crate) async fn next_maturity(
-    conn: &mut AsyncPgConnection,
-    now: Now,
-    scope: &TickerScope,
-) -> Result<Option<std::time::Duration>, PgError> {
-    let (filter, ns) = match scope {
-        TickerScope::Deliveries(ns) => ("k.namespace = $2 AND k.queue IS NULL", Some(ns.as_str())),
-        TickerScope::Queued => ("($2::text IS NULL) AND k.queue IS NOT NULL", None),
-    };
-    let sql = format!(
-        "{}SELECT min({}) AS next, c.now AS now FROM tickers k, c WHERE {filter} \
-         AND k.paused_at IS NULL GROUP BY c.now",
-        with_now!(),
-        matures_at_sql!()
-    );
-    let row: Option<Maturity> = diesel::sql_query(sql)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<Nullable<Text>, _>(ns)
-        .load(conn)
-        .await?
-        .pop();
-    Ok(row.map(|m| (m.next - m.now).to_std().unwrap_or_default()))
 }
