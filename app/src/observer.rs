@@ -3,7 +3,7 @@
 //! The core does not depend on a metrics library; the HTTP adapter implements this with
 //! Prometheus counters, an embedder with whatever it uses.
 
-use pgqueue_domain::{Namespace, QueueName, Task};
+use pgqueue_domain::{Limit, Namespace, QueueName, Task};
 
 /// Told about task events as they happen. Every method defaults to doing nothing.
 pub trait Observer: Send + Sync {
@@ -11,6 +11,9 @@ pub trait Observer: Send + Sync {
     fn tasks_created(&self, _ns: &Namespace, _queue: &QueueName, _n: usize) {}
     /// A task was retained by a worker.
     fn task_retained(&self, _task: &Task) {}
+    /// A retain of a queue got fewer tasks than it asked for because of the queue's `limit`
+    /// while tasks were waiting.
+    fn retain_limited(&self, _ns: &Namespace, _queue: &QueueName, _limit: Limit) {}
     /// A task was released; `task` is its state after release (released, retry, failed or
     /// cancelled).
     fn task_released(&self, _task: &Task) {}

@@ -11,6 +11,7 @@
 pub mod duration;
 pub mod error;
 pub mod json;
+pub mod limits;
 pub mod name;
 pub mod page;
 pub mod queue;
@@ -22,6 +23,7 @@ pub mod worker;
 
 pub use duration::Duration;
 pub use error::{Error, Result};
+pub use limits::{Admission, Bucket, Limit, Limits, Rate};
 pub use name::{Namespace, QueueName, TickerName};
 pub use page::Page;
 pub use queue::{Queue, QueueMeta, QueuePatch};

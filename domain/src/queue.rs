@@ -2,6 +2,7 @@
 
 use crate::duration::Duration;
 use crate::error::{Error, Result};
+use crate::limits::{Limits, MAX_RUNNING, Rate};
 use crate::name::{Namespace, QueueName};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,13 @@ pub struct Queue {
     /// Since when no task of it is retained (absent: not paused).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_at: Option<crate::time::Timestamp>,
+    /// At most this many of its tasks retained at once, across every process (absent: no
+    /// limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_running: Option<u32>,
+    /// At most this many retains per second, shared by every process (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
 }
 
 impl Queue {
@@ -49,6 +57,16 @@ impl Queue {
             lease: DEFAULT_LEASE,
             namespace,
             paused_at: None,
+            max_running: None,
+            rate: None,
+        }
+    }
+
+    /// Its flow-control settings.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_running: self.max_running,
+            rate: self.rate,
         }
     }
 
@@ -95,6 +113,12 @@ impl Queue {
         if let Some(lease) = patch.lease {
             self.lease = lease;
         }
+        if let Some(max) = patch.max_running {
+            self.max_running = max;
+        }
+        if let Some(rate) = patch.rate {
+            self.rate = rate;
+        }
     }
 }
 
@@ -130,6 +154,36 @@ pub struct QueueMeta {
     /// their own routes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_at: Option<crate::time::Timestamp>,
+    /// Most tasks retained at once, 1 to 1,000,000; `null` removes the limit.
+    #[serde(
+        default,
+        deserialize_with = "nullable_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_running: Option<Option<i64>>,
+    /// Retains per second and burst; `null` removes the limit.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rate: Option<Option<Rate>>,
+}
+
+/// A field where `null` means something (remove) and absence means another (keep).
+fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn nullable_integer<'de, D>(d: D) -> std::result::Result<Option<Option<i64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    crate::json::optional_integer(d).map(Some)
 }
 
 /// A validated set of changes to a queue. Only [`QueueMeta::validate`] makes one, so every
@@ -141,6 +195,8 @@ pub struct QueuePatch {
     retries: Option<u32>,
     retry_delay: Option<Duration>,
     lease: Option<Duration>,
+    max_running: Option<Option<u32>>,
+    rate: Option<Option<Rate>>,
 }
 
 impl QueuePatch {
@@ -151,6 +207,8 @@ impl QueuePatch {
             && self.retries.is_none()
             && self.retry_delay.is_none()
             && self.lease.is_none()
+            && self.max_running.is_none()
+            && self.rate.is_none()
     }
 
     /// The new name, if it renames.
@@ -172,6 +230,14 @@ impl QueuePatch {
     /// The new lease (≥ 100 ms).
     pub fn lease(&self) -> Option<Duration> {
         self.lease
+    }
+    /// The new `max_running`: `Some(None)` removes the limit.
+    pub fn max_running(&self) -> Option<Option<u32>> {
+        self.max_running
+    }
+    /// The new rate: `Some(None)` removes the limit.
+    pub fn rate(&self) -> Option<Option<Rate>> {
+        self.rate
     }
 }
 
@@ -197,7 +263,18 @@ impl QueueMeta {
             }
             other => other,
         };
+        let max_running = match self.max_running {
+            Some(Some(n)) if !(1..=i64::from(MAX_RUNNING)).contains(&n) => {
+                return Err(Error::InvalidField {
+                    field: "max_running",
+                    reason: format!("must be between 1 and {MAX_RUNNING}, got {n}"),
+                });
+            }
+            other => other.map(|n| n.map(|n| n as u32)),
+        };
         Ok(QueuePatch {
+            max_running,
+            rate: self.rate,
             name: self.queue.as_deref().map(QueueName::parse).transpose()?,
             ttl: self.ttl.map(|d| d.check_period("ttl")).transpose()?,
             retries,
@@ -344,5 +421,48 @@ mod tests {
         assert_eq!(meta.ttl, Some(Duration::from_secs(90)));
         assert_eq!(meta.lease, Some(Duration::from_nanos(1000)));
         assert!(serde_json::from_str::<QueueMeta>(r#"{"queue":"q","bogus":1}"#).is_err());
+    }
+
+    #[test]
+    fn limits_are_set_by_a_value_kept_when_absent_and_removed_by_null() {
+        let patch = |json: &str| {
+            serde_json::from_str::<QueueMeta>(json)
+                .unwrap()
+                .validate()
+                .unwrap()
+        };
+        let mut q = Queue::new(Namespace::default(), QueueName::parse("api").unwrap());
+        q.apply(&patch(
+            r#"{"max_running":10,"rate":{"per_second":100,"burst":20}}"#,
+        ));
+        assert_eq!(q.max_running, Some(10));
+        assert_eq!(q.rate, Some(Rate::new(100.0, 20).unwrap()));
+        let json = serde_json::to_value(&q).unwrap();
+        assert_eq!(json["max_running"], 10);
+        assert_eq!(
+            json["rate"],
+            serde_json::json!({"per_second":100.0,"burst":20})
+        );
+        q.apply(&patch(r#"{"retries":1}"#));
+        assert_eq!((q.max_running, q.rate.is_some()), (Some(10), true));
+        q.apply(&patch(r#"{"max_running":null,"rate":null}"#));
+        assert_eq!((q.max_running, q.rate), (None, None));
+        assert!(!q.limits().any());
+        for bad in [
+            r#"{"max_running":0}"#,
+            r#"{"max_running":1000001}"#,
+            r#"{"max_running":-3}"#,
+        ] {
+            let err = serde_json::from_str::<QueueMeta>(bad)
+                .unwrap()
+                .validate()
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("invalid max_running: must be between 1 and 1000000"),
+                "{err}"
+            );
+        }
+        assert!(serde_json::from_str::<QueueMeta>(r#"{"max_running":1.5}"#).is_err());
     }
 }

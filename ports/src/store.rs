@@ -21,8 +21,8 @@ use crate::signal::Signal;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
-    Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    Created, Duration, Limit, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch,
+    Status, StatusCount, Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 
 /// One page of a list, with the total before pagination.
@@ -32,6 +32,28 @@ pub struct Listing<T> {
     pub count: u64,
     /// The page's items, in the list's order.
     pub items: Vec<T>,
+}
+
+/// What a claim retained, and which queue limits held it back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Retained {
+    /// The tasks, in the order of the workers they went to.
+    pub tasks: Vec<Task>,
+    /// Each queue whose `max_running` or `rate` refused part of the claim while it had
+    /// tasks waiting.
+    pub limited: Vec<Limited>,
+}
+
+/// A queue limit that refused (part of) a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limited {
+    /// The queue.
+    pub queue: QueueName,
+    /// Which of its limits.
+    pub limit: Limit,
+    /// For a rate: how long until it allows one more retain (a refused worker sleeps that
+    /// long instead of asking again at once).
+    pub retry_in: Option<Duration>,
 }
 
 /// A queue ticker's maturity, claimed and turned into a task.
@@ -143,14 +165,17 @@ pub trait Store: Send + Sync {
     /// Retains up to `limit` retainable tasks in claim order (higher priority first, then
     /// the oldest by creation, then id: domain `Task::claim_order`) of the
     /// given queues (empty: every queue of the namespace) for `worker`, atomically, never
-    /// handing a task to two callers and never blocking on another caller's claim.
+    /// handing a task to two callers and never blocking on another caller's claim (a
+    /// limited queue's claims take turns: see `pgqueue_domain::limits`). Queues with a limit
+    /// never have more tasks retained than it allows; a claim over several queues takes from
+    /// the unlimited ones first.
     async fn retain_tasks(
         &self,
         ns: &Namespace,
         worker: &WorkerName,
         queues: &[QueueName],
         limit: u32,
-    ) -> StoreResult<Vec<Task>>;
+    ) -> StoreResult<Retained>;
 
     /// Retains one task for each of several callers at once, oldest first: task `i` of the
     /// answer is retained by `workers[i]`, and the answer is shorter than `workers` when
@@ -162,11 +187,13 @@ pub trait Store: Send + Sync {
         ns: &Namespace,
         workers: &[WorkerName],
         queues: &[QueueName],
-    ) -> StoreResult<Vec<Task>> {
-        let mut out = Vec::with_capacity(workers.len());
+    ) -> StoreResult<Retained> {
+        let mut out = Retained::default();
         for worker in workers {
-            match self.retain_tasks(ns, worker, queues, 1).await?.pop() {
-                Some(task) => out.push(task),
+            let mut one = self.retain_tasks(ns, worker, queues, 1).await?;
+            out.limited.append(&mut one.limited);
+            match one.tasks.pop() {
+                Some(task) => out.tasks.push(task),
                 None => break,
             }
         }

@@ -451,6 +451,7 @@ async fn bench_prints_a_result_line_per_figure() {
         "W1b_unique_enqueue_batch_jobs_s",
         "W2_drain_c4_jobs_s",
         "W2_priority_drain_c4_jobs_s",
+        "W2_limited_drain_c32_jobs_s",
         "W2_finished_empty_c4_jobs_s",
         "W2_finished_drain_c4_jobs_s",
         "W2_http_drain_c2_jobs_s",
@@ -779,4 +780,56 @@ async fn cron_commands_and_an_hourly_ticker_fires_once_after_downtime() {
         after["next_at"], t["next_at"],
         "on to the next hour: {after}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_limits_from_the_command_line() {
+    let s = Server::start(None).await;
+    let q = s
+        .json(&[
+            "create-queue",
+            "api",
+            "--max-running",
+            "10",
+            "--rate",
+            "30/m",
+            "--burst",
+            "3",
+        ])
+        .await;
+    assert_eq!(q["max_running"], 10);
+    assert_eq!(q["rate"], json!({"per_second": 0.5, "burst": 3}));
+    let q = s.json(&["update-queue", "api", "--rate", "none"]).await;
+    assert_eq!((q.get("rate"), &q["max_running"]), (None, &json!(10)));
+    let q = s
+        .json(&[
+            "update-queue",
+            "api",
+            "--max-running",
+            "none",
+            "--rate",
+            "20",
+        ])
+        .await;
+    assert_eq!(q.get("max_running"), None);
+    assert_eq!(q["rate"], json!({"per_second": 20.0, "burst": 1}));
+    for (args, needle) in [
+        (
+            &["update-queue", "api", "--max-running", "0"][..],
+            "invalid max_running: must be between 1 and 1000000, got 0",
+        ),
+        (
+            &["update-queue", "api", "--rate", "5/x"],
+            "expected N/s, N/m, N/h or none",
+        ),
+        (
+            &["update-queue", "api", "--rate", "0/s"],
+            "per_second must be more than 0",
+        ),
+        (&["update-queue", "api", "--burst", "4"], "--rate"),
+    ] {
+        let out = s.cli(args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
 }

@@ -5,6 +5,7 @@
 //! adapter (`postgres/simulation.rs`).
 
 mod cron_race;
+mod limits_race;
 mod operate_race;
 mod plans;
 mod schema;
@@ -257,7 +258,8 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
     let got = store
         .retain_tasks(&app, &worker("w1"), &[], 1)
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(got.len(), 1);
     let t = &got[0];
     assert_eq!(t.id, created[0].id);
@@ -327,7 +329,8 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
     let second = store
         .retain_tasks(&app, &worker("w1"), std::slice::from_ref(&q), 5)
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(
         second.iter().map(|t| t.id).collect::<Vec<_>>(),
         vec![created[1].id]
@@ -349,7 +352,8 @@ async fn lifecycle_follows_the_domain_rules_at_the_pinned_time() {
     let again = store
         .retain_tasks(&app, &worker("w2"), &[queue("other"), q.clone()], 1)
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(again[0].id, t.id);
     assert_eq!(again[0].result().cloned(), None);
     let dead = store
@@ -448,7 +452,8 @@ async fn expiry_rescue_and_clean_up_follow_the_domain() {
     let held = store
         .retain_tasks(&app, &worker("w"), &[], 2)
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(held.iter().map(|t| t.id).collect::<Vec<_>>(), ids[..2]);
     assert_eq!(store.rescue_leases(10).await.unwrap(), vec![]);
     clock.advance(TimeDelta::seconds(10));
@@ -481,6 +486,7 @@ async fn expiry_rescue_and_clean_up_follow_the_domain() {
             .retain_tasks(&app, &worker("w"), &[], 5)
             .await
             .unwrap()
+            .tasks
             .is_empty()
     );
     // A retained task past dies_at may still be released.
@@ -750,7 +756,7 @@ async fn concurrent_retainers_take_each_task_exactly_once() {
             let me = worker(&format!("w{r}"));
             let mut got = Vec::new();
             loop {
-                let batch = store.retain_tasks(&app, &me, &[], 4).await.unwrap();
+                let batch = store.retain_tasks(&app, &me, &[], 4).await.unwrap().tasks;
                 if batch.is_empty() {
                     break got;
                 }
@@ -951,7 +957,7 @@ async fn the_pool_and_the_listener_recover_from_killed_backends() {
     let firsts =
         futures::future::join_all((0..4).map(|_| store.retain_tasks(&app, &w, &[], 5))).await;
     for r in firsts {
-        seen.extend(r.unwrap().iter().map(|t| t.id));
+        seen.extend(r.unwrap().tasks.iter().map(|t| t.id));
     }
     let mut rx = store.signal().subscribe();
 
@@ -983,7 +989,8 @@ async fn the_pool_and_the_listener_recover_from_killed_backends() {
         let got = store
             .retain_tasks(&app, &worker("w"), &[], 7)
             .await
-            .unwrap();
+            .unwrap()
+            .tasks;
         if got.is_empty() {
             break;
         }

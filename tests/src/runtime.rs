@@ -55,6 +55,7 @@ macro_rules! runtime_tests {
             queue_ticker_fires_once_per_maturity_across_runtimes, ticker_created_during_a_long_sleep_fires_on_time,
             ticker_loop_delivers_matured_tickers, clean_up_covers_every_namespace_and_queue,
             a_cancelled_handler_sees_its_signal_and_stops,
+            a_worker_held_back_by_max_running_runs_at_the_limit_without_spinning,
         }
     };
     (@strings $($name:ident),* $(,)?) => { &[$(stringify!($name)),*] };
@@ -883,4 +884,72 @@ mod tests {
         defined.sort();
         assert_eq!(listed, defined);
     }
+}
+
+/// Counts the retains a queue limit refused.
+#[derive(Default)]
+struct Refusals(AtomicUsize);
+
+impl pgqueue_app::Observer for Refusals {
+    fn retain_limited(
+        &self,
+        _ns: &pgqueue_domain::Namespace,
+        _queue: &pgqueue_domain::QueueName,
+        _limit: pgqueue_domain::Limit,
+    ) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A worker of concurrency 6 on a queue with `max_running = 2` runs two handlers at a time,
+/// finishes everything, and while held back sleeps (a few refusals per task, not a spin).
+pub async fn a_worker_held_back_by_max_running_runs_at_the_limit_without_spinning(rt: Realtime) {
+    let refusals = Arc::new(Refusals::default());
+    let m = rt.manager("held").with_observer(refusals.clone());
+    queue(
+        &m,
+        "q",
+        QueueMeta {
+            max_running: Some(Some(2)),
+            ..Default::default()
+        },
+    )
+    .await;
+    m.create_tasks("q", vec![TaskMeta::new(json!(1)); 12])
+        .await
+        .unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let (n, mx) = (now.clone(), max.clone());
+    let worker = fast(Worker::new(m.clone()))
+        .concurrency(6)
+        .handle("q", move |_| {
+            let (n, mx) = (n.clone(), mx.clone());
+            async move {
+                let running = n.fetch_add(1, Ordering::SeqCst) + 1;
+                mx.fetch_max(running, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, String>(Value::Null)
+            }
+        })
+        .unwrap();
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(worker.run(shutdown));
+    eventually(Duration::from_secs(10), "all released", || async {
+        (count(&m, Status::Released).await == 12).then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    assert_eq!(run.await.unwrap().unwrap().succeeded, 12);
+    assert_eq!(
+        max.load(Ordering::SeqCst),
+        2,
+        "the limit, not the concurrency"
+    );
+    let refused = refusals.0.load(Ordering::SeqCst);
+    assert!(
+        (1..=60).contains(&refused),
+        "{refused} refused retains for 12 tasks: a held-back worker must sleep, not spin"
+    );
 }

@@ -58,6 +58,17 @@ pub struct QueueArgs {
     /// How long one attempt may hold a task without a heartbeat.
     #[arg(long, value_parser = parse_duration)]
     pub lease: Option<Duration>,
+    /// At most this many of the queue's tasks running at once, across every server and
+    /// worker (1 to 1000000); `none` removes the limit.
+    #[arg(long = "max-running", value_parser = parse_max_running, value_name = "N|none")]
+    pub max_running: Option<Setting<i64>>,
+    /// At most this many retains per second, `/m` per minute or `/h` per hour (e.g. `100/s`,
+    /// `30/m`; a bare number is per second); `none` removes the limit.
+    #[arg(long, value_parser = parse_rate, value_name = "N/s|N/m|N/h|none")]
+    pub rate: Option<Setting<f64>>,
+    /// The most retains at once after a quiet spell (default 1); with --rate.
+    #[arg(long, requires = "rate")]
+    pub burst: Option<i64>,
 }
 
 /// A ticker's flags.
@@ -336,6 +347,57 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Ok(ns) => Ok(Duration::from_nanos(ns)),
         Err(_) => Duration::parse(s).map_err(|e| e.to_string()),
     }
+}
+
+/// A flag that sets a value or, spelt `none`, removes it (`PATCH` with `null`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Setting<T> {
+    /// Set it to this.
+    Value(T),
+    /// Remove it.
+    Remove,
+}
+
+impl<T> Setting<T> {
+    /// As a patch field: `Some(None)` removes.
+    pub fn into_patch(self) -> Option<T> {
+        match self {
+            Setting::Value(v) => Some(v),
+            Setting::Remove => None,
+        }
+    }
+}
+
+/// Parses `--max-running`: a count, or `none` to remove the limit.
+pub fn parse_max_running(s: &str) -> Result<Setting<i64>, String> {
+    match s.trim() {
+        "none" => Ok(Setting::Remove),
+        n => n
+            .parse()
+            .map(Setting::Value)
+            .map_err(|_| format!("expected a number of tasks or none, got {s:?}")),
+    }
+}
+
+/// Parses `--rate` as retains per second: `100/s`, `30/m`, `2/h`, `5` (per second), or
+/// `none` to remove the limit.
+pub fn parse_rate(s: &str) -> Result<Setting<f64>, String> {
+    let s = s.trim();
+    if s == "none" {
+        return Ok(Setting::Remove);
+    }
+    let (count, seconds) = match s.split_once('/') {
+        None => (s, 1.0),
+        Some((n, "s")) => (n, 1.0),
+        Some((n, "m")) => (n, 60.0),
+        Some((n, "h")) => (n, 3600.0),
+        Some(_) => return Err(format!("expected N/s, N/m, N/h or none, got {s:?}")),
+    };
+    let count: f64 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected N/s, N/m, N/h or none, got {s:?}"))?;
+    Ok(Setting::Value(count / seconds))
 }
 
 /// Parses a JSON value, saying where it is malformed.

@@ -1,11 +1,12 @@
 //! The client commands: each sends one request to a running server through `pgqueue-client`
 //! and prints the answer as indented JSON on stdout.
 
-use crate::cli::{Command, PageArgs, QueueArgs, TickerArgs};
+use crate::cli::{Command, PageArgs, QueueArgs, Setting, TickerArgs};
 use crate::error::CliError;
 use futures::StreamExt;
 use pgqueue_client::{Client, Listing, Release, TaskQuery};
-use pgqueue_domain::{QueueMeta, Status, TaskMeta, TickerMeta};
+use pgqueue_domain::limits::DEFAULT_BURST;
+use pgqueue_domain::{QueueMeta, Rate, Status, TaskMeta, TickerMeta};
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
@@ -31,15 +32,30 @@ fn print_list<T: Serialize>(list: Listing<T>) -> Result<(), CliError> {
     })
 }
 
-fn queue_meta(name: Option<String>, p: QueueArgs) -> QueueMeta {
-    QueueMeta {
+fn queue_meta(name: Option<String>, p: QueueArgs) -> Result<QueueMeta, CliError> {
+    let rate = match p.rate.map(Setting::into_patch) {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(per_second)) => {
+            let burst = match p.burst {
+                None => DEFAULT_BURST,
+                Some(b) => u32::try_from(b)
+                    .map_err(|_| CliError::Usage(format!("invalid --burst: {b}")))?,
+            };
+            let rate = Rate::new(per_second, burst).map_err(pgqueue_app::Error::from)?;
+            Some(Some(rate))
+        }
+    };
+    Ok(QueueMeta {
         queue: name,
         ttl: p.ttl,
         retries: p.retries,
         retry_delay: p.retry_delay,
         lease: p.lease,
+        max_running: p.max_running.map(Setting::into_patch),
+        rate,
         ..Default::default()
-    }
+    })
 }
 
 fn ticker_meta(name: Option<String>, f: TickerArgs) -> TickerMeta {
@@ -83,12 +99,14 @@ pub async fn run(base: &str, command: Command) -> Result<(), CliError> {
         Command::Namespaces => print_list(client.list_namespaces().await?),
         Command::Queues(_) => print_list(client.list_queues(offset, limit).await?),
         Command::Queue { name } => print(&client.get_queue(&name).await?),
-        Command::CreateQueue { name, policy } => {
-            print(&client.create_queue(&queue_meta(Some(name), policy)).await?)
-        }
+        Command::CreateQueue { name, policy } => print(
+            &client
+                .create_queue(&queue_meta(Some(name), policy)?)
+                .await?,
+        ),
         Command::UpdateQueue { name, policy } => print(
             &client
-                .update_queue(&name, &queue_meta(None, policy))
+                .update_queue(&name, &queue_meta(None, policy)?)
                 .await?,
         ),
         Command::DeleteQueue { name } => print(&client.delete_queue(&name).await?),

@@ -8,7 +8,7 @@
 
 use crate::error::HttpError;
 use pgqueue_app::{Manager, Observer};
-use pgqueue_domain::{Namespace, QueueName, State, Task};
+use pgqueue_domain::{Limit, Namespace, QueueName, State, Task};
 use prometheus::core::Collector;
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -40,6 +40,7 @@ struct Inner {
     cancelled: IntCounterVec,
     retried: IntCounterVec,
     deleted: IntCounterVec,
+    limited: IntCounterVec,
     run_seconds: HistogramVec,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -83,6 +84,14 @@ impl Metrics {
             "pgqueue_tasks_deleted_total",
             "Tasks deleted by an operator (one by one or purged from a queue)",
         )?;
+        let limited = IntCounterVec::new(
+            Opts::new(
+                "pgqueue_retains_limited_total",
+                "Retains that got fewer tasks than asked because of a queue's max_running or rate",
+            ),
+            &["namespace", "queue", "limit"],
+        )?;
+        registry.register(Box::new(limited.clone()))?;
         let run_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "pgqueue_task_run_seconds",
@@ -118,6 +127,7 @@ impl Metrics {
                 cancelled,
                 retried,
                 deleted,
+                limited,
                 run_seconds,
                 requests,
                 latency,
@@ -210,7 +220,8 @@ impl Metrics {
         let families = counters
             .iter()
             .flat_map(|c| c.collect())
-            .chain(i.run_seconds.collect());
+            .chain(i.run_seconds.collect())
+            .chain(i.limited.collect());
         let mut stale: Vec<Vec<String>> = Vec::new();
         for family in families {
             for metric in family.get_metric() {
@@ -234,8 +245,10 @@ impl Metrics {
                         let _ = c.remove_label_values(&labels);
                     }
                 }
+                // Three labels: the run-time histogram's status, or the limit's name.
                 _ => {
                     let _ = i.run_seconds.remove_label_values(&labels);
+                    let _ = i.limited.remove_label_values(&labels);
                 }
             }
         }
@@ -247,6 +260,13 @@ fn task_labels<'a>(ns: &'a Namespace, queue: &'a QueueName) -> [&'a str; 2] {
 }
 
 impl Observer for Metrics {
+    fn retain_limited(&self, ns: &Namespace, queue: &QueueName, limit: Limit) {
+        self.inner
+            .limited
+            .with_label_values(&[ns.as_str(), queue.as_str(), limit.as_str()])
+            .inc();
+    }
+
     fn task_cancelled(&self, task: &Task) {
         self.inner
             .cancelled

@@ -10,6 +10,7 @@
 //! Architecture invariant: no rule is written here that is not in `pgqueue-domain`; this
 //! crate only selects, orders and stores.
 
+mod claim;
 mod operate;
 mod queues;
 mod state;

@@ -68,12 +68,19 @@ impl State {
         let key = (ns.clone(), name.clone());
         let mut queue = self.get_queue(ns, name)?;
         queue.apply(patch);
+        if queue.rate.is_none() {
+            // A rate set again later starts with a full bucket.
+            self.buckets.remove(&key);
+        }
         if &queue.name != name {
             let new_key = (ns.clone(), queue.name.clone());
             if self.queues.contains_key(&new_key) {
                 return Err(queue_exists());
             }
             self.queues.remove(&key);
+            if let Some(b) = self.buckets.remove(&key) {
+                self.buckets.insert(new_key.clone(), b);
+            }
             for task in self
                 .tasks
                 .values_mut()
@@ -94,6 +101,7 @@ impl State {
             .queues
             .remove(&(ns.clone(), name.clone()))
             .ok_or_else(|| StoreError::not_found("queue", name))?;
+        self.buckets.remove(&(ns.clone(), name.clone()));
         self.tasks
             .retain(|_, t| !(&t.namespace == ns && &t.queue == name));
         Ok(queue)

@@ -1,6 +1,6 @@
 //! The data held in memory, keyed so that listings come out in their required order.
 
-use pgqueue_domain::{Namespace, Page, Queue, QueueName, Task, TaskId, Ticker, TickerName};
+use pgqueue_domain::{Bucket, Namespace, Page, Queue, QueueName, Task, TaskId, Ticker, TickerName};
 use pgqueue_ports::Listing;
 use std::collections::BTreeMap;
 
@@ -11,6 +11,8 @@ pub(crate) struct State {
     pub queues: BTreeMap<(Namespace, QueueName), Queue>,
     pub tasks: BTreeMap<TaskId, Task>,
     pub tickers: BTreeMap<(Namespace, TickerName), Ticker>,
+    /// The token buckets of queues with a rate, as their last claim left them.
+    pub buckets: BTreeMap<(Namespace, QueueName), Bucket>,
     pub last_id: TaskId,
 }
 

@@ -9,7 +9,8 @@ use pgqueue_domain::{
     Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName, time,
 };
 use pgqueue_ports::{
-    Clock, FiredTicker, Listing, Signal, StorageClock, Store, StoreResult, TickerScope, Wakeup,
+    Clock, FiredTicker, Listing, Retained, Signal, StorageClock, Store, StoreResult, TickerScope,
+    Wakeup,
 };
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -157,7 +158,7 @@ impl Store for MemoryStore {
         worker: &WorkerName,
         queues: &[QueueName],
         limit: u32,
-    ) -> StoreResult<Vec<Task>> {
+    ) -> StoreResult<Retained> {
         let now = self.instant();
         let workers = vec![worker; limit as usize];
         self.lock().retain_tasks(ns, &workers, queues, now)
@@ -168,7 +169,7 @@ impl Store for MemoryStore {
         ns: &Namespace,
         workers: &[WorkerName],
         queues: &[QueueName],
-    ) -> StoreResult<Vec<Task>> {
+    ) -> StoreResult<Retained> {
         let now = self.instant();
         let workers: Vec<&WorkerName> = workers.iter().collect();
         self.lock().retain_tasks(ns, &workers, queues, now)

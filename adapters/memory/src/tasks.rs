@@ -112,37 +112,6 @@ impl State {
         paginate(matching, filter.page)
     }
 
-    /// Retains one task for each of `workers`, oldest first: the k-th oldest retainable task
-    /// of the queues (empty: any) goes to the k-th worker.
-    pub(crate) fn retain_tasks(
-        &mut self,
-        ns: &Namespace,
-        workers: &[&WorkerName],
-        queues: &[QueueName],
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<Task>> {
-        let mut candidates: Vec<&Task> = self
-            .tasks
-            .values()
-            .filter(|t| &t.namespace == ns)
-            .filter(|t| queues.is_empty() || queues.contains(&t.queue))
-            .filter(|t| t.is_retainable(now))
-            .filter(|t| !self.is_paused(ns, &t.queue))
-            .collect();
-        candidates.sort_by_key(|t| t.claim_order());
-        let chosen: Vec<TaskId> = candidates
-            .into_iter()
-            .take(workers.len())
-            .map(|t| t.id)
-            .collect();
-        let mut retained = Vec::with_capacity(chosen.len());
-        for (id, worker) in chosen.into_iter().zip(workers) {
-            let task = self.transition(ns, id, now, |t, q, now| t.retain(worker, q.lease, now))?;
-            retained.push(task);
-        }
-        Ok(retained)
-    }
-
     pub(crate) fn release_task(
         &mut self,
         ns: &Namespace,

@@ -16,7 +16,9 @@
 //!
 //! # Schema (`migrations/`)
 //! - `queues (namespace, name)`: policy (`ttl`, `retries`, `retry_delay`, `lease`), with
-//!   CHECKs mirroring the domain's ranges, and `paused_at` while paused.
+//!   CHECKs mirroring the domain's ranges, `paused_at` while paused, and flow control:
+//!   `max_running`, the rate (`rate_per_second`, `rate_burst`) and its token bucket
+//!   (`rate_tokens` left at `rate_at`; NULL: full).
 //! - `tasks (id)`: one row per task; `state` is the stored lifecycle state (`expired` is never
 //!   stored, it is derived); `cancel_requested_at` while a retained task is asked to stop.
 //!   No foreign key to `queues` (the second migration dropped it: its
@@ -40,7 +42,9 @@
 //! - `tasks_unique_key (namespace, queue, unique_key) UNIQUE WHERE unique_key IS NOT NULL AND
 //!   state IN ('new','retry','retained')`: a key is held once while its task waits or runs;
 //!   tasks without a key are not in it.
-//! - `tasks_lease (lease_expires_at) WHERE state = 'retained'`: lease rescue.
+//! - `tasks_retained (namespace, queue, lease_expires_at) WHERE state = 'retained'`: counting a
+//!   limited queue's running tasks (a short range), and lease rescue (the whole index, as
+//!   small as the number of tasks running).
 //! - `tasks_finished (finished_at) WHERE state IN ('released','failed','cancelled')`:
 //!   clean-up of finished tasks. Expired unfinished tasks have no index of their own (a third migration dropped
 //!   `tasks_dies`: every create and claim paid for it, and generic claim plans picked it up
@@ -59,7 +63,10 @@
 //! each other and no row is handed out twice. Release and heartbeat are one `UPDATE` each,
 //! fenced on the worker; only when they match nothing is the row read once to say why. Paused
 //! queues are left out of a claim by one InitPlan over `queues` per statement, never by a
-//! per-task lookup.
+//! per-task lookup; so are queues with a limit, whose claims (`tasks/limited.rs`) lock the
+//! queue's row, count its retained tasks in a later statement (whose snapshot sees every
+//! claim that held the lock before) and ask the domain how many to take: exact across
+//! processes. Only a claim that came back short looks for limited queues.
 //! `release_tasks` releases a batch in one statement over arrays. Creating tasks is one
 //! `INSERT … SELECT … FROM unnest(…) WITH ORDINALITY` whatever the batch size. The hot-path
 //! statements (create, retain, release, heartbeat) stay prepared on each pooled connection; the

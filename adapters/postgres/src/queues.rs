@@ -5,10 +5,10 @@ use crate::schema::queues;
 use crate::sql::{Now, status_sql, with_now};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{
-    Duration, Namespace, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
+    Duration, Namespace, Page, Queue, QueueName, QueuePatch, Rate, Status, StatusCount,
 };
 use pgqueue_ports::{Listing, StoreError};
 
@@ -23,6 +23,9 @@ pub(crate) struct QueueRow {
     retry_delay: i64,
     lease: i64,
     paused_at: Option<DateTime<Utc>>,
+    max_running: Option<i32>,
+    rate_per_second: Option<f64>,
+    rate_burst: Option<i32>,
 }
 
 impl QueueRow {
@@ -40,8 +43,76 @@ impl QueueRow {
             lease: Duration::from_nanos(self.lease),
             namespace: Namespace::parse(&self.namespace).map_err(|_| corrupt("namespace"))?,
             paused_at: self.paused_at,
+            max_running: self
+                .max_running
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| corrupt("max_running"))?,
+            rate: match (self.rate_per_second, self.rate_burst) {
+                (Some(per_second), Some(burst)) => Some(
+                    u32::try_from(burst)
+                        .ok()
+                        .and_then(|burst| Rate::new(per_second, burst).ok())
+                        .ok_or_else(|| corrupt("rate"))?,
+                ),
+                _ => None,
+            },
         })
     }
+}
+
+/// A count or burst as SQL's INTEGER (every one the domain allows fits).
+fn int(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// The SET list that applies a patch's limits to the queue row (`$given_max`, `$max`,
+/// `$given_rate`, `$per_second`, `$burst`): a limit given as `null` is removed, and a removed
+/// rate takes its bucket with it (set again, it starts full).
+macro_rules! set_limits {
+    ($given_max:literal, $max:literal, $given_rate:literal, $per_second:literal, $burst:literal) => {
+        concat!(
+            "max_running = CASE WHEN ",
+            $given_max,
+            " THEN ",
+            $max,
+            "::integer ELSE queues.max_running END, \
+             rate_per_second = CASE WHEN ",
+            $given_rate,
+            " THEN ",
+            $per_second,
+            "::float8 ELSE queues.rate_per_second END, \
+             rate_burst = CASE WHEN ",
+            $given_rate,
+            " THEN ",
+            $burst,
+            "::integer ELSE queues.rate_burst END, \
+             rate_tokens = CASE WHEN ",
+            $given_rate,
+            " AND ",
+            $per_second,
+            "::float8 IS NULL THEN NULL ELSE queues.rate_tokens END, \
+             rate_at = CASE WHEN ",
+            $given_rate,
+            " AND ",
+            $per_second,
+            "::float8 IS NULL THEN NULL ELSE queues.rate_at END"
+        )
+    };
+}
+
+/// Binds a patch's limits as the five parameters [`set_limits`] reads, in its order.
+macro_rules! bind_limits {
+    ($query:expr, $patch:expr) => {{
+        let patch: &QueuePatch = $patch;
+        let rate = patch.rate().flatten();
+        $query
+            .bind::<Bool, _>(patch.max_running().is_some())
+            .bind::<Nullable<Integer>, _>(patch.max_running().flatten().map(int))
+            .bind::<Bool, _>(patch.rate().is_some())
+            .bind::<Nullable<Double>, _>(rate.map(|r| r.per_second()))
+            .bind::<Nullable<Integer>, _>(rate.map(|r| int(r.burst())))
+    }};
 }
 
 /// The one row of a keyed statement, or NotFound.
@@ -71,8 +142,25 @@ fn with_defaults(ns: &Namespace, name: &QueueName, patch: &QueuePatch) -> Queue 
     Queue::from_patch(ns.clone(), name.clone(), patch)
 }
 
-const INSERT: &str = "INSERT INTO queues (namespace, name, ttl, retries, retry_delay, lease) \
-     VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT: &str = "INSERT INTO queues (namespace, name, ttl, retries, retry_delay, lease, \
+       max_running, rate_per_second, rate_burst) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// Binds the new queue `q` as [`INSERT`]'s parameters.
+macro_rules! bind_insert {
+    ($query:expr, $q:expr) => {{
+        let q: &Queue = $q;
+        $query
+            .bind::<Text, _>(q.namespace.as_str())
+            .bind::<Text, _>(q.name.as_str())
+            .bind::<BigInt, _>(q.ttl.as_nanos())
+            .bind::<Integer, _>(retries(Some(q.retries)).unwrap_or(0))
+            .bind::<BigInt, _>(q.retry_delay.as_nanos())
+            .bind::<BigInt, _>(q.lease.as_nanos())
+            .bind::<Nullable<Integer>, _>(q.max_running.map(int))
+            .bind::<Nullable<Double>, _>(q.rate.map(|r| r.per_second()))
+            .bind::<Nullable<Integer>, _>(q.rate.map(|r| int(r.burst())))
+    }};
+}
 
 /// Creates the queue; Conflict if it exists.
 pub(crate) async fn create(
@@ -82,13 +170,7 @@ pub(crate) async fn create(
     patch: &QueuePatch,
 ) -> Result<Queue, PgError> {
     let q = with_defaults(ns, name, patch);
-    let rows: Vec<QueueRow> = diesel::sql_query(format!("{INSERT} RETURNING *"))
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(name.as_str())
-        .bind::<BigInt, _>(q.ttl.as_nanos())
-        .bind::<Integer, _>(retries(Some(q.retries)).unwrap_or(0))
-        .bind::<BigInt, _>(q.retry_delay.as_nanos())
-        .bind::<BigInt, _>(q.lease.as_nanos())
+    let rows: Vec<QueueRow> = bind_insert!(diesel::sql_query(format!("{INSERT} RETURNING *")), &q)
         .load(conn)
         .await
         .map_err(|e| conflict_on_unique(e.into(), "queue already exists"))?;
@@ -105,23 +187,17 @@ pub(crate) async fn register(
     let q = with_defaults(ns, name, patch);
     let sql = format!(
         "{INSERT} ON CONFLICT (namespace, name) DO UPDATE SET \
-           ttl = coalesce($7, queues.ttl), retries = coalesce($8, queues.retries), \
-           retry_delay = coalesce($9, queues.retry_delay), lease = coalesce($10, queues.lease) \
-         RETURNING *"
+           ttl = coalesce($10, queues.ttl), retries = coalesce($11, queues.retries), \
+           retry_delay = coalesce($12, queues.retry_delay), lease = coalesce($13, queues.lease), \
+           {} RETURNING *",
+        set_limits!("$14", "$15", "$16", "$17", "$18")
     );
-    let rows: Vec<QueueRow> = diesel::sql_query(sql)
-        .bind::<Text, _>(ns.as_str())
-        .bind::<Text, _>(name.as_str())
-        .bind::<BigInt, _>(q.ttl.as_nanos())
-        .bind::<Integer, _>(retries(Some(q.retries)).unwrap_or(0))
-        .bind::<BigInt, _>(q.retry_delay.as_nanos())
-        .bind::<BigInt, _>(q.lease.as_nanos())
+    let query = bind_insert!(diesel::sql_query(sql), &q)
         .bind::<Nullable<BigInt>, _>(patch.ttl().map(Duration::as_nanos))
         .bind::<Nullable<Integer>, _>(retries(patch.retries()))
         .bind::<Nullable<BigInt>, _>(patch.retry_delay().map(Duration::as_nanos))
-        .bind::<Nullable<BigInt>, _>(patch.lease().map(Duration::as_nanos))
-        .load(conn)
-        .await?;
+        .bind::<Nullable<BigInt>, _>(patch.lease().map(Duration::as_nanos));
+    let rows: Vec<QueueRow> = bind_limits!(query, patch).load(conn).await?;
     first(rows, name)
 }
 
@@ -156,22 +232,24 @@ async fn update_row(
     name: &QueueName,
     patch: &QueuePatch,
 ) -> Result<Queue, PgError> {
-    let rows: Vec<QueueRow> = diesel::sql_query(
+    let query = diesel::sql_query(concat!(
         "UPDATE queues SET name = coalesce($3, name), ttl = coalesce($4, ttl), \
            retries = coalesce($5, retries), retry_delay = coalesce($6, retry_delay), \
-           lease = coalesce($7, lease) \
-         WHERE namespace = $1 AND name = $2 RETURNING *",
-    )
+           lease = coalesce($7, lease), ",
+        set_limits!("$8", "$9", "$10", "$11", "$12"),
+        " WHERE namespace = $1 AND name = $2 RETURNING *"
+    ))
     .bind::<Text, _>(ns.as_str())
     .bind::<Text, _>(name.as_str())
     .bind::<Nullable<Text>, _>(patch.name().map(QueueName::as_str))
     .bind::<Nullable<BigInt>, _>(patch.ttl().map(Duration::as_nanos))
     .bind::<Nullable<Integer>, _>(retries(patch.retries()))
     .bind::<Nullable<BigInt>, _>(patch.retry_delay().map(Duration::as_nanos))
-    .bind::<Nullable<BigInt>, _>(patch.lease().map(Duration::as_nanos))
-    .load(conn)
-    .await
-    .map_err(|e| conflict_on_unique(e.into(), "queue already exists"))?;
+    .bind::<Nullable<BigInt>, _>(patch.lease().map(Duration::as_nanos));
+    let rows: Vec<QueueRow> = bind_limits!(query, patch)
+        .load(conn)
+        .await
+        .map_err(|e| conflict_on_unique(e.into(), "queue already exists"))?;
     first(rows, name)
 }
 

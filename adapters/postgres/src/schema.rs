@@ -12,6 +12,11 @@ diesel::table! {
         retry_delay -> Int8,
         lease -> Int8,
         paused_at -> Nullable<Timestamptz>,
+        max_running -> Nullable<Int4>,
+        rate_per_second -> Nullable<Float8>,
+        rate_burst -> Nullable<Int4>,
+        rate_tokens -> Nullable<Float8>,
+        rate_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -13,8 +13,8 @@ use pgqueue_domain::{
     Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 use pgqueue_ports::{
-    Clock, FiredTicker, Listing, Maintenance, Signal, StorageClock, Store, StoreError, StoreResult,
-    TickerScope,
+    Clock, FiredTicker, Listing, Maintenance, Retained, Signal, StorageClock, Store, StoreError,
+    StoreResult, TickerScope,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -310,7 +310,7 @@ impl Store for PgStore {
         worker: &WorkerName,
         queues: &[QueueName],
         limit: u32,
-    ) -> StoreResult<Vec<Task>> {
+    ) -> StoreResult<Retained> {
         let now = self.now_param();
         let workers = vec![worker; limit as usize];
         let filter = tasks::QueueFilter::of(queues);
@@ -323,7 +323,7 @@ impl Store for PgStore {
         ns: &Namespace,
         workers: &[WorkerName],
         queues: &[QueueName],
-    ) -> StoreResult<Vec<Task>> {
+    ) -> StoreResult<Retained> {
         let now = self.now_param();
         let workers: Vec<&WorkerName> = workers.iter().collect();
         let filter = tasks::QueueFilter::of(queues);

@@ -6,7 +6,7 @@ use pgqueue_domain::{
     Created, Duration as WireDuration, NewTask, Outcome, QueueName, Task, TaskFilter, TaskId,
     TaskMeta, WorkerName,
 };
-use pgqueue_ports::Listing;
+use pgqueue_ports::{Listing, Retained};
 
 impl Manager {
     /// Creates one task in `queue`, or answers the waiting or retained task that holds its
@@ -126,14 +126,33 @@ impl Manager {
         queues: &[QueueName],
         limit: u32,
     ) -> Result<Vec<Task>> {
-        let tasks = self
+        Ok(self.claim(worker, queues, limit).await?.tasks)
+    }
+
+    /// Retains up to `limit` tasks and says which queue limits held the claim back (the
+    /// worker runtime sleeps on that instead of asking again at once).
+    pub(crate) async fn claim(
+        &self,
+        worker: &WorkerName,
+        queues: &[QueueName],
+        limit: u32,
+    ) -> Result<Retained> {
+        let retained = self
             .store
             .retain_tasks(&self.namespace, worker, queues, limit.max(1))
             .await?;
-        for t in &tasks {
+        Ok(self.observe_retained(retained))
+    }
+
+    fn observe_retained(&self, retained: Retained) -> Retained {
+        for t in &retained.tasks {
             self.observer.task_retained(t);
         }
-        Ok(tasks)
+        for l in &retained.limited {
+            self.observer
+                .retain_limited(&self.namespace, &l.queue, l.limit);
+        }
+        retained
     }
 
     /// Releases a retained task with its outcome; returns it with its status after release.
@@ -156,14 +175,11 @@ impl Manager {
         workers: &[WorkerName],
         queues: &[QueueName],
     ) -> Result<Vec<Task>> {
-        let tasks = self
+        let retained = self
             .store
             .retain_tasks_for(&self.namespace, workers, queues)
             .await?;
-        for t in &tasks {
-            self.observer.task_retained(t);
-        }
-        Ok(tasks)
+        Ok(self.observe_retained(retained).tasks)
     }
 
     /// Releases many tasks; each gets its own result, in order.

@@ -136,7 +136,7 @@ async fn retaining_from_an_unknown_queue_is_not_found_but_an_empty_one_is_none()
     let mut store = MockStore::new();
     store
         .expect_retain_tasks()
-        .returning(|_, _, _, _| Ok(vec![]));
+        .returning(|_, _, _, _| Ok(Default::default()));
     store
         .expect_get_queue()
         .withf(|_, q| q.as_str() == "ghost")

@@ -16,7 +16,7 @@ use crate::manager::Manager;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use pgqueue_domain::{QueueName, Task, WorkerName};
-use pgqueue_ports::Wakeup;
+use pgqueue_ports::{Retained, Wakeup};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -265,12 +265,15 @@ impl Worker {
         tokio::pin!(shutdown);
         tracing::info!(worker = %worker, queues = ?queue_names, concurrency = self.concurrency, "worker started");
 
-        let mut claims: JoinSet<(Result<Vec<Task>>, Vec<OwnedSemaphorePermit>)> = JoinSet::new();
+        let mut claims: JoinSet<(Result<Retained>, Vec<OwnedSemaphorePermit>)> = JoinSet::new();
         let mut idle = false;
+        // Whether the last claim was held back by a queue limit: then claims ask only for
+        // free handler slots (a task buffered ahead would hold one of the queue's slots
+        // without running), and a finished job (its release durable) is worth a new look.
+        let mut limited = false;
         let poll = tokio::time::sleep(self.poll_interval);
         tokio::pin!(poll);
-        let owned_queues: Arc<Vec<String>> =
-            Arc::new(queue_names.iter().map(|q| q.to_string()).collect());
+        let queues = Arc::new(queues);
 
         loop {
             tokio::select! {
@@ -285,13 +288,14 @@ impl Worker {
                     for _ in 0..4 {
                         tokio::task::yield_now().await;
                     }
-                    while let Ok(p) = held.clone().try_acquire_owned() {
+                    let cap = if limited { crew.slots.available_permits().max(1) } else { usize::MAX };
+                    while permits.len() < cap {
+                        let Ok(p) = held.clone().try_acquire_owned() else { break };
                         permits.push(p);
                     }
-                    let (manager, name, queues) = (self.manager.clone(), worker.clone(), owned_queues.clone());
+                    let (manager, name, queues) = (self.manager.clone(), worker.clone(), queues.clone());
                     claims.spawn(async move {
-                        let names: Vec<&str> = queues.iter().map(String::as_str).collect();
-                        let result = manager.next_tasks(name.as_str(), &names, permits.len() as u32).await;
+                        let result = manager.claim(&name, &queues, permits.len() as u32).await;
                         (result, permits)
                     });
                 }
@@ -299,10 +303,24 @@ impl Worker {
                     let Ok((result, permits)) = done else { continue };
                     let asked = permits.len();
                     match result {
-                        Ok(tasks) => {
-                            let got = tasks.len();
-                            self.start_jobs(tasks, permits, &mut running, &crew);
-                            if got < asked && !wakeup_pending(&mut wakeups, &self.manager, &queues) {
+                        Ok(retained) => {
+                            let got = retained.tasks.len();
+                            limited = !retained.limited.is_empty();
+                            self.start_jobs(retained.tasks, permits, &mut running, &crew);
+                            if limited {
+                                // Held back by a limit: sleep until a job of ours ends, the
+                                // rate's next token, or a short poll (another process may
+                                // free a slot), never spinning.
+                                idle = true;
+                                let wait = retained
+                                    .limited
+                                    .iter()
+                                    .filter_map(|l| l.retry_in.map(|d| d.to_std()))
+                                    .min()
+                                    .unwrap_or(LIMITED_POLL)
+                                    .clamp(Duration::from_millis(1), self.poll_interval);
+                                poll.as_mut().reset(tokio::time::Instant::now() + wait);
+                            } else if got < asked && !wakeup_pending(&mut wakeups, &self.manager, &queues) {
                                 // Drained: sleep until a wake-up for one of our queues or the
                                 // safety poll (delays and backoffs end without a signal).
                                 idle = true;
@@ -323,13 +341,17 @@ impl Worker {
                         idle = false;
                     }
                 }
-                Some(_) = running.join_next(), if !running.is_empty() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {
+                    if limited {
+                        idle = false;
+                    }
+                }
             }
         }
         // Claims still in flight hold tasks for us now: run them like the others.
         while let Some(done) = claims.join_next().await {
-            if let Ok((Ok(tasks), permits)) = done {
-                self.start_jobs(tasks, permits, &mut running, &crew);
+            if let Ok((Ok(retained), permits)) = done {
+                self.start_jobs(retained.tasks, permits, &mut running, &crew);
             }
         }
 
@@ -347,6 +369,10 @@ impl Worker {
         Ok(report.snapshot())
     }
 }
+
+/// How soon a worker held back by `max_running` looks again when none of its own jobs
+/// ends first: a slot freed by another process is found within this.
+const LIMITED_POLL: Duration = Duration::from_millis(50);
 
 /// Claim statements a runtime keeps in flight at once.
 const MAX_CLAIMS_IN_FLIGHT: usize = 2;

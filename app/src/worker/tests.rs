@@ -26,7 +26,7 @@ async fn an_idle_worker_does_not_busy_poll() {
                 "too many claims".into(),
             ));
         }
-        Ok(vec![])
+        Ok(Default::default())
     });
     let manager = Manager::new(Arc::new(store));
     let worker = Worker::new(manager)

@@ -320,6 +320,13 @@ impl Task {
         self.max_retries.saturating_sub(self.retries)
     }
 
+    /// Whether it counts against its queue's `max_running` at `now`: retained and not
+    /// expired (its status is `retained`). It stops counting when it is released, rescued,
+    /// cancelled or expires, at once.
+    pub fn holds_slot(&self, now: Timestamp) -> bool {
+        Status::derive(self.state, self.dies_at, now) == Status::Retained
+    }
+
     /// Whether a worker may retain it at `now`: waiting (`new` or `retry`), due, not expired.
     pub fn is_retainable(&self, now: Timestamp) -> bool {
         matches!(self.state, State::New | State::Retry)

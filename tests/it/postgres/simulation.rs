@@ -118,6 +118,7 @@ struct Coverage {
     cancelled: usize,
     operated: usize,
     cron_fires: usize,
+    limited: usize,
 }
 
 fn ns(rng: &mut StdRng) -> Namespace {
@@ -166,6 +167,23 @@ fn policy(rng: &mut StdRng) -> QueuePatch {
         retries: Some(rng.random_range(0..4)),
         retry_delay: Some(delays[rng.random_range(0..delays.len())]),
         lease: Some(leases[rng.random_range(0..leases.len())]),
+        // Limits: now set, now removed (null), now left as they are.
+        max_running: match rng.random_range(0..4) {
+            0 => Some(Some(rng.random_range(1..4))),
+            1 => Some(None),
+            _ => None,
+        },
+        rate: match rng.random_range(0..4) {
+            0 => Some(Some(
+                pgqueue_domain::Rate::new(
+                    [0.5, 1.0, 3.0][rng.random_range(0..3)],
+                    rng.random_range(1..4),
+                )
+                .unwrap(),
+            )),
+            1 => Some(None),
+            _ => None,
+        },
         ..Default::default()
     }
     .validate()
@@ -399,9 +417,11 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                     )
                     .await;
                 if let Ok(got) = got {
-                    sim.coverage.retained += got.len();
+                    sim.coverage.retained += got.tasks.len();
+                    sim.coverage.limited += got.limited.len();
                     sim.held.extend(
-                        got.iter()
+                        got.tasks
+                            .iter()
                             .zip(&workers)
                             .map(|(t, w)| (n.clone(), t.id, w.clone())),
                     );
@@ -415,9 +435,10 @@ async fn step(sim: &mut Sim, rng: &mut StdRng) {
                 )
                 .await;
             if let Ok(got) = got {
-                sim.coverage.retained += got.len();
+                sim.coverage.retained += got.tasks.len();
+                sim.coverage.limited += got.limited.len();
                 sim.held
-                    .extend(got.into_iter().map(|t| (n.clone(), t.id, w.clone())));
+                    .extend(got.tasks.into_iter().map(|t| (n.clone(), t.id, w.clone())));
             }
         }
         36..=47 => {
@@ -736,9 +757,10 @@ async fn simulate(seed: u64) {
             && c.released > 5
             && c.retried + c.failed > 5
             && c.existing > 5
-            && c.cancelled > 3
+            && c.cancelled > 2
             && c.operated > 3
-            && c.cron_fires > 0,
+            && c.cron_fires > 0
+            && c.limited > 3,
         "seed {seed}: the run exercised too little: {} tasks, {c:?}",
         sim.ids.len()
     );

@@ -99,6 +99,10 @@ macro_rules! store_contract_tests {
             // tickers.rs
             ticker_crud_keeps_timestamps, ticker_maturity_is_claimed_once, queue_tickers_become_tasks,
             next_maturity_measures_the_wait,
+            // limits.rs
+            max_running_caps_what_is_retained_and_slots_come_back,
+            a_rate_admits_its_burst_then_keeps_the_pace,
+            limited_queues_share_a_claim_with_unlimited_ones,
             // cron.rs
             cron_tickers_mature_at_matching_times_only, cron_queue_tickers_create_one_task_per_maturity,
             cron_schedules_switch_and_survive_re_registering, ticker_schedule_lists_the_next_maturities,
@@ -118,6 +122,7 @@ macro_rules! store_contract_tests {
 
 mod cron;
 mod ending;
+mod limits;
 mod namespaces;
 mod operate;
 mod priorities;
@@ -129,6 +134,7 @@ mod tickers;
 
 pub use cron::*;
 pub use ending::*;
+pub use limits::*;
 pub use namespaces::*;
 pub use operate::*;
 pub use priorities::*;
@@ -145,6 +151,7 @@ pub const LISTED: &[&str] = crate::store_contract_tests!(@names);
 const SOURCES: &[&str] = &[
     include_str!("cron.rs"),
     include_str!("ending.rs"),
+    include_str!("limits.rs"),
     include_str!("namespaces.rs"),
     include_str!("operate.rs"),
     include_str!("priorities.rs"),

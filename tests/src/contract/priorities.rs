@@ -61,7 +61,8 @@ pub async fn retain_order_is_priority_then_age(s: Subject) {
         .store
         .retain_tasks_for(m.namespace(), &workers, &[])
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     let shape: Vec<(i64, Option<&str>)> = got.iter().map(|t| (t.id, t.worker())).collect();
     assert_eq!(shape, [(y.id, Some("first")), (x.id, Some("second"))]);
     assert!(matches!(

@@ -147,7 +147,8 @@ pub async fn retain_for_gives_the_kth_oldest_task_to_the_kth_worker(s: Subject) 
         .store
         .retain_tasks_for(m.namespace(), &workers, &a)
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     let shape: Vec<(i64, Option<&str>, Status)> =
         got.iter().map(|t| (t.id, t.worker(), t.status())).collect();
     assert_eq!(
@@ -170,7 +171,8 @@ pub async fn retain_for_gives_the_kth_oldest_task_to_the_kth_worker(s: Subject) 
         .store
         .retain_tasks_for(m.namespace(), &workers[..1], &[])
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].payload, json!("b"));
     assert!(
@@ -178,6 +180,7 @@ pub async fn retain_for_gives_the_kth_oldest_task_to_the_kth_worker(s: Subject) 
             .retain_tasks_for(m.namespace(), &[], &[])
             .await
             .unwrap()
+            .tasks
             .is_empty()
     );
 }

@@ -62,7 +62,7 @@ pub struct BenchArgs {
     #[arg(long = "finished-rows", default_value_t = 1_000_000)]
     pub finished_rows: usize,
     /// Run only these workloads (W1a, W1b, W1a_unique, W1b_unique, W2, W2_priority,
-    /// W2_finished, W2_http, W3); default all.
+    /// W2_limited, W2_finished, W2_http, W3); default all.
     #[arg(long, value_delimiter = ',')]
     pub workload: Vec<String>,
     /// Measure the database's ceiling with pgbench first and print ratios to it.

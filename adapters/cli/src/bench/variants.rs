@@ -1,12 +1,13 @@
 //! Workloads that measure what a feature costs the hot path, each beside its plain form in
 //! the same run: unique keys on creates (`W1a_unique`, `W1b_unique`) and priorities on the
-//! drain (`W2_priority`).
+//! drain (`W2_priority`), and flow control on the c32 drain (`W2_limited`, a `max_running`
+//! that is never the bottleneck).
 
 use super::report::{Report, peak_rss_mb, reset_peak_rss};
 use super::{BenchArgs, drain, fresh, precreate_with, wants};
 use crate::error::CliError;
 use pgqueue_app::Manager;
-use pgqueue_domain::TaskMeta;
+use pgqueue_domain::{QueueMeta, TaskMeta};
 use pgqueue_ports::Store;
 use pgqueue_postgres::PgStore;
 use serde_json::json;
@@ -73,6 +74,34 @@ pub(super) async fn run(
             rate,
             format!("{n} tasks over 5 priorities, worker runtime, no-op handlers"),
             Some(&format!("claim_finish_1stmt_c{c}")),
+        );
+        m.delete_queue("bench").await?;
+    }
+    if wants(args, "W2_limited") {
+        const C: usize = 32;
+        let m = fresh(store, manager, "w2-limited").await?;
+        m.update_queue(
+            "bench",
+            QueueMeta {
+                max_running: Some(Some(C as i64)),
+                ..Default::default()
+            },
+        )
+        .await?;
+        precreate_with(&m, n, |_| TaskMeta::new(json!({"k": 1}))).await?;
+        store
+            .maintain(true)
+            .await
+            .map_err(pgqueue_app::Error::from)?;
+        reset_peak_rss();
+        let rate = drain(&m, n, C).await?;
+        report.add(
+            format!("W2_limited_drain_c{C}_jobs_s"),
+            rate,
+            format!(
+                "{n} tasks, max_running {C}, worker runtime at concurrency {C}, no-op handlers"
+            ),
+            Some(&format!("claim_finish_1stmt_c{C}")),
         );
         m.delete_queue("bench").await?;
     }

@@ -97,7 +97,9 @@ mod tests {
     #[test]
     fn schemas_describe_the_wire_shapes() {
         use pgqueue_domain::{Namespace, Queue, QueueName, Task, TaskMeta, Ticker, TickerName};
-        let q = Queue::new(Namespace::default(), QueueName::parse("q").unwrap());
+        let mut q = Queue::new(Namespace::default(), QueueName::parse("q").unwrap());
+        q.max_running = Some(3);
+        q.rate = Some(pgqueue_domain::Rate::new(2.5, 4).unwrap());
         let t = Task::create(
             1,
             &q,

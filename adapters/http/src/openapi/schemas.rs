@@ -4,6 +4,7 @@
 
 use pgqueue_domain::Status;
 use pgqueue_domain::duration::MIN_PERIOD;
+use pgqueue_domain::limits::{DEFAULT_BURST, MAX_BURST, MAX_RATE, MAX_RUNNING};
 use pgqueue_domain::name::MAX_NAME_LEN;
 use pgqueue_domain::page::MAX_LIMIT;
 use pgqueue_domain::queue::MAX_RETRIES;
@@ -130,7 +131,23 @@ fn queue_meta() -> Value {
             "retry_delay": nullable(duration(0, "base of the backoff: the k-th failure waits retry_delay × k²")),
             "lease": nullable(duration(MIN_PERIOD.as_nanos(), "how long one attempt may hold a task without a heartbeat")),
             "namespace": {"type": ["string", "null"], "description": "ignored: the namespace is the server's"},
-            "paused_at": {"type": ["string", "null"], "format": "date-time", "description": "ignored: pause and resume have their own routes"}
+            "paused_at": {"type": ["string", "null"], "format": "date-time", "description": "ignored: pause and resume have their own routes"},
+            "max_running": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_RUNNING,
+                            "description": "at most this many of its tasks retained at once, across every server and worker; null removes the limit"},
+            "rate": {"oneOf": [rate(), {"type": "null"}],
+                     "description": "at most per_second retains per second, bursts of at most burst (a token bucket on the database clock, shared by every process); null removes the limit"}
+        }
+    })
+}
+
+fn rate() -> Value {
+    json!({
+        "type": "object", "additionalProperties": false, "required": ["per_second"],
+        "properties": {
+            "per_second": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_RATE,
+                           "description": "retains per second on average (fractions allowed: 0.5 is one every 2 s)"},
+            "burst": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_BURST,
+                      "description": format!("the most retains at once after a quiet spell (default {DEFAULT_BURST})")}
         }
     })
 }
@@ -207,11 +224,15 @@ pub(crate) fn schemas() -> Value {
                 "queue": {"type": "string"}, "ttl": {"type": "integer"}, "retries": {"type": "integer"},
                 "retry_delay": {"type": "integer"}, "lease": {"type": "integer"},
                 "namespace": {"type": "string"},
-                "paused_at": timestamp("since when no task of it is retained (absent: not paused)")
+                "paused_at": timestamp("since when no task of it is retained (absent: not paused)"),
+                "max_running": {"type": "integer", "description": "at most this many retained at once (absent: no limit)"},
+                "rate": {"type": "object", "required": ["per_second", "burst"],
+                         "properties": {"per_second": {"type": "number"}, "burst": {"type": "integer"}},
+                         "description": "the rate limit (absent: none)"}
             }
         },
         "NewQueue": creating(queue_meta(), "queue"),
-        "QueuePatch": patching(renaming(queue_meta(), "queue"), &["queue", "ttl", "retries", "retry_delay", "lease"], &[]),
+        "QueuePatch": patching(renaming(queue_meta(), "queue"), &["queue", "ttl", "retries", "retry_delay", "lease", "max_running", "rate"], &["max_running", "rate"]),
         "Task": {
             "type": "object",
             "required": ["id", "queue", "namespace", "payload", "created_at", "dies_at", "retries", "status", "priority"],

@@ -174,3 +174,54 @@ async fn namespaces_list_the_tenants() {
         json!({"count":1,"body":["app"]})
     );
 }
+
+#[tokio::test]
+async fn queue_limits_are_set_shown_removed_by_null_and_counted_when_they_refuse() {
+    let api = api();
+    let q = api
+        .queue(json!({"queue":"api","max_running":1,"rate":{"per_second":100,"burst":20}}))
+        .await;
+    assert_eq!(q["max_running"], 1);
+    assert_eq!(q["rate"], json!({"per_second":100.0,"burst":20}));
+    api.task("api", json!(1)).await;
+    api.task("api", json!(2)).await;
+    let first = api.call("PUT", "/api/task?worker=w&queue=api", None).await;
+    assert_eq!(first.status, 200);
+    let refused = api.call("PUT", "/api/task?worker=w&queue=api", None).await;
+    assert_eq!(refused.status, 204, "max_running 1: the second waits");
+    let metrics = api.call("GET", "/api/metrics", None).await.text;
+    assert!(
+        metrics.contains(
+            r#"pgqueue_retains_limited_total{limit="max_running",namespace="app",queue="api"} 1"#
+        ),
+        "{metrics}"
+    );
+    let removed = api
+        .call("PATCH", "/api/queue/api", Some(json!({"max_running":null})))
+        .await;
+    assert_eq!(removed.status, 200);
+    assert_eq!(removed.json().get("max_running"), None);
+    assert_eq!(removed.json()["rate"]["burst"], 20, "the rate stays");
+    let second = api.call("PUT", "/api/task?worker=w&queue=api", None).await;
+    assert_eq!(second.status, 200, "the next claim sees no limit");
+    for (body, needle) in [
+        (
+            json!({"max_running":0}),
+            "invalid max_running: must be between 1 and 1000000, got 0",
+        ),
+        (
+            json!({"rate":{"per_second":0}}),
+            "per_second must be more than 0",
+        ),
+        (
+            json!({"rate":{"per_second":5,"burst":0}}),
+            "burst must be between 1 and 1000000",
+        ),
+        (json!({"rate":{"burst":5}}), "per_second"),
+        (json!({"rate":5}), "rate"),
+    ] {
+        api.call("PATCH", "/api/queue/api", Some(body))
+            .await
+            .assert_error(400, needle);
+    }
+}

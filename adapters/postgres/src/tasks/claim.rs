@@ -2,13 +2,14 @@
 //! `Task::retain`), locking candidates with `FOR UPDATE SKIP LOCKED` so that concurrent
 //! retainers neither block nor share.
 
-use super::{TaskRow, into_tasks};
+use super::{TaskRow, into_tasks, limited};
 use crate::cached::cached;
 use crate::error::PgError;
 use crate::sql::{Now, lease_end, retainable, with_now};
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Namespace, QueueName, Task, WorkerName};
+use pgqueue_ports::Retained;
 
 /// Which queues a claim takes from. Each variant is its own prepared statement, so each gets
 /// a plan that fits it: one queue walks `tasks_retainable_by_queue` in claim order; any queue,
@@ -74,7 +75,17 @@ macro_rules! claim_sql {
     };
 }
 
-/// The unpaused queues of namespace `$2` that also satisfy `$names` (a condition on `pq`),
+/// Queue `pq` has no limit (domain: `Limits::any`): its tasks are claimed by the plain
+/// statements below; a limited queue's go through `limited.rs`, under its row lock.
+macro_rules! unlimited {
+    () => {
+        "pq.max_running IS NULL AND pq.rate_per_second IS NULL"
+    };
+}
+pub(super) use unlimited;
+
+/// The unpaused, unlimited queues of namespace `$2` that also satisfy `$names` (a condition
+/// on `pq`),
 /// as an array read once per statement (an InitPlan): a claim pays one look at `queues`,
 /// never one per task.
 ///
@@ -88,7 +99,9 @@ macro_rules! unpaused_queues {
         concat!(
             "ARRAY(SELECT pq.name FROM queues pq WHERE pq.namespace = $2 AND ",
             $names,
-            " AND pq.paused_at IS NULL)"
+            " AND pq.paused_at IS NULL AND ",
+            unlimited!(),
+            ")"
         )
     };
 }
@@ -98,12 +111,16 @@ const CLAIM_ANY: &str = claim_sql!(concat!(
     unpaused_queues!("true"),
     ")"
 ));
-/// One queue: a paused queue makes the whole scan a no-op (a one-time filter, which leaves
-/// the scan's estimate alone).
-const CLAIM_ONE: &str = claim_sql!(
+/// One queue: a paused or limited queue makes the whole scan a no-op (a one-time filter,
+/// which leaves the scan's estimate alone).
+const CLAIM_ONE: &str = claim_sql!(concat!(
     "r.queue = $4[1] AND NOT EXISTS (SELECT 1 FROM queues pq WHERE pq.namespace = $2 \
-       AND pq.name = $4[1] AND pq.paused_at IS NOT NULL)"
-);
+       AND pq.name = $4[1] AND (pq.paused_at IS NOT NULL OR NOT (",
+    unlimited!(),
+    ")))"
+));
+/// One limited queue, whose row the caller has locked and found unpaused.
+pub(super) const CLAIM_LIMITED: &str = claim_sql!("r.queue = $4[1]");
 const CLAIM_SEVERAL: &str = claim_sql!(concat!(
     "r.queue = ANY(",
     unpaused_queues!("pq.name = ANY($4)"),
@@ -111,9 +128,36 @@ const CLAIM_SEVERAL: &str = claim_sql!(concat!(
 ));
 
 /// Retains one task for each of `workers` (a name may repeat: a worker that buffers asks for
-/// several), oldest first; task `i` of the answer goes to `workers[i]`, and the answer is
-/// shorter when fewer tasks are available.
+/// several), in claim order; task `i` of the answer goes to `workers[i]`, and the answer is
+/// shorter when fewer tasks are available. Unlimited queues first, in one statement; only an
+/// answer that came back short looks for limited queues (a drain pays nothing for them).
 pub(crate) async fn claim(
+    conn: &mut AsyncPgConnection,
+    now: Now,
+    ns: &Namespace,
+    workers: &[&WorkerName],
+    queues: QueueFilter<'_>,
+) -> Result<Retained, PgError> {
+    let mut out = Retained {
+        tasks: claim_unlimited(conn, now, ns, workers, queues).await?,
+        limited: Vec::new(),
+    };
+    if out.tasks.len() < workers.len() {
+        for queue in limited::queues(conn, ns, &queues.names()).await? {
+            let rest = &workers[out.tasks.len()..];
+            if rest.is_empty() {
+                break;
+            }
+            let (mut tasks, refused) = limited::claim(conn, now, ns, rest, &queue).await?;
+            out.tasks.append(&mut tasks);
+            out.limited.extend(refused);
+        }
+    }
+    Ok(out)
+}
+
+/// The claim of [`claim`] over unlimited queues only.
+async fn claim_unlimited(
     conn: &mut AsyncPgConnection,
     now: Now,
     ns: &Namespace,

@@ -4,6 +4,8 @@
 //!
 //! - `create.rs`: the insert, one statement for any batch;
 //! - `claim.rs`: retaining, one statement per claim, in three queue-filter variants;
+//! - `limited.rs`: retaining from queues with `max_running` or `rate`, taking turns on the
+//!   queue's row;
 //! - `release.rs`: releases (one or many in one statement) and heartbeats;
 //! - `housekeeping.rs`: lease rescue and clean-up.
 //!
@@ -12,6 +14,7 @@
 mod claim;
 mod create;
 mod housekeeping;
+mod limited;
 mod operate;
 mod release;
 
