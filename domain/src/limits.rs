@@ -1,9 +1,9 @@
 //! Flow control: how many tasks of a queue may run at once across every process, and how
 //! fast they may start.
 //!
-//! Both limits are decided at claim time from the queue's shared state, which the store
-//! holds under a lock for the length of one claim: the number of the queue's tasks retained
-//! now, and the token bucket of its rate. [`Limits::admit`] says how many tasks the claim may
+//! Both limits are decided at claim time from the queue's shared state, which the store reads
+//! and updates as one atomic step per claim (claims of one queue take turns): the number of
+//! the queue's tasks retained now, and the token bucket of its rate. [`Limits::admit`] says how many tasks the claim may
 //! take; [`Admission::bucket_after`] is the bucket the store writes back. A limit never
 //! preempts: tasks already retained keep running when a limit is lowered or set, and the
 //! next claim waits until the queue is below it.
@@ -262,9 +262,20 @@ impl Admission {
         }
     }
 
-    /// The bucket to store after the claim took `taken` tasks (none: the queue has no rate).
+    /// The rate's bucket refilled at the claim's instant, before any task is taken (none:
+    /// the queue has no rate).
+    pub fn refilled(&self) -> Option<Bucket> {
+        self.bucket.map(|(_, b)| b)
+    }
+
+    /// The bucket to store after the claim took `taken` tasks. None when there is nothing to
+    /// write: the queue has no rate, or the claim took nothing (a claim that took nothing
+    /// leaves the bucket as it was, so a queue polled while empty or full keeps its state).
     pub fn bucket_after(&self, taken: u32) -> Option<Bucket> {
-        self.bucket.map(|(_, b)| Bucket {
+        if taken == 0 {
+            return None;
+        }
+        self.refilled().map(|b| Bucket {
             tokens: b.tokens - f64::from(taken),
             at: b.at,
         })
@@ -273,8 +284,8 @@ impl Admission {
     /// How long until the rate allows one more retain after the claim took `taken` tasks
     /// (none: no rate, or a token is left): how long a refused worker sleeps.
     pub fn next_token_in(&self, taken: u32) -> Option<Duration> {
-        let (rate, _) = self.bucket?;
-        let tokens = self.bucket_after(taken)?.tokens;
+        let (rate, refilled) = self.bucket?;
+        let tokens = refilled.tokens - f64::from(taken);
         if tokens + TOKEN_EPSILON >= 1.0 {
             return None;
         }
@@ -324,10 +335,16 @@ mod tests {
         assert_eq!(a.refused_by(10, true), Some(Limit::Rate));
         let b = a.bucket_after(10).unwrap();
         assert_eq!(b.tokens, 0.0);
+        assert_eq!(
+            a.bucket_after(0),
+            None,
+            "a claim that took nothing writes nothing"
+        );
         assert_eq!(a.next_token_in(10), Some(Duration::from_millis(20)));
         // 30 ms later: 1.5 tokens, one retain, half a token kept.
         let a = l.admit(0, 64, Some(b), at(30));
         assert_eq!(a.granted(), 1);
+        assert!((a.refilled().unwrap().tokens - 1.5).abs() < 1e-9);
         let b = a.bucket_after(1).unwrap();
         assert!((b.tokens - 0.5).abs() < 1e-9);
         // Never above the burst however long the queue was quiet.

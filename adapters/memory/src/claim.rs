@@ -86,10 +86,9 @@ impl State {
         let more = ids.len() > admission.granted() as usize;
         ids.truncate(admission.granted() as usize);
         let taken = ids.len() as u32;
-        match admission.bucket_after(taken) {
-            Some(b) => self.buckets.insert(key, b),
-            None => self.buckets.remove(&key),
-        };
+        if let Some(b) = admission.bucket_after(taken) {
+            self.buckets.insert(key, b);
+        }
         let refused = admission.refused_by(taken, more).map(|limit| Limited {
             queue: queue.clone(),
             limit,

@@ -18,7 +18,8 @@
 //! - `queues (namespace, name)`: policy (`ttl`, `retries`, `retry_delay`, `lease`), with
 //!   CHECKs mirroring the domain's ranges, `paused_at` while paused, and flow control:
 //!   `max_running`, the rate (`rate_per_second`, `rate_burst`) and its token bucket
-//!   (`rate_tokens` left at `rate_at`; NULL: full).
+//!   (`rate_tokens` left at `rate_at`; NULL: full), and `claim_seq`, bumped by every claim of
+//!   a limited queue and every change of its limits.
 //! - `tasks (id)`: one row per task; `state` is the stored lifecycle state (`expired` is never
 //!   stored, it is derived); `cancel_requested_at` while a retained task is asked to stop.
 //!   No foreign key to `queues` (the second migration dropped it: its
@@ -63,10 +64,10 @@
 //! each other and no row is handed out twice. Release and heartbeat are one `UPDATE` each,
 //! fenced on the worker; only when they match nothing is the row read once to say why. Paused
 //! queues are left out of a claim by one InitPlan over `queues` per statement, never by a
-//! per-task lookup; so are queues with a limit, whose claims (`tasks/limited.rs`) lock the
-//! queue's row, count its retained tasks in a later statement (whose snapshot sees every
-//! claim that held the lock before) and ask the domain how many to take: exact across
-//! processes. Only a claim that came back short looks for limited queues.
+//! per-task lookup; so are queues with a limit, whose claims (`tasks/limited.rs`) read the
+//! queue's count and bucket, ask the domain how many to take, and claim them in a statement
+//! that goes ahead only if no other claim bumped the queue's `claim_seq` since the read:
+//! exact across processes. Only a claim that came back short looks for limited queues.
 //! `release_tasks` releases a batch in one statement over arrays. Creating tasks is one
 //! `INSERT … SELECT … FROM unnest(…) WITH ORDINALITY` whatever the batch size. The hot-path
 //! statements (create, retain, release, heartbeat) stay prepared on each pooled connection; the

@@ -68,7 +68,8 @@ fn int(n: u32) -> i32 {
 
 /// The SET list that applies a patch's limits to the queue row (`$given_max`, `$max`,
 /// `$given_rate`, `$per_second`, `$burst`): a limit given as `null` is removed, and a removed
-/// rate takes its bucket with it (set again, it starts full).
+/// rate takes its bucket with it (set again, it starts full). Bumps `claim_seq`, so a claim
+/// that read the old limits starts over (`tasks/limited.rs`).
 macro_rules! set_limits {
     ($given_max:literal, $max:literal, $given_rate:literal, $per_second:literal, $burst:literal) => {
         concat!(

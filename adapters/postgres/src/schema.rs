@@ -17,6 +17,7 @@ diesel::table! {
         rate_burst -> Nullable<Int4>,
         rate_tokens -> Nullable<Float8>,
         rate_at -> Nullable<Timestamptz>,
+        claim_seq -> Int8,
     }
 }
 

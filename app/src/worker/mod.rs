@@ -265,7 +265,11 @@ impl Worker {
         tokio::pin!(shutdown);
         tracing::info!(worker = %worker, queues = ?queue_names, concurrency = self.concurrency, "worker started");
 
-        let mut claims: JoinSet<(Result<Retained>, Vec<OwnedSemaphorePermit>)> = JoinSet::new();
+        let mut claims: JoinSet<(Result<Retained>, Vec<OwnedSemaphorePermit>, u64)> =
+            JoinSet::new();
+        // Jobs ended so far: a claim held back by a limit that a job ended during (its
+        // release freed a slot the claim may not have seen) looks again at once.
+        let mut ended: u64 = 0;
         let mut idle = false;
         // Whether the last claim was held back by a queue limit: then claims ask only for
         // free handler slots (a task buffered ahead would hold one of the queue's slots
@@ -294,13 +298,14 @@ impl Worker {
                         permits.push(p);
                     }
                     let (manager, name, queues) = (self.manager.clone(), worker.clone(), queues.clone());
+                    let seen = ended;
                     claims.spawn(async move {
                         let result = manager.claim(&name, &queues, permits.len() as u32).await;
-                        (result, permits)
+                        (result, permits, seen)
                     });
                 }
                 Some(done) = claims.join_next(), if !claims.is_empty() => {
-                    let Ok((result, permits)) = done else { continue };
+                    let Ok((result, permits, seen)) = done else { continue };
                     let asked = permits.len();
                     match result {
                         Ok(retained) => {
@@ -310,16 +315,20 @@ impl Worker {
                             if limited {
                                 // Held back by a limit: sleep until a job of ours ends, the
                                 // rate's next token, or a short poll (another process may
-                                // free a slot), never spinning.
-                                idle = true;
-                                let wait = retained
-                                    .limited
-                                    .iter()
-                                    .filter_map(|l| l.retry_in.map(|d| d.to_std()))
-                                    .min()
-                                    .unwrap_or(LIMITED_POLL)
-                                    .clamp(Duration::from_millis(1), self.poll_interval);
-                                poll.as_mut().reset(tokio::time::Instant::now() + wait);
+                                // free a slot), never spinning. A job that ended while the
+                                // claim was out may have freed a slot it did not see: then
+                                // look again at once.
+                                if seen == ended {
+                                    idle = true;
+                                    let wait = retained
+                                        .limited
+                                        .iter()
+                                        .filter_map(|l| l.retry_in.map(|d| d.to_std()))
+                                        .min()
+                                        .unwrap_or(LIMITED_POLL)
+                                        .clamp(Duration::from_millis(1), self.poll_interval);
+                                    poll.as_mut().reset(tokio::time::Instant::now() + wait);
+                                }
                             } else if got < asked && !wakeup_pending(&mut wakeups, &self.manager, &queues) {
                                 // Drained: sleep until a wake-up for one of our queues or the
                                 // safety poll (delays and backoffs end without a signal).
@@ -342,6 +351,7 @@ impl Worker {
                     }
                 }
                 Some(_) = running.join_next(), if !running.is_empty() => {
+                    ended += 1;
                     if limited {
                         idle = false;
                     }
@@ -350,7 +360,7 @@ impl Worker {
         }
         // Claims still in flight hold tasks for us now: run them like the others.
         while let Some(done) = claims.join_next().await {
-            if let Ok((Ok(retained), permits)) = done {
+            if let Ok((Ok(retained), permits, _)) = done {
                 self.start_jobs(retained.tasks, permits, &mut running, &crew);
             }
         }

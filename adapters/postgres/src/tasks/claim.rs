@@ -51,8 +51,17 @@ impl<'a> QueueFilter<'a> {
 /// claim indexes' own, so the claim walks an index and never sorts.
 macro_rules! claim_sql {
     ($($queues:tt)+) => {
+        concat!(claim_ctes!("", $($queues)+), claim_update!())
+    };
+}
+
+/// The CTEs of [`claim_sql`]: the instant `c`, then `$before` (more CTEs, each starting
+/// with a comma), the workers `w` and the tasks `picked` for `$queues`.
+macro_rules! claim_ctes {
+    ($before:expr, $($queues:tt)+) => {
         concat!(
             with_now!(),
+            $before,
             ", w AS (SELECT w.name, w.k FROM unnest($3::text[]) WITH ORDINALITY AS w(name, k)), \
              picked AS ( \
                SELECT p.id, row_number() OVER (ORDER BY p.priority DESC, p.created_at, p.id) AS k \
@@ -63,8 +72,18 @@ macro_rules! claim_sql {
             " AND ",
             retainable!(),
             " ORDER BY r.priority DESC, r.created_at, r.id LIMIT $5 \
-                 FOR UPDATE OF r SKIP LOCKED) p) \
-             UPDATE tasks t SET worker = w.name, started_at = c.now, result = NULL, \
+                 FOR UPDATE OF r SKIP LOCKED) p) "
+        )
+    };
+}
+pub(super) use claim_ctes;
+
+/// The update of [`claim_sql`]: each picked task retained by its worker (domain:
+/// `Task::retain`).
+macro_rules! claim_update {
+    () => {
+        concat!(
+            "UPDATE tasks t SET worker = w.name, started_at = c.now, result = NULL, \
                lease_expires_at = ",
             lease_end!(),
             ", state = 'retained' \
@@ -74,9 +93,10 @@ macro_rules! claim_sql {
         )
     };
 }
+pub(super) use claim_update;
 
 /// Queue `pq` has no limit (domain: `Limits::any`): its tasks are claimed by the plain
-/// statements below; a limited queue's go through `limited.rs`, under its row lock.
+/// statements below; a limited queue's go through `limited.rs`, one claim at a time.
 macro_rules! unlimited {
     () => {
         "pq.max_running IS NULL AND pq.rate_per_second IS NULL"
@@ -119,8 +139,6 @@ const CLAIM_ONE: &str = claim_sql!(concat!(
     unlimited!(),
     ")))"
 ));
-/// One limited queue, whose row the caller has locked and found unpaused.
-pub(super) const CLAIM_LIMITED: &str = claim_sql!("r.queue = $4[1]");
 const CLAIM_SEVERAL: &str = claim_sql!(concat!(
     "r.queue = ANY(",
     unpaused_queues!("pq.name = ANY($4)"),

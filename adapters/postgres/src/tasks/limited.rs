@@ -1,27 +1,35 @@
 //! Claims from a queue with `max_running` or `rate` (domain: `Limits::admit`), exact across
-//! every process.
+//! every process, in two statements and no explicit transaction.
 //!
-//! A limited queue's claims take turns on its row: each claim is a transaction that first
-//! locks the row (`FOR UPDATE`), then counts the queue's retained tasks in a *later*
-//! statement. Under READ COMMITTED a statement's snapshot is taken when it starts, so the
-//! count, started after the lock was granted, sees every task the previous holder of the
-//! lock retained (it committed before letting go). Nothing else makes a task retained, and
-//! releases, rescues and cancels only lower the count, so a claim can never take more than
-//! the limit leaves free, however many processes race. The rate's token bucket lives in the
-//! same row and is debited before the lock is let go.
+//! Every claim of a limited queue bumps the queue row's `claim_seq` in the statement that
+//! retains its tasks. A claim
 //!
-//! The admission itself is the domain's: the row and the count are read, `Limits::admit`
-//! decides, and the claim and the bucket are written back in the same transaction.
+//! 1. reads, in one snapshot, the queue's limits, bucket and `claim_seq`, how many of its
+//!    tasks hold a slot and how many wait ([`READ`]);
+//! 2. asks the domain how many it may take;
+//! 3. claims that many in one statement ([`CLAIM`]) that first locks the queue row *only if
+//!    `claim_seq` is still what step 1 read*, then retains the tasks, bumps `claim_seq` and
+//!    debits the bucket.
+//!
+//! If another claim committed in between, its bump makes the lock find a different
+//! `claim_seq` (the lock waits for that claim and then re-reads the row), so this claim
+//! retains nothing and starts over. A claim that retains anything therefore decided on a
+//! count no other claim has changed since; nothing but a claim makes a task retained, and
+//! releases, rescues and cancels only lower the count, so the limit can never be exceeded,
+//! however many processes race. Changing a queue's limits bumps `claim_seq` too.
+//!
+//! The instant of the claim is the read's: a task is never stamped `started_at` before the
+//! slot it took was free (the release that freed it committed before the read's snapshot).
 
-use super::claim::{CLAIM_LIMITED, unlimited};
+use super::claim::{claim_ctes, claim_update, unlimited};
 use super::{TaskRow, into_tasks};
 use crate::cached::cached;
 use crate::error::PgError;
-use crate::sql::{Now, retainable, with_now};
+use crate::sql::{Now, lease_end, retainable, with_now};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
-use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Bucket, Limits, Namespace, QueueName, Rate, Task, WorkerName};
 use pgqueue_ports::{Limited, StoreError};
 
@@ -63,14 +71,26 @@ pub(super) async fn queues(
         .collect()
 }
 
-/// Locks queue `$2` of namespace `$1` for the rest of the transaction and reads its limits
-/// and bucket.
-const LOCK: &str = "SELECT q.paused_at, q.max_running, q.rate_per_second, q.rate_burst, \
-       q.rate_tokens, q.rate_at FROM queues q WHERE q.namespace = $1 AND q.name = $2 \
-     FOR UPDATE OF q";
+/// Queue `$3` of namespace `$2` at `c.now`, in one snapshot: its `claim_seq`, pause, limits
+/// and bucket; its tasks that hold a slot (domain: `Task::holds_slot`: retained and not
+/// expired; through `tasks_retained`); and its retainable tasks, counted up to `$4`.
+const READ: &str = concat!(
+    with_now!(),
+    "SELECT q.claim_seq, q.paused_at, q.max_running, q.rate_per_second, q.rate_burst, \
+       q.rate_tokens, q.rate_at, c.now, \
+       (SELECT count(*) FROM tasks r WHERE r.namespace = $2 AND r.queue = $3 \
+          AND r.state = 'retained' AND r.dies_at > c.now) AS running, \
+       (SELECT count(*) FROM (SELECT 1 FROM tasks r WHERE r.namespace = $2 AND r.queue = $3 \
+          AND ",
+    retainable!(),
+    " LIMIT $4) AS w) AS waiting \
+     FROM queues q, c WHERE q.namespace = $2 AND q.name = $3"
+);
 
 #[derive(QueryableByName)]
-struct LockRow {
+struct ReadRow {
+    #[diesel(sql_type = BigInt)]
+    claim_seq: i64,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     paused_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Integer>)]
@@ -83,9 +103,15 @@ struct LockRow {
     rate_tokens: Option<f64>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     rate_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Timestamptz)]
+    now: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    running: i64,
+    #[diesel(sql_type = BigInt)]
+    waiting: i64,
 }
 
-impl LockRow {
+impl ReadRow {
     fn limits(&self) -> Limits {
         Limits {
             max_running: self.max_running.and_then(|n| u32::try_from(n).ok()),
@@ -103,45 +129,36 @@ impl LockRow {
     }
 }
 
-/// The instant the claim works at, and the tasks of queue `$3` that hold one of its slots
-/// then (domain: `Task::holds_slot`: retained and not expired), through `tasks_retained`.
-///
-/// The instant is this statement's start, not the transaction's (`now()`, which is what
-/// every other statement uses): the lock may have been waited for, and a task must not be
-/// stamped `started_at` before the slot it took was free, or its run would seem to overlap
-/// the run that freed it.
-const RUNNING: &str = "WITH c AS (SELECT coalesce($1::timestamptz, statement_timestamp()) AS now) \
-     SELECT count(r.id) AS n, c.now FROM c LEFT JOIN tasks r ON r.namespace = $2 \
-       AND r.queue = $3 AND r.state = 'retained' AND r.dies_at > c.now GROUP BY c.now";
-
-/// Whether queue `$3` still has a task a worker could retain at `c.now`.
-const MORE: &str = concat!(
-    with_now!(),
-    "SELECT EXISTS (SELECT 1 FROM tasks r, c WHERE r.namespace = $2 AND r.queue = $3 AND ",
-    retainable!(),
-    ") AS more"
+/// The claim of one limited queue `$4[1]` at the read's instant: the row is locked only if
+/// its `claim_seq` is still `$6` (`gate`); then the claim of [`claim_sql`](super::claim),
+/// and the row's `claim_seq` bumped and its bucket debited (domain:
+/// `Admission::bucket_after`: `$7`, the refilled tokens at `$8`, less the tasks taken; a
+/// claim that took nothing, or a queue without a rate (`$7` NULL), leaves it).
+const CLAIM: &str = concat!(
+    claim_ctes!(
+        ", gate AS (SELECT q.namespace, q.name FROM queues q \
+           WHERE q.namespace = $2 AND q.name = $4[1] AND q.claim_seq = $6 FOR UPDATE OF q)",
+        "r.queue = $4[1] AND EXISTS (SELECT 1 FROM gate)"
+    ),
+    ", claimed AS (",
+    claim_update!(),
+    "), taken AS (SELECT count(*) AS n FROM claimed), \
+     bump AS (UPDATE queues q SET claim_seq = q.claim_seq + 1, \
+       rate_tokens = CASE WHEN $7::float8 IS NULL OR taken.n = 0 THEN q.rate_tokens \
+         ELSE $7::float8 - taken.n END, \
+       rate_at = CASE WHEN $7::float8 IS NULL OR taken.n = 0 THEN q.rate_at \
+         ELSE $8::timestamptz END \
+       FROM gate g, taken WHERE q.namespace = g.namespace AND q.name = g.name) \
+     SELECT * FROM claimed"
 );
 
-const DEBIT: &str = "UPDATE queues SET rate_tokens = $3, rate_at = $4 \
-     WHERE namespace = $1 AND name = $2";
+/// How often a claim starts over after losing the race for the queue's row before it gives
+/// up for now (the caller looks again soon: an empty answer is never wrong).
+const ATTEMPTS: usize = 8;
 
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-    #[diesel(sql_type = Timestamptz)]
-    now: DateTime<Utc>,
-}
-
-#[derive(QueryableByName)]
-struct MoreRow {
-    #[diesel(sql_type = Bool)]
-    more: bool,
-}
-
-/// Claims from the limited queue `queue` for as many of `workers` as its limits admit, in
-/// one transaction holding its row; answers the tasks (the k-th to the k-th worker) and the
-/// limit that refused the rest, if tasks were left waiting.
+/// Claims from the limited queue `queue` for as many of `workers` as its limits admit;
+/// answers the tasks (the k-th to the k-th worker) and the limit that refused the rest, if
+/// tasks were left waiting.
 pub(super) async fn claim(
     conn: &mut AsyncPgConnection,
     now: Now,
@@ -149,17 +166,18 @@ pub(super) async fn claim(
     workers: &[&WorkerName],
     queue: &QueueName,
 ) -> Result<(Vec<Task>, Option<Limited>), PgError> {
-    conn.transaction(async |conn| -> Result<_, PgError> {
-        struct Lock;
-        struct Running;
-        struct Claim;
-        struct More;
-        let Some(row) = cached::<Lock, _>(
-            diesel::sql_query(LOCK)
+    struct Read;
+    struct Claim;
+    let asked = u32::try_from(workers.len()).unwrap_or(u32::MAX);
+    for _ in 0..ATTEMPTS {
+        let Some(row) = cached::<Read, _>(
+            diesel::sql_query(READ)
+                .bind::<Nullable<Timestamptz>, _>(now)
                 .bind::<Text, _>(ns.as_str())
-                .bind::<Text, _>(queue.as_str()),
+                .bind::<Text, _>(queue.as_str())
+                .bind::<BigInt, _>(i64::from(asked) + 1),
         )
-        .load::<LockRow>(conn)
+        .load::<ReadRow>(conn)
         .await?
         .pop() else {
             return Ok((Vec::new(), None)); // deleted or renamed since it was listed
@@ -167,63 +185,41 @@ pub(super) async fn claim(
         if row.paused_at.is_some() {
             return Ok((Vec::new(), None));
         }
-        let keyed = |sql, now: Now| {
-            diesel::sql_query(sql)
-                .bind::<Nullable<Timestamptz>, _>(now)
-                .bind::<Text, _>(ns.as_str())
-                .bind::<Text, _>(queue.as_str())
-        };
-        let count: CountRow = cached::<Running, _>(keyed(RUNNING, now))
-            .get_result(conn)
-            .await?;
-        // Every later statement of the claim works at this instant.
-        let now = Some(count.now);
-        let limits = row.limits();
-        let running = u64::try_from(count.n).unwrap_or(0);
-        let asked = u32::try_from(workers.len()).unwrap_or(u32::MAX);
-        let admission = limits.admit(running, asked, row.bucket(), count.now);
+        let running = u64::try_from(row.running).unwrap_or(0);
+        let admission = row.limits().admit(running, asked, row.bucket(), row.now);
+        let waiting = usize::try_from(row.waiting).unwrap_or(0);
         let granted = admission.granted() as usize;
-        let tasks = if granted == 0 {
+        let more = waiting > granted;
+        let tasks = if granted == 0 || waiting == 0 {
             Vec::new()
         } else {
             let names: Vec<&str> = workers[..granted].iter().map(|w| w.as_str()).collect();
+            let refilled = admission.refilled();
             let rows: Vec<TaskRow> = cached::<Claim, _>(
-                diesel::sql_query(CLAIM_LIMITED)
-                    .bind::<Nullable<Timestamptz>, _>(now)
+                diesel::sql_query(CLAIM)
+                    .bind::<Nullable<Timestamptz>, _>(Some(row.now))
                     .bind::<Text, _>(ns.as_str())
                     .bind::<Array<Text>, _>(names)
                     .bind::<Array<Text>, _>(vec![queue.as_str()])
-                    .bind::<BigInt, _>(i64::try_from(granted).unwrap_or(i64::MAX)),
+                    .bind::<BigInt, _>(i64::try_from(granted).unwrap_or(i64::MAX))
+                    .bind::<BigInt, _>(row.claim_seq)
+                    .bind::<Nullable<Double>, _>(refilled.map(|b| b.tokens))
+                    .bind::<Nullable<Timestamptz>, _>(refilled.map(|b| b.at)),
             )
             .load(conn)
             .await?;
+            if rows.is_empty() {
+                continue; // another claim went first (or took the tasks): read again
+            }
             into_tasks(rows, Task::claim_order)?
         };
         let taken = u32::try_from(tasks.len()).unwrap_or(u32::MAX);
-        let more = if tasks.len() == granted && granted < workers.len() {
-            let more: MoreRow = cached::<More, _>(keyed(MORE, now)).get_result(conn).await?;
-            more.more
-        } else {
-            false
-        };
-        if let Some(b) = admission.bucket_after(taken) {
-            struct Debit;
-            cached::<Debit, _>(
-                diesel::sql_query(DEBIT)
-                    .bind::<Text, _>(ns.as_str())
-                    .bind::<Text, _>(queue.as_str())
-                    .bind::<Double, _>(b.tokens)
-                    .bind::<Timestamptz, _>(b.at),
-            )
-            .execute(conn)
-            .await?;
-        }
         let refused = admission.refused_by(taken, more).map(|limit| Limited {
             queue: queue.clone(),
             limit,
             retry_in: admission.next_token_in(taken),
         });
-        Ok((tasks, refused))
-    })
-    .await
+        return Ok((tasks, refused));
+    }
+    Ok((Vec::new(), None))
 }
