@@ -17,7 +17,7 @@ pub mod runtime;
 pub mod worker;
 
 pub use error::{Error, Result};
-pub use manager::{MAX_BATCH, MAX_REDRIVE, Manager};
+pub use manager::{MAX_BATCH, MAX_REDRIVE, MAX_RETAIN, MAX_WAIT, Manager};
 pub use observer::{NoopObserver, Observer};
 pub use pgqueue_domain as domain;
 pub use pgqueue_ports as ports;

@@ -455,6 +455,8 @@ async fn bench_prints_a_result_line_per_figure() {
         "W2_finished_empty_c4_jobs_s",
         "W2_finished_drain_c4_jobs_s",
         "W2_http_drain_c2_jobs_s",
+        "W2_http_batch_drain_c2_jobs_s",
+        "W2_no_prefetch_drain_c32_jobs_s",
         "W2_http_server_idle_rss_mb",
         "W2_http_server_peak_rss_mb",
         "W3_p50_ms",

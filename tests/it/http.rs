@@ -4,7 +4,7 @@
 //! Storage: PostgreSQL, one fresh database per test (see [`app`]).
 
 use futures::StreamExt;
-use pgqueue_client::{ClientError, Release, SseEvent, TaskQuery};
+use pgqueue_client::{ClientError, Release, ReleaseItem, SseEvent, TaskQuery};
 use pgqueue_domain::{Duration, QueueMeta, Status, TaskMeta, TickerMeta};
 use pgqueue_tests::served::start;
 use serde_json::json;
@@ -623,4 +623,67 @@ async fn unique_keys_answer_200_and_priorities_order_retains() {
         400,
         "invalid priority",
     );
+}
+
+/// Batch HTTP workers on PostgreSQL: a long-poll woken by a create (through LISTEN/NOTIFY),
+/// retains of many tasks and batch releases, each item answered on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_workers_long_poll_retain_many_and_release_many() {
+    let s = start().await;
+    let c = &s.client;
+    c.create_queue(&QueueMeta {
+        queue: Some("b".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (woken, _) = tokio::join!(
+        c.retain_tasks("w", &["b"], 10, StdDuration::from_secs(20)),
+        async {
+            tokio::time::sleep(StdDuration::from_millis(300)).await;
+            c.create_task("b", &TaskMeta::new(json!("first")))
+                .await
+                .unwrap()
+        }
+    );
+    let woken = woken.unwrap();
+    assert_eq!(woken.len(), 1);
+    assert!(
+        started.elapsed() < StdDuration::from_secs(10),
+        "woken by the create"
+    );
+    c.create_tasks(
+        "b",
+        &(0..5).map(|i| TaskMeta::new(json!(i))).collect::<Vec<_>>(),
+    )
+    .await
+    .unwrap();
+    let many = c
+        .retain_tasks("w", &["b"], 3, StdDuration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(many.len(), 3);
+    let mut items: Vec<ReleaseItem> = many
+        .iter()
+        .chain(&woken)
+        .map(|t| ReleaseItem {
+            id: t.id,
+            release: Release::success(Some(json!({"done": t.id}))).by(String::from("w")),
+        })
+        .collect();
+    items.push(ReleaseItem {
+        id: 424_242,
+        release: Release::default(),
+    });
+    let answers = c.release_tasks(&items).await.unwrap();
+    let codes: Vec<u16> = answers.iter().map(|a| a.code).collect();
+    assert_eq!(codes, vec![200, 200, 200, 200, 404]);
+    assert_eq!(answers[0].task.as_ref().unwrap().status, Status::Released);
+    assert_eq!(answers[4].id, 424_242);
+    let rest = c
+        .retain_tasks("w", &[], 100, StdDuration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2);
 }

@@ -1,7 +1,10 @@
 //! The client: one method per route, each building its URL, sending, and decoding.
 
 use crate::error::ClientError;
-use crate::types::{CountWire, ErrorWire, ListWire, Listing, Release, SseEvent, TaskQuery};
+use crate::types::{
+    CountWire, ErrorWire, ListWire, Listing, Release, ReleaseAnswer, ReleaseItem, SseEvent,
+    TaskQuery,
+};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -251,6 +254,40 @@ impl Client {
             return Ok(None);
         }
         decode(res).await.map(Some)
+    }
+
+    /// Retains up to `limit` tasks (1 to 1,000) of `queues` (empty: any queue) for `worker`,
+    /// waiting up to `wait` (at most 60 s; zero: not at all) for one when none is available;
+    /// answers what it got, possibly nothing. One request however long it waits: the server
+    /// answers as soon as a task arrives. Give the HTTP client no total timeout shorter than
+    /// `wait`.
+    pub async fn retain_tasks(
+        &self,
+        worker: &str,
+        queues: &[&str],
+        limit: u32,
+        wait: std::time::Duration,
+    ) -> Result<Vec<TaskView>, ClientError> {
+        let mut q = vec![("worker", worker.to_string()), ("limit", limit.to_string())];
+        if !wait.is_zero() {
+            q.push(("wait", format!("{}ms", wait.as_millis())));
+        }
+        q.extend(queues.iter().map(|name| ("queue", name.to_string())));
+        let listing: Listing<TaskView> =
+            self.list(self.request(Method::PUT, &["task"], &q)?).await?;
+        Ok(listing.items)
+    }
+
+    /// Releases several retained tasks in one request, each on its own; the answers come in
+    /// the order given (one refusal does not affect the others).
+    pub async fn release_tasks(
+        &self,
+        releases: &[ReleaseItem],
+    ) -> Result<Vec<ReleaseAnswer>, ClientError> {
+        let listing: Listing<ReleaseAnswer> = self
+            .list(self.request(Method::PATCH, &["task"], &[])?.json(releases))
+            .await?;
+        Ok(listing.items)
     }
 
     /// Releases a retained task; returns it with its status after release.

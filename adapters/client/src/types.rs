@@ -43,6 +43,31 @@ pub struct TaskQuery {
     pub limit: Option<u64>,
 }
 
+/// One release of a batch (`PATCH P/task`): the task and how to release it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReleaseItem {
+    /// The task.
+    pub id: i64,
+    /// How to release it.
+    #[serde(flatten)]
+    pub release: Release,
+}
+
+/// What the server said of one release of a batch, in the order given.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ReleaseAnswer {
+    /// The task.
+    pub id: i64,
+    /// What `PATCH P/task/{id}` would have answered: 200, or 400, 404, 409.
+    pub code: u16,
+    /// The task after the release (code 200).
+    #[serde(default)]
+    pub task: Option<pgqueue_domain::TaskView>,
+    /// Why it was refused (other codes).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
 /// How to release a retained task: the `PATCH P/task/{id}` body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Release {

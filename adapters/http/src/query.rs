@@ -66,6 +66,26 @@ impl Query {
             .transpose()
     }
 
+    /// `?wait=D`: a duration as the API writes them (`30s`, `500ms`, or integer
+    /// nanoseconds), not negative; its upper bound is the Manager's.
+    pub fn wait(&self) -> Result<Option<std::time::Duration>, HttpError> {
+        let Some(v) = self.one("wait")? else {
+            return Ok(None);
+        };
+        let d = match v.parse::<i64>() {
+            Ok(ns) => pgqueue_domain::Duration::from_nanos(ns),
+            Err(_) => pgqueue_domain::Duration::parse(v).map_err(|e| {
+                HttpError::bad_request(format!("invalid wait {v:?}: {e} (e.g. wait=30s)"))
+            })?,
+        };
+        if d.as_nanos() < 0 {
+            return Err(HttpError::bad_request(format!(
+                "invalid wait {v:?}: must not be negative"
+            )));
+        }
+        Ok(Some(d.to_std()))
+    }
+
     /// `?offset&limit` as a page (limit defaulted and capped by the domain).
     pub fn page(&self) -> Result<Page, HttpError> {
         Ok(Page::new(self.number("offset")?, self.number("limit")?))

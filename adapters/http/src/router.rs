@@ -57,6 +57,7 @@ pub(crate) const ROUTES: &[(Verb, &str)] = &[
     (Verb::Get, "/task"),
     (Verb::Post, "/task"),
     (Verb::Put, "/task"),
+    (Verb::Patch, "/task"),
     (Verb::Get, "/task/{id}"),
     // One template for both: `{id}` is a queue name for PUT (the Go system's routes).
     (Verb::Put, "/task/{id}"),
@@ -94,6 +95,7 @@ pub(crate) enum Endpoint {
     ListTasks,
     CreateTasks,
     RetainAny,
+    ReleaseTasks,
     GetTask(TaskId),
     RetainFrom(String),
     ReleaseTask(TaskId),
@@ -169,6 +171,7 @@ pub(crate) fn resolve(
             (["task"], V::Get) => ("/task", Some(Ok(E::ListTasks))),
             (["task"], V::Post) => ("/task", Some(Ok(E::CreateTasks))),
             (["task"], V::Put) => ("/task", Some(Ok(E::RetainAny))),
+            (["task"], V::Patch) => ("/task", Some(Ok(E::ReleaseTasks))),
             (["task"], V::Delete) => ("/task", Some(Ok(E::PurgeTasks))),
             (["task"], _) => ("/task", None),
             (["task", _], V::Put) => ("/task/{id}", Some(Ok(E::RetainFrom(one(1))))),
@@ -334,12 +337,12 @@ mod tests {
                 .as_u16(),
             404
         );
-        let miss = go(Verb::Patch, "/api/task").unwrap_err();
+        let miss = go(Verb::Post, "/api/task/1").unwrap_err();
         assert_eq!(miss.error.status().as_u16(), 405);
-        assert_eq!(miss.pattern, Some("/task"));
+        assert_eq!(miss.pattern, Some("/task/{id}"));
         assert_eq!(
             miss.error.detail().unwrap(),
-            serde_json::json!({"allow":["GET","POST","PUT","DELETE"]})
+            serde_json::json!({"allow":["GET","PUT","PATCH","DELETE"]})
         );
         let miss = go(Verb::Get, "/api/ticker/next/pause").unwrap_err();
         assert_eq!(

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 pub use operate::MAX_REDRIVE;
+pub use waiting::{MAX_RETAIN, MAX_WAIT};
 
 /// The most tasks one batch create may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -147,6 +148,7 @@ mod operate;
 mod queues;
 mod tasks;
 mod tickers;
+mod waiting;
 
 #[cfg(test)]
 mod tests;

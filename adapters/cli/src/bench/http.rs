@@ -130,3 +130,59 @@ pub(super) async fn drain(base: &str, n: usize, clients: usize) -> Result<f64, C
     }
     Ok(rate)
 }
+
+/// Drains `n` tasks of queue `bench` through `base` with `clients` batch HTTP workers, each
+/// retaining up to `batch` tasks per request and releasing them in one request; tasks/s.
+pub(super) async fn drain_batch(
+    base: &str,
+    n: usize,
+    clients: usize,
+    batch: u32,
+) -> Result<f64, CliError> {
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..clients {
+        let client = pgqueue_client::Client::new(base)?;
+        workers.push(tokio::spawn(async move {
+            let name = format!("http-batch@{w}");
+            let mut done = 0usize;
+            loop {
+                let tasks = client
+                    .retain_tasks(&name, &["bench"], batch, Duration::ZERO)
+                    .await?;
+                if tasks.is_empty() {
+                    return Ok::<usize, CliError>(done);
+                }
+                let releases: Vec<pgqueue_client::ReleaseItem> = tasks
+                    .iter()
+                    .map(|t| pgqueue_client::ReleaseItem {
+                        id: t.id,
+                        release: pgqueue_client::Release::success(None).by(name.clone()),
+                    })
+                    .collect();
+                let answers = client.release_tasks(&releases).await?;
+                if let Some(bad) = answers.iter().find(|a| a.code != 200) {
+                    return Err(CliError::Usage(format!(
+                        "batch release of task {} refused: {}",
+                        bad.id,
+                        bad.reason.as_deref().unwrap_or("")
+                    )));
+                }
+                done += answers.len();
+            }
+        }));
+    }
+    let mut total = 0;
+    for w in workers {
+        total += w
+            .await
+            .map_err(|e| CliError::Usage(format!("HTTP worker failed: {e}")))??;
+    }
+    let rate = total as f64 / start.elapsed().as_secs_f64();
+    if total != n {
+        return Err(CliError::Usage(format!(
+            "HTTP batch drain released {total} of {n} tasks"
+        )));
+    }
+    Ok(rate)
+}

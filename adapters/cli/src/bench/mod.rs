@@ -12,6 +12,8 @@
 //! - `W2_http_drain_c{N}_jobs_s`: the same through the REST API (retain + release over
 //!   keep-alive connections) of a separate `pgqueue run` process, whose idle and peak memory
 //!   are read too;
+//! - `W2_http_batch_drain_c{N}_jobs_s`: the same with batch HTTP workers: `PUT /task?limit=100`,
+//!   then one `PATCH /task` releasing what it got;
 //! - `W3_p50_ms`/`W3_p95_ms`/`W3_p99_ms`: idle workers (concurrency 8), tasks created at a
 //!   steady rate; latency = handler start − create call issued;
 //! - `*_peak_rss_mb`: the bench process's peak resident memory during each workload.
@@ -22,6 +24,9 @@
 
 mod http;
 mod latency;
+
+/// Tasks an HTTP batch worker retains per request in `W2_http_batch`.
+const HTTP_BATCH: u32 = 100;
 mod report;
 mod variants;
 
@@ -62,7 +67,7 @@ pub struct BenchArgs {
     #[arg(long = "finished-rows", default_value_t = 1_000_000)]
     pub finished_rows: usize,
     /// Run only these workloads (W1a, W1b, W1a_unique, W1b_unique, W2, W2_priority,
-    /// W2_limited, W2_finished, W2_http, W3); default all.
+    /// W2_limited, W2_finished, W2_http, W2_http_batch, W3); default all.
     #[arg(long, value_delimiter = ',')]
     pub workload: Vec<String>,
     /// Measure the database's ceiling with pgbench first and print ratios to it.
@@ -296,6 +301,24 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         m.delete_queue("bench").await?;
     }
 
+    if wants(&args, "W2_http_batch") {
+        let c = args.http_clients.max(1);
+        let m = fresh(&store, &manager, "w2-http-batch").await?;
+        backlog(&store, &m, n).await?;
+        let server = http::Server::start(&url, m.namespace().as_str()).await?;
+        let rate = http::drain_batch(&server.base, n, c, HTTP_BATCH).await?;
+        report.add(
+            format!("W2_http_batch_drain_c{c}_jobs_s"),
+            rate,
+            format!(
+                "{n} tasks, {c} HTTP workers retaining up to {HTTP_BATCH} per request and releasing them in one request"
+            ),
+            Some(&format!("claim_finish_2tx_c{c}")),
+        );
+        drop(server);
+        m.delete_queue("bench").await?;
+    }
+
     variants::run(&args, &store, &manager, &mut report).await?;
 
     if wants(&args, "W3") {
@@ -325,11 +348,24 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
 /// Drains the `n` tasks waiting in queue `bench` with the worker runtime at concurrency `c`
 /// and no-op handlers; tasks/s from start until the database counts all of them released.
 async fn drain(m: &Manager, n: usize, c: usize) -> Result<f64, CliError> {
+    drain_with(m, n, c, None).await
+}
+
+/// [`drain`] with the runtime's prefetch set (`None`: its default, = concurrency).
+async fn drain_with(
+    m: &Manager,
+    n: usize,
+    c: usize,
+    prefetch: Option<usize>,
+) -> Result<f64, CliError> {
     let target = released(m).await? + n as u64;
     let handled = Arc::new(AtomicUsize::new(0));
     let counter = handled.clone();
-    let worker = Worker::new(m.clone())
-        .concurrency(c)
+    let mut worker = Worker::new(m.clone()).concurrency(c);
+    if let Some(p) = prefetch {
+        worker = worker.prefetch(p);
+    }
+    let worker = worker
         .name(&format!("bench@c{c}"))?
         .handle("bench", move |_payload: Value| {
             counter.fetch_add(1, Ordering::Relaxed);

@@ -3,7 +3,7 @@
 //! checks in both directions.
 
 use crate::router::Verb;
-use pgqueue_app::{MAX_BATCH, MAX_REDRIVE};
+use pgqueue_app::{MAX_BATCH, MAX_REDRIVE, MAX_RETAIN};
 use pgqueue_domain::ticker::MAX_SCHEDULE;
 use serde_json::{Value, json};
 
@@ -118,23 +118,33 @@ fn with_links(mut o: Value, status: u16, pairs: &[(&str, &str, &str)]) -> Value 
 
 /// `PUT /task`: retain from any of the given queues.
 fn retain_any() -> Value {
-    let task = || ok(schema("Task"));
     op(
         "retainTask",
-        "Retain the oldest available task of the given queues (none: any queue)",
+        "Retain the oldest available task of the given queues (none: any queue); with limit, up to that many; with wait, wait for one",
         vec![
             param("worker"),
+            param("retainLimit"),
+            param("wait"),
             json!({"name": "queue", "in": "query", "style": "form", "explode": true,
                 "schema": {"type": "array", "items": {"type": "string", "pattern": super::schemas::name_list_pattern()}},
                 "description": "queues to take from (repeatable, or comma-separated); names that match no queue match nothing; empty values are ignored"}),
         ],
         None,
         vec![
-            (200, "the retained task", task()),
-            (204, "no task is available", None),
+            (
+                200,
+                "the retained task (with limit: a list, possibly empty)",
+                retained(),
+            ),
+            (204, "no task is available (never with limit)", None),
         ],
         &[400],
     )
+}
+
+/// A retain's 200: one task, or with `limit` a list.
+fn retained() -> Option<Value> {
+    ok(json!({"oneOf": [schema("Task"), list_of(schema("Task"))]}))
 }
 
 /// The operation of `verb pattern`, or `None` for a route the document does not know (a test
@@ -245,6 +255,22 @@ pub(crate) fn operation(verb: Verb, pattern: &str) -> Option<Value> {
                 ("getTask", "id", "$response.body#/id"),
             ],
         ),
+        (Verb::Patch, "/task") => op(
+            "releaseTasks",
+            &format!(
+                "Release up to {MAX_RETAIN} retained tasks, each on its own: answered in input order with the code PATCH /task/{{id}} would give"
+            ),
+            vec![],
+            Some(body(
+                json!({"type": "array", "minItems": 1, "maxItems": MAX_RETAIN, "items": schema("ReleaseItem")}),
+            )),
+            vec![(
+                200,
+                "one answer per item",
+                ok(list_of(schema("ReleaseAnswer"))),
+            )],
+            &[400],
+        ),
         (Verb::Get, "/task/{id}") => op(
             "getTask",
             "One task",
@@ -260,11 +286,17 @@ pub(crate) fn operation(verb: Verb, pattern: &str) -> Option<Value> {
                 json!({"name": "id", "in": "path", "required": true, "schema": schema("Name"),
                         "description": "for PUT, this segment is the queue's name"}),
                 param("worker"),
+                param("retainLimit"),
+                param("wait"),
             ],
             None,
             vec![
-                (200, "the retained task", task()),
-                (204, "no task is available", None),
+                (
+                    200,
+                    "the retained task (with limit: a list, possibly empty)",
+                    retained(),
+                ),
+                (204, "no task is available (never with limit)", None),
             ],
             &[400, 404],
         ),

@@ -2,6 +2,7 @@
 //! enforces, taken from the domain's own constants so that a changed rule changes the
 //! document too.
 
+use pgqueue_app::MAX_RETAIN;
 use pgqueue_domain::Status;
 use pgqueue_domain::duration::MIN_PERIOD;
 use pgqueue_domain::limits::{DEFAULT_BURST, MAX_BURST, MAX_RATE, MAX_RUNNING};
@@ -279,6 +280,26 @@ pub(crate) fn schemas() -> Value {
                            "description": "refuse unless this worker holds the task"}
             }
         },
+        "ReleaseItem": {
+            "type": "object", "additionalProperties": false, "required": ["id"],
+            "description": "one release; values PATCH /task/{id} would refuse (a result that cannot be stored, a bad worker name) are refused for this item alone, with code 400 in its answer",
+            "properties": {
+                "id": {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX, "description": "the task"},
+                "result": {"description": "the result (success) or the error payload (failure)"},
+                "fail": {"type": ["boolean", "null"], "description": "the attempt failed"},
+                "worker": {"type": ["string", "null"], "description": "refuse unless this worker holds the task"}
+            }
+        },
+        "ReleaseAnswer": {
+            "type": "object", "required": ["id", "code"],
+            "properties": {
+                "id": {"type": "integer"},
+                "code": {"type": "integer", "enum": [200, 400, 404, 409],
+                         "description": "what PATCH /task/{id} would have answered for this item"},
+                "task": {"$ref": "#/components/schemas/Task", "description": "the task after the release (code 200)"},
+                "reason": {"type": "string", "description": "why it was refused (other codes)"}
+            }
+        },
         "Ticker": {
             "type": "object", "required": ["ticker", "payload", "namespace", "next_at"],
             "properties": {
@@ -331,6 +352,13 @@ pub(crate) fn parameters() -> Value {
     json!({
         "offset": {"name": "offset", "in": "query", "schema": offset},
         "limit": {"name": "limit", "in": "query", "schema": limit},
+        "retainLimit": {"name": "limit", "in": "query",
+                        "schema": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_RETAIN},
+                                             {"type": "string", "maxLength": 0}]},
+                        "description": format!("retain up to this many tasks (1 to {MAX_RETAIN}); given, the answer is a list (possibly empty), never 204")},
+        "wait": {"name": "wait", "in": "query",
+                 "schema": {"type": "string", "pattern": "^([0-9]{1,10}|[0-9]{1,2}(ms|s))?$"},
+                 "description": "when nothing is available, wait up to this long (at most 60s; e.g. 30s, 500ms, or integer nanoseconds) for a task, woken as soon as one arrives"},
         "worker": {"name": "worker", "in": "query", "required": true,
                    "schema": {"$ref": "#/components/schemas/Worker"}},
         "statusFilter": {"name": "status", "in": "query",

@@ -55,6 +55,11 @@ impl Request {
     }
 }
 
+/// Resolves when the server starts shutting down: long-polling retains answer then.
+fn stopping(state: &State) -> impl std::future::Future<Output = ()> + Send + 'static {
+    crate::sse::shutdown_signalled(state.shutdown.clone())
+}
+
 /// Runs the endpoint's handler.
 pub(crate) async fn dispatch(
     state: &State,
@@ -71,10 +76,13 @@ pub(crate) async fn dispatch(
         Endpoint::DeleteQueue(name) => queues::delete(m, &name).await,
         Endpoint::ListTasks => tasks::list(m, &req.query).await,
         Endpoint::CreateTasks => tasks::create(m, &req.bytes().await?).await,
-        Endpoint::RetainAny => tasks::retain_any(m, &req.query).await,
+        Endpoint::RetainAny => tasks::retain_any(m, &req.query, stopping(state)).await,
         Endpoint::GetTask(id) => tasks::get(m, id).await,
-        Endpoint::RetainFrom(queue) => tasks::retain_from(m, &queue, &req.query).await,
+        Endpoint::RetainFrom(queue) => {
+            tasks::retain_from(m, &queue, &req.query, stopping(state)).await
+        }
         Endpoint::ReleaseTask(id) => tasks::release(m, id, &req.bytes().await?).await,
+        Endpoint::ReleaseTasks => tasks::release_many(m, &req.bytes().await?).await,
         Endpoint::Heartbeat(id) => tasks::heartbeat(m, id, &req.query).await,
         Endpoint::PurgeTasks => operate::purge(m, &req.query).await,
         Endpoint::DeleteTask(id) => operate::delete(m, id).await,

@@ -1,5 +1,6 @@
 //! Filter tests: every route through `warp::test` on the in-memory adapter.
 
+mod batch;
 mod fuzz;
 mod queues;
 mod system;
