@@ -1227,6 +1227,84 @@ async fn maintenance_analyses_and_vacuums_when_autovacuum_will_not() {
     assert!(!again.vacuumed, "{again:?}");
 }
 
+/// While another session holds the cleanup horizon back (`BEGIN; SELECT txid_current();`
+/// left open), a vacuum can remove none of the rows that died since the last one: after that
+/// one pass, maintenance stops vacuuming (however many dead rows the counters show) until the
+/// horizon moves, then vacuums again.
+#[tokio::test]
+async fn maintenance_does_not_vacuum_again_behind_a_held_horizon() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    diesel::sql_query("ALTER TABLE tasks SET (autovacuum_enabled = false)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (app, q) = (ns("app"), queue("q"));
+    // 3,000 dead rows: created, then deleted with their queue.
+    let churn = async || {
+        store
+            .create_queue(&app, &q, &QueuePatch::default())
+            .await
+            .unwrap();
+        for _ in 0..3 {
+            let batch: Vec<NewTask> = (0..1000).map(|i| task(json!(i))).collect();
+            store.create_tasks(&app, &q, &batch).await.unwrap();
+        }
+        store.delete_queue(&app, &q).await.unwrap();
+    };
+    let vacuumed_within = async |secs: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if store.maintain(false).await.unwrap().vacuumed {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    let dead = async || -> i64 {
+        strings(
+            db.url(),
+            "SELECT n_dead_tup::text FROM pg_stat_user_tables WHERE relid = 'tasks'::regclass",
+        )
+        .await[0]
+            .parse()
+            .unwrap()
+    };
+    churn().await;
+    assert!(vacuumed_within(30).await, "dead rows are vacuumed");
+
+    let (holder, holder_conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(holder_conn);
+    holder
+        .batch_execute("BEGIN; SELECT txid_current();")
+        .await
+        .unwrap();
+    churn().await;
+    // The first pass since the horizon was taken runs (rows that died before it would go).
+    assert!(
+        vacuumed_within(30).await,
+        "the first pass behind the holder"
+    );
+    assert!(
+        dead().await > 1000,
+        "the rows that died after the holder began stay"
+    );
+    for _ in 0..5 {
+        let done = store.maintain(false).await.unwrap();
+        assert!(!done.vacuumed, "a pass that could remove nothing: {done:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    holder.batch_execute("COMMIT").await.unwrap();
+    assert!(vacuumed_within(30).await, "the horizon moved: vacuum again");
+    assert!(dead().await < 1000, "and now the rows are gone");
+}
+
 /// Without a foreign key, deleting or renaming a queue while tasks are being created into
 /// it must still leave no task behind under the old name: inserts lock the queue's row once,
 /// and the delete or rename carries the tasks after that lock.

@@ -10,12 +10,20 @@
 //! itself: [`maintain`] reads the table's counters and runs `VACUUM`/`ANALYZE` with the same
 //! thresholds autovacuum would use, with `SKIP_LOCKED` so that several processes never queue
 //! up behind each other's pass.
+//!
+//! A vacuum removes only rows that died before the oldest transaction still running began
+//! (the cleanup *horizon*). While one transaction holds the horizon back (a session left
+//! `idle in transaction`, a long report), dead rows stay above the threshold because none can
+//! be removed, and a pass every 10 s would scan the whole, growing heap again and again for
+//! nothing. So a pass remembers the horizon it vacuumed at ([`Horizon`]) and skips the vacuum
+//! while the horizon has not moved since, logging once which session holds it.
 
 use crate::error::PgError;
 use diesel::QueryableByName;
-use diesel::sql_types::{BigInt, Bool};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use pgqueue_ports::Maintenance;
+use std::sync::Mutex;
 
 /// Dead rows tolerated before a vacuum, plus 1% of the live rows (the migration's
 /// `autovacuum_vacuum_threshold` and `_scale_factor`).
@@ -39,13 +47,51 @@ pub(crate) struct TableStats {
 }
 
 /// What is due for a table in this state: everything when forced; nothing while autovacuum
-/// looks after it; otherwise what autovacuum would have done by now.
-pub(crate) fn due(stats: TableStats, force: bool) -> Maintenance {
+/// looks after it; otherwise what autovacuum would have done by now, except a vacuum that
+/// could remove nothing: the cleanup horizon is where it was at the last vacuum
+/// (`horizon_held`), so every row that died since is still visible to someone.
+pub(crate) fn due(stats: TableStats, force: bool, horizon_held: bool) -> Maintenance {
     let on_our_own = !stats.autovacuum;
-    let vacuumed = force || (on_our_own && stats.dead > VACUUM_BASE + stats.live / 100);
+    let vacuumed =
+        force || (on_our_own && !horizon_held && stats.dead > VACUUM_BASE + stats.live / 100);
     let analyzed = vacuumed || (on_our_own && stats.modified > ANALYZE_BASE + stats.live / 50);
     Maintenance { analyzed, vacuumed }
 }
+
+/// The oldest transaction of another session, which holds the cleanup horizon back.
+#[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Holder {
+    /// Its transaction id or snapshot xmin, whichever is older (as text: `xid` has no
+    /// Rust type here, and only equality matters).
+    #[diesel(sql_type = Nullable<Text>)]
+    xid: Option<String>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pid: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    state: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    since: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    query: Option<String>,
+}
+
+/// What the last vacuum of this store saw: the horizon it could clean up to, and the holder
+/// last logged (so a holder is reported once, not every 10 s).
+#[derive(Debug, Default)]
+pub(crate) struct Horizon {
+    state: Mutex<(Option<String>, Option<String>)>,
+}
+
+const HOLDER: &str = "SELECT h.xid, h.pid, h.state, h.since, h.query FROM (SELECT NULL) AS one \
+     LEFT JOIN LATERAL (SELECT \
+         (CASE WHEN age(a.backend_xid) >= coalesce(age(a.backend_xmin), 0) THEN a.backend_xid \
+               ELSE a.backend_xmin END)::text AS xid, \
+         a.pid, a.state, a.xact_start::text AS since, left(a.query, 200) AS query \
+       FROM pg_stat_activity a \
+       WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() \
+         AND (a.backend_xid IS NOT NULL OR a.backend_xmin IS NOT NULL) \
+       ORDER BY greatest(coalesce(age(a.backend_xid), 0), coalesce(age(a.backend_xmin), 0)) DESC \
+       LIMIT 1) AS h ON true";
 
 const STATS: &str = "SELECT s.n_live_tup AS live, s.n_dead_tup AS dead, \
        s.n_mod_since_analyze AS modified, \
@@ -56,19 +102,44 @@ const STATS: &str = "SELECT s.n_live_tup AS live, s.n_dead_tup AS dead, \
      FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
      WHERE s.relid = 'tasks'::regclass";
 
-/// One housekeeping pass on `conn`; returns what it did.
+/// One housekeeping pass on `conn`; returns what it did. `last` is this store's memory of
+/// the horizon its previous vacuum ran at.
 pub(crate) async fn maintain(
     conn: &mut AsyncPgConnection,
     force: bool,
+    last: &Horizon,
 ) -> Result<Maintenance, PgError> {
     let stats: TableStats = diesel::sql_query(STATS).get_result(conn).await?;
-    let todo = due(stats, force);
+    let holder: Holder = diesel::sql_query(HOLDER).get_result(conn).await?;
+    let held = {
+        let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
+        let held = holder.xid.is_some() && holder.xid == state.0;
+        let would_vacuum = due(stats, force, false).vacuumed;
+        if held && would_vacuum && !force && state.1 != holder.xid {
+            tracing::warn!(
+                pid = holder.pid,
+                state = holder.state.as_deref().unwrap_or(""),
+                since = holder.since.as_deref().unwrap_or(""),
+                query = holder.query.as_deref().unwrap_or(""),
+                dead = stats.dead,
+                "vacuum of tasks skipped until this transaction ends: it holds back the \
+                 cleanup horizon, so a vacuum could remove none of the dead rows"
+            );
+            state.1 = holder.xid.clone();
+        }
+        held
+    };
+    let todo = due(stats, force, held);
     // Simple-protocol statements: VACUUM refuses to run inside any transaction block.
     if todo.vacuumed {
         conn.batch_execute("VACUUM (ANALYZE, SKIP_LOCKED) tasks")
             .await?;
     } else if todo.analyzed {
         conn.batch_execute("ANALYZE (SKIP_LOCKED) tasks").await?;
+    }
+    if todo.vacuumed {
+        let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 = holder.xid;
     }
     if todo != Maintenance::default() {
         tracing::debug!(?stats, ?todo, "task table maintained");
@@ -92,24 +163,34 @@ mod tests {
     #[test]
     fn autovacuum_is_left_to_its_work_unless_forced() {
         let busy = stats(1_000_000, 900_000, 900_000, true);
-        assert_eq!(due(busy, false), Maintenance::default());
+        assert_eq!(due(busy, false, false), Maintenance::default());
         // Forced: both, whatever the (possibly lagging) counters say.
         let both = Maintenance {
             analyzed: true,
             vacuumed: true,
         };
-        assert_eq!(due(busy, true), both);
-        assert_eq!(due(stats(0, 0, 0, false), true), both);
+        assert_eq!(due(busy, true, false), both);
+        assert_eq!(
+            due(busy, true, true),
+            both,
+            "forced even behind a held horizon"
+        );
+        assert_eq!(due(stats(0, 0, 0, false), true, false), both);
     }
 
     #[test]
     fn without_autovacuum_the_thresholds_are_autovacuums() {
         // 1M live rows: vacuum past 1000 + 10,000 dead, analyse past 1000 + 20,000 changed.
         let quiet = stats(1_000_000, 11_000, 21_000, false);
-        assert_eq!(due(quiet, false), Maintenance::default());
+        assert_eq!(due(quiet, false, false), Maintenance::default());
         let dead = stats(1_000_000, 11_001, 0, false);
         assert_eq!(
-            due(dead, false),
+            due(dead, false, true),
+            Maintenance::default(),
+            "the horizon has not moved since the last vacuum: nothing could be removed"
+        );
+        assert_eq!(
+            due(dead, false, false),
             Maintenance {
                 analyzed: true,
                 vacuumed: true
@@ -117,14 +198,17 @@ mod tests {
         );
         let changed = stats(1_000_000, 0, 21_001, false);
         assert_eq!(
-            due(changed, false),
+            due(changed, false, true),
             Maintenance {
                 analyzed: true,
                 vacuumed: false
             }
         );
         // A burst into an empty table is analysed at once: its plans depend on it.
-        assert!(due(stats(0, 0, 20_000, false), false).analyzed);
-        assert_eq!(due(stats(0, 0, 0, false), false), Maintenance::default());
+        assert!(due(stats(0, 0, 20_000, false), false, false).analyzed);
+        assert_eq!(
+            due(stats(0, 0, 0, false), false, false),
+            Maintenance::default()
+        );
     }
 }

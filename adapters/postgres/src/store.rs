@@ -67,6 +67,8 @@ struct Inner {
     stop: watch::Sender<bool>,
     /// Which queues were notified just now (see `debounce.rs`).
     debounce: Debouncer,
+    /// The cleanup horizon of the last vacuum (see `maintenance.rs`).
+    horizon: maintenance::Horizon,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -100,6 +102,7 @@ impl PgStore {
                 signal,
                 stop,
                 debounce: Debouncer::new(options.notify_debounce),
+                horizon: maintenance::Horizon::default(),
             }),
         })
     }
@@ -455,7 +458,7 @@ impl Store for PgStore {
     }
 
     async fn maintain(&self, force: bool) -> StoreResult<Maintenance> {
-        self.with_conn(async |c| maintenance::maintain(c, force).await)
+        self.with_conn(async |c| maintenance::maintain(c, force, &self.inner.horizon).await)
             .await
     }
 
