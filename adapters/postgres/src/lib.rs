@@ -100,10 +100,12 @@ mod listen;
 mod cached;
 mod connect;
 mod debounce;
+mod enqueue;
 mod error;
 mod listing;
 mod maintenance;
 mod migrate;
+mod options;
 mod queues;
 mod schema;
 mod sql;
@@ -113,8 +115,10 @@ pub mod support;
 mod tasks;
 mod tickers;
 
+pub use enqueue::enqueue_in;
 pub use error::{PgError, QueryError};
-pub use store::{PgOptions, PgStore, enqueue_in};
+pub use options::PgOptions;
+pub use store::PgStore;
 
 // The connection type of `enqueue_in`, so callers need not name diesel-async's path.
 pub use diesel_async::AsyncPgConnection;

@@ -3,6 +3,7 @@
 use crate::connect::ConnSpec;
 use crate::debounce::Debouncer;
 use crate::error::{PgError, never_sent};
+use crate::options::PgOptions;
 use crate::{listen, maintenance, migrate, queues, tasks, tickers};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,44 +14,13 @@ use pgqueue_domain::{
     Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 use pgqueue_ports::{
-    Clock, FiredTicker, Listing, Maintenance, Retained, Signal, StorageClock, Store, StoreError,
-    StoreResult, TickerScope,
+    Clock, FiredTicker, Listing, Maintenance, Retained, Signal, Store, StoreError, StoreResult,
+    TickerScope,
 };
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// How to connect.
-#[derive(Debug, Clone)]
-pub struct PgOptions {
-    /// Pooled connections (the listener has one more of its own). Default 10.
-    pub pool_size: u32,
-    /// The schema holding pgqueue's tables (created if missing); `None`: the server's default
-    /// `search_path` (usually `public`).
-    pub schema: Option<String>,
-    /// Where time comes from: [`StorageClock`] (the database's clock) in production.
-    pub clock: Arc<dyn Clock>,
-    /// How long to wait for a connection (opening one, or a free one from the pool).
-    pub connect_timeout: Duration,
-    /// How long one wake-up of a queue covers later creates into it from this process (see
-    /// the crate docs, "NOTIFY protocol"): fewer NOTIFYs under bursts, at most this much
-    /// later a wake-up for tasks created inside the window. Default 2 ms; zero notifies
-    /// every create.
-    pub notify_debounce: Duration,
-}
-
-impl Default for PgOptions {
-    fn default() -> Self {
-        Self {
-            pool_size: 10,
-            schema: None,
-            clock: Arc::new(StorageClock),
-            connect_timeout: Duration::from_secs(10),
-            notify_debounce: crate::debounce::DEFAULT_WINDOW,
-        }
-    }
-}
 
 /// pgqueue's storage on PostgreSQL. Cheap to clone (all clones share the pool and the
 /// listener); the listener stops when the last clone is dropped or on [`PgStore::close`].
@@ -172,28 +142,6 @@ impl PgStore {
             }
         }
     }
-}
-
-/// Creates tasks on the caller's connection, inside the caller's transaction: the tasks exist
-/// exactly when that transaction commits, and the wake-up is delivered only then. The time is
-/// the database's `now()` (the transaction's start). NotFound for an unknown queue.
-///
-/// ```text
-/// conn.transaction(async |conn| {
-///     diesel::sql_query("INSERT INTO orders ...").execute(conn).await?;
-///     pgqueue_postgres::enqueue_in(conn, &ns, &queue, &[task]).await
-///         .map_err(MyError::from)
-/// }).await?;
-/// ```
-pub async fn enqueue_in(
-    conn: &mut AsyncPgConnection,
-    ns: &Namespace,
-    queue: &QueueName,
-    tasks: &[NewTask],
-) -> Result<Vec<Created>, StoreError> {
-    tasks::create(conn, None, ns, queue, tasks, true)
-        .await
-        .map_err(StoreError::from)
 }
 
 #[async_trait]

@@ -93,42 +93,16 @@ impl Drop for Server {
 /// Drains `n` tasks of queue `bench` through `base` with `clients` HTTP workers, each doing
 /// `PUT /task` then `PATCH /task/{id}` over its own keep-alive connection; returns tasks/s.
 pub(super) async fn drain(base: &str, n: usize, clients: usize) -> Result<f64, CliError> {
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for w in 0..clients {
-        let client = pgqueue_client::Client::new(base)?;
-        workers.push(tokio::spawn(async move {
-            let name = format!("http@{w}");
-            let mut done = 0usize;
-            loop {
-                match client.retain_task(&name, &["bench"]).await? {
-                    Some(t) => {
-                        client
-                            .release_task(
-                                t.id,
-                                pgqueue_client::Release::success(None).by(name.clone()),
-                            )
-                            .await?;
-                        done += 1;
-                    }
-                    None => return Ok::<usize, pgqueue_client::ClientError>(done),
-                }
-            }
-        }));
-    }
-    let mut total = 0;
-    for w in workers {
-        total += w
-            .await
-            .map_err(|e| CliError::Usage(format!("HTTP worker failed: {e}")))??;
-    }
-    let rate = total as f64 / start.elapsed().as_secs_f64();
-    if total != n {
-        return Err(CliError::Usage(format!(
-            "HTTP drain released {total} of {n} tasks"
-        )));
-    }
-    Ok(rate)
+    run_clients(base, n, clients, "HTTP drain", |client, name| async move {
+        let mut done = 0usize;
+        while let Some(t) = client.retain_task(&name, &["bench"]).await? {
+            let release = pgqueue_client::Release::success(None).by(name.clone());
+            client.release_task(t.id, release).await?;
+            done += 1;
+        }
+        Ok(done)
+    })
+    .await
 }
 
 /// Drains `n` tasks of queue `bench` through `base` with `clients` batch HTTP workers, each
@@ -139,19 +113,19 @@ pub(super) async fn drain_batch(
     clients: usize,
     batch: u32,
 ) -> Result<f64, CliError> {
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for w in 0..clients {
-        let client = pgqueue_client::Client::new(base)?;
-        workers.push(tokio::spawn(async move {
-            let name = format!("http-batch@{w}");
+    run_clients(
+        base,
+        n,
+        clients,
+        "HTTP batch drain",
+        move |client, name| async move {
             let mut done = 0usize;
             loop {
                 let tasks = client
                     .retain_tasks(&name, &["bench"], batch, Duration::ZERO)
                     .await?;
                 if tasks.is_empty() {
-                    return Ok::<usize, CliError>(done);
+                    return Ok(done);
                 }
                 let releases: Vec<pgqueue_client::ReleaseItem> = tasks
                     .iter()
@@ -170,7 +144,30 @@ pub(super) async fn drain_batch(
                 }
                 done += answers.len();
             }
-        }));
+        },
+    )
+    .await
+}
+
+/// Runs `clients` HTTP workers (`work(client, name)` answers how many tasks it released)
+/// against `base`, each on its own keep-alive connection, and answers tasks/s once all have
+/// returned; refused unless they released `n` between them.
+async fn run_clients<F, Fut>(
+    base: &str,
+    n: usize,
+    clients: usize,
+    what: &str,
+    work: F,
+) -> Result<f64, CliError>
+where
+    F: Fn(pgqueue_client::Client, String) -> Fut,
+    Fut: std::future::Future<Output = Result<usize, CliError>> + Send + 'static,
+{
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..clients {
+        let client = pgqueue_client::Client::new(base)?;
+        workers.push(tokio::spawn(work(client, format!("http@{w}"))));
     }
     let mut total = 0;
     for w in workers {
@@ -181,7 +178,7 @@ pub(super) async fn drain_batch(
     let rate = total as f64 / start.elapsed().as_secs_f64();
     if total != n {
         return Err(CliError::Usage(format!(
-            "HTTP batch drain released {total} of {n} tasks"
+            "{what} released {total} of {n} tasks"
         )));
     }
     Ok(rate)

@@ -3,6 +3,7 @@
 //! the document saying so (tests check both directions), and a schema-conformance fuzzer
 //! (schemathesis, in CI) checks that the server answers as the document says.
 
+mod parts;
 mod paths;
 mod schemas;
 

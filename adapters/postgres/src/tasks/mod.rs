@@ -2,7 +2,7 @@
 //! `is_cleanable`) stated as single SQL statements, so that many processes can share one
 //! database without read-then-write races.
 //!
-//! - `create.rs`: the insert, one statement for any batch;
+//! - `create.rs`: the insert, one statement for any batch; `keyed.rs`: the unique-key path;
 //! - `claim.rs`: retaining, one statement per claim, in three queue-filter variants;
 //! - `limited.rs`: retaining from queues with `max_running` or `rate`, taking turns on the
 //!   queue's row;
@@ -14,6 +14,7 @@
 mod claim;
 mod create;
 mod housekeeping;
+mod keyed;
 mod limited;
 mod operate;
 mod release;

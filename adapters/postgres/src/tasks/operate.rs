@@ -1,7 +1,7 @@
 //! What operators do to tasks (domain: `Task::cancel`, `Task::retry`,
 //! `Task::check_deletable`): each one statement on the row, with a read to explain a refusal.
 
-use super::create::{free_expired_keys, lock_keys};
+use super::keyed::{free_expired_keys, lock_keys};
 use super::{TaskRow, get};
 use crate::error::{PgError, is_unique_violation};
 use crate::sql::{Now, open_states, plus, status_sql, with_now};

@@ -1,0 +1,36 @@
+//! [`PgOptions`]: how a [`PgStore`](crate::PgStore) connects.
+
+use pgqueue_ports::{Clock, StorageClock};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Pooled connections (the listener has one more of its own). Default 10.
+    pub pool_size: u32,
+    /// The schema holding pgqueue's tables (created if missing); `None`: the server's default
+    /// `search_path` (usually `public`).
+    pub schema: Option<String>,
+    /// Where time comes from: [`StorageClock`] (the database's clock) in production.
+    pub clock: Arc<dyn Clock>,
+    /// How long to wait for a connection (opening one, or a free one from the pool).
+    pub connect_timeout: Duration,
+    /// How long one wake-up of a queue covers later creates into it from this process (see
+    /// the crate docs, "NOTIFY protocol"): fewer NOTIFYs under bursts, at most this much
+    /// later a wake-up for tasks created inside the window. Default 2 ms; zero notifies
+    /// every create.
+    pub notify_debounce: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 10,
+            schema: None,
+            clock: Arc::new(StorageClock),
+            connect_timeout: Duration::from_secs(10),
+            notify_debounce: crate::debounce::DEFAULT_WINDOW,
+        }
+    }
+}
