@@ -438,6 +438,10 @@ async fn bench_prints_a_result_line_per_figure() {
             "200",
             "--finished-rows",
             "2000",
+            "--backlog-rows",
+            "2000",
+            "--queues",
+            "20",
         ])
         .output()
         .await
@@ -452,6 +456,8 @@ async fn bench_prints_a_result_line_per_figure() {
         "W2_drain_c4_jobs_s",
         "W2_priority_drain_c4_jobs_s",
         "W2_limited_drain_c32_jobs_s",
+        "W2_backlog_drain_c4_jobs_s",
+        "W2_queues_drain_c32_jobs_s",
         "W2_finished_empty_c4_jobs_s",
         "W2_finished_drain_c4_jobs_s",
         "W2_http_drain_c2_jobs_s",
