@@ -139,10 +139,17 @@ const CLAIM_ONE: &str = claim_sql!(concat!(
     unlimited!(),
     ")))"
 ));
+/// Several queues: each name is looked up by its key (`EXISTS` per element of `$4`), never
+/// tested against every queue of the namespace (`pq.name = ANY($4)` compares each queue with
+/// each name: with 1,000 of both, 9 ms per claim; as a join, or an `EXISTS` the planner may
+/// turn into one, it rescans the names per queue when the statistics of `queues` are stale,
+/// 90 ms). `OFFSET 0` keeps the `EXISTS` a probe of `queues_pkey` per name.
 const CLAIM_SEVERAL: &str = claim_sql!(concat!(
-    "r.queue = ANY(",
-    unpaused_queues!("pq.name = ANY($4)"),
-    ")"
+    "r.queue = ANY(ARRAY(SELECT n.name FROM unnest($4::text[]) AS n(name) \
+       WHERE EXISTS (SELECT 1 FROM queues pq WHERE pq.namespace = $2 AND pq.name = n.name \
+         AND pq.paused_at IS NULL AND ",
+    unlimited!(),
+    " OFFSET 0)))"
 ));
 
 /// Retains one task for each of `workers` (a name may repeat: a worker that buffers asks for
