@@ -507,6 +507,7 @@ async fn bench_ceiling_prints_pgbench_figures_and_ratios() {
         "insert_c2",
         "claim_finish_1stmt_c2",
         "claim_finish_2tx_c2",
+        "claim_finish_100_c2",
     ] {
         let line = stdout
             .lines()

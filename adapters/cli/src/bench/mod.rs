@@ -229,7 +229,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
                 format!("W2_drain_c{c}_jobs_s"),
                 rate,
                 format!("{n} tasks, worker runtime, no-op handlers"),
-                Some(&format!("claim_finish_1stmt_c{c}")),
+                Some(&format!("claim_finish_100_c{c}")),
             );
             report.add(format!("W2_c{c}_peak_rss_mb"), peak_rss_mb(), "", None);
             m.delete_queue("bench").await?;
