@@ -1447,3 +1447,55 @@ async fn a_create_inside_the_debounce_window_is_announced_at_its_end() {
     let _ = stop.send(());
     run.await.unwrap().unwrap();
 }
+
+/// A limited queue's claims take turns on its row's `claim_seq`: every claim and every change
+/// of the queue's limits bumps it, so a claim that read older limits or an older count
+/// retains nothing and reads again. Unlimited queues' claims leave it alone.
+#[tokio::test]
+async fn limited_claims_and_limit_changes_bump_the_claim_sequence() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let (app, q) = (ns("app"), queue("q"));
+    let limited = QueueMeta {
+        max_running: Some(Some(5)),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    store.create_queue(&app, &q, &limited).await.unwrap();
+    let seq = async || -> i64 {
+        strings(
+            db.url(),
+            "SELECT claim_seq::text FROM queues WHERE namespace = 'app' AND name = 'q'",
+        )
+        .await[0]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(seq().await, 0);
+    let batch: Vec<NewTask> = (0..3).map(|i| task(json!(i))).collect();
+    store.create_tasks(&app, &q, &batch).await.unwrap();
+    let got = store
+        .retain_tasks(&app, &worker("w"), std::slice::from_ref(&q), 2)
+        .await
+        .unwrap();
+    assert_eq!(got.tasks.len(), 2);
+    assert_eq!(seq().await, 1, "a claim that retained bumps it");
+    let unlimit = QueueMeta {
+        max_running: Some(None),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    store.update_queue(&app, &q, &unlimit).await.unwrap();
+    assert_eq!(seq().await, 2, "a change of limits bumps it");
+    store
+        .retain_tasks(&app, &worker("w"), std::slice::from_ref(&q), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        seq().await,
+        2,
+        "an unlimited queue's claim does not touch the row"
+    );
+}

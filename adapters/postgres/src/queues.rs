@@ -73,7 +73,7 @@ fn int(n: u32) -> i32 {
 macro_rules! set_limits {
     ($given_max:literal, $max:literal, $given_rate:literal, $per_second:literal, $burst:literal) => {
         concat!(
-            "max_running = CASE WHEN ",
+            "claim_seq = queues.claim_seq + 1, max_running = CASE WHEN ",
             $given_max,
             " THEN ",
             $max,
