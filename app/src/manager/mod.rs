@@ -14,6 +14,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 pub use operate::MAX_REDRIVE;
+pub(crate) use waiting::held_back_for;
 pub use waiting::{MAX_RETAIN, MAX_WAIT};
 
 /// The most tasks one batch create may carry.

@@ -4,7 +4,7 @@
 use super::Manager;
 use crate::error::{Error, Result};
 use pgqueue_domain::{QueueName, Task, WorkerName};
-use pgqueue_ports::Wakeup;
+use pgqueue_ports::{Retained, Wakeup};
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -20,8 +20,25 @@ pub const MAX_RETAIN: u32 = 1_000;
 /// slots of limited queues free up, without one.
 const SAFETY_POLL: Duration = Duration::from_secs(1);
 
-/// How soon a waiting retain held back by `max_running` looks again.
+/// How soon a claim held back by `max_running` looks again when nothing else wakes it: a
+/// slot freed by another process is found within this.
 const LIMITED_POLL: Duration = Duration::from_millis(50);
+
+/// How long a claim that queue limits held back should wait before looking again (at most
+/// `cap`): until the soonest next token of a rate, else [`LIMITED_POLL`]. None when no limit
+/// held it back. The worker runtime and waiting retains both sleep on this.
+pub(crate) fn held_back_for(retained: &Retained, cap: Duration) -> Option<Duration> {
+    if retained.limited.is_empty() {
+        return None;
+    }
+    let wait = retained
+        .limited
+        .iter()
+        .filter_map(|l| l.retry_in.map(|d| d.to_std()))
+        .min()
+        .unwrap_or(LIMITED_POLL);
+    Some(wait.clamp(Duration::from_millis(1), cap.max(Duration::from_millis(1))))
+}
 
 impl Manager {
     /// Retains up to `limit` tasks (1 to [`MAX_RETAIN`]) of `queues` (empty: any queue) for
@@ -83,22 +100,17 @@ impl Manager {
             return Ok((task.into_iter().collect(), SAFETY_POLL));
         }
         let retained = self.claim(worker, queues, limit).await?;
-        let retry = if retained.limited.is_empty() {
-            SAFETY_POLL
-        } else {
-            retained
-                .limited
-                .iter()
-                .filter_map(|l| l.retry_in.map(|d| d.to_std()))
-                .min()
-                .unwrap_or(LIMITED_POLL)
-                .clamp(Duration::from_millis(1), SAFETY_POLL)
-        };
+        let retry = held_back_for(&retained, SAFETY_POLL).unwrap_or(SAFETY_POLL);
         Ok((retained.tasks, retry))
     }
 
-    /// Whether a wake-up may concern a retain of `queues` in this namespace.
-    fn concerns(&self, w: &std::result::Result<Wakeup, RecvError>, queues: &[QueueName]) -> bool {
+    /// Whether a wake-up may concern a retain of `queues` (empty: any queue) in this
+    /// namespace; the worker runtime asks the same.
+    pub(crate) fn concerns(
+        &self,
+        w: &std::result::Result<Wakeup, RecvError>,
+        queues: &[QueueName],
+    ) -> bool {
         match w {
             Ok(Wakeup::Task { namespace, queue }) => {
                 namespace == &self.namespace && (queues.is_empty() || queues.contains(queue))
@@ -126,4 +138,61 @@ fn check_retain(limit: u32, wait: Duration) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgqueue_domain::{Limit, QueueName};
+    use pgqueue_ports::Limited;
+
+    fn limited(retry_in: Option<pgqueue_domain::Duration>) -> Limited {
+        Limited {
+            queue: QueueName::parse("q").unwrap(),
+            limit: if retry_in.is_some() {
+                Limit::Rate
+            } else {
+                Limit::MaxRunning
+            },
+            retry_in,
+        }
+    }
+
+    #[test]
+    fn a_held_back_claim_waits_for_the_soonest_token_or_the_short_poll_within_the_cap() {
+        let cap = Duration::from_secs(1);
+        assert_eq!(
+            held_back_for(&Retained::default(), cap),
+            None,
+            "not held back"
+        );
+        let slots = Retained {
+            tasks: Vec::new(),
+            limited: vec![limited(None)],
+        };
+        assert_eq!(held_back_for(&slots, cap), Some(LIMITED_POLL));
+        let tokens = Retained {
+            tasks: Vec::new(),
+            limited: vec![
+                limited(Some(pgqueue_domain::Duration::from_millis(300))),
+                limited(None),
+                limited(Some(pgqueue_domain::Duration::from_millis(20))),
+            ],
+        };
+        assert_eq!(held_back_for(&tokens, cap), Some(Duration::from_millis(20)));
+        let slow = Retained {
+            tasks: Vec::new(),
+            limited: vec![limited(Some(pgqueue_domain::Duration::from_secs(30)))],
+        };
+        assert_eq!(held_back_for(&slow, cap), Some(cap), "never past the cap");
+    }
+
+    #[test]
+    fn retains_ask_for_1_to_1000_tasks_and_wait_at_most_a_minute() {
+        assert!(check_retain(1, Duration::ZERO).is_ok());
+        assert!(check_retain(MAX_RETAIN, MAX_WAIT).is_ok());
+        assert!(check_retain(0, Duration::ZERO).is_err());
+        assert!(check_retain(MAX_RETAIN + 1, Duration::ZERO).is_err());
+        assert!(check_retain(1, MAX_WAIT + Duration::from_millis(1)).is_err());
+    }
 }

@@ -12,7 +12,7 @@
 
 use crate::coalesce::{Releaser, WORKER_FLUSHERS};
 use crate::error::{Error, Result};
-use crate::manager::Manager;
+use crate::manager::{Manager, held_back_for};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use pgqueue_domain::{QueueName, Task, WorkerName};
@@ -310,9 +310,10 @@ impl Worker {
                     match result {
                         Ok(retained) => {
                             let got = retained.tasks.len();
-                            limited = !retained.limited.is_empty();
+                            let held_back = held_back_for(&retained, self.poll_interval);
+                            limited = held_back.is_some();
                             self.start_jobs(retained.tasks, permits, &mut running, &crew);
-                            if limited {
+                            if let Some(wait) = held_back {
                                 // Held back by a limit: sleep until a job of ours ends, the
                                 // rate's next token, or a short poll (another process may
                                 // free a slot), never spinning. A job that ended while the
@@ -320,13 +321,6 @@ impl Worker {
                                 // look again at once.
                                 if seen == ended {
                                     idle = true;
-                                    let wait = retained
-                                        .limited
-                                        .iter()
-                                        .filter_map(|l| l.retry_in.map(|d| d.to_std()))
-                                        .min()
-                                        .unwrap_or(LIMITED_POLL)
-                                        .clamp(Duration::from_millis(1), self.poll_interval);
                                     poll.as_mut().reset(tokio::time::Instant::now() + wait);
                                 }
                             } else if got < asked && !wakeup_pending(&mut wakeups, &self.manager, &queues) {
@@ -346,7 +340,7 @@ impl Worker {
                 _ = &mut poll, if idle => idle = false,
                 w = wakeups.recv(), if idle && !signal_closed => {
                     signal_closed = matches!(w, Err(broadcast::error::RecvError::Closed));
-                    if concerns(&w, &self.manager, &queues) {
+                    if self.manager.concerns(&w, &queues) {
                         idle = false;
                     }
                 }
@@ -380,10 +374,6 @@ impl Worker {
     }
 }
 
-/// How soon a worker held back by `max_running` looks again when none of its own jobs
-/// ends first: a slot freed by another process is found within this.
-const LIMITED_POLL: Duration = Duration::from_millis(50);
-
 /// Claim statements a runtime keeps in flight at once.
 const MAX_CLAIMS_IN_FLIGHT: usize = 2;
 
@@ -398,29 +388,12 @@ fn wakeup_pending(
     let mut pending = false;
     loop {
         match wakeups.try_recv() {
-            Ok(w) => pending |= concerns(&Ok(w), m, queues),
+            Ok(w) => pending |= m.concerns(&Ok(w), queues),
             Err(broadcast::error::TryRecvError::Lagged(_)) => pending = true,
             Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => {
                 return pending;
             }
         }
-    }
-}
-
-/// Whether a wake-up may concern one of our queues.
-fn concerns(
-    w: &std::result::Result<Wakeup, broadcast::error::RecvError>,
-    m: &Manager,
-    queues: &[QueueName],
-) -> bool {
-    match w {
-        Ok(Wakeup::Task { namespace, queue }) => {
-            namespace == m.namespace() && queues.contains(queue)
-        }
-        Ok(Wakeup::Ticker { .. }) => false,
-        Ok(Wakeup::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => true,
-        // The store is gone; the poll still runs.
-        Err(broadcast::error::RecvError::Closed) => false,
     }
 }
 

@@ -4,11 +4,10 @@
 //! drained at c32 by one runtime that handles them all).
 
 use super::report::{Report, reset_peak_rss};
-use super::{BenchArgs, drain_queues, fresh, wants};
+use super::{BenchArgs, backlog, drain_queues, fresh, vacuum, wants};
 use crate::error::CliError;
 use pgqueue_app::Manager;
 use pgqueue_domain::{QueueMeta, TaskMeta};
-use pgqueue_ports::Store;
 use pgqueue_postgres::PgStore;
 use serde_json::json;
 
@@ -27,20 +26,7 @@ pub(super) async fn run(
         let c = args.concurrency.first().copied().unwrap_or(8);
         let m = fresh(store, manager, "w2-backlog").await?;
         let deep = args.backlog_rows;
-        let mut made = 0;
-        while made < deep + n {
-            let k = (deep + n - made).min(1000);
-            m.create_tasks(
-                "bench",
-                (0..k).map(|_| TaskMeta::new(json!({"k": 1}))).collect(),
-            )
-            .await?;
-            made += k;
-        }
-        store
-            .maintain(true)
-            .await
-            .map_err(pgqueue_app::Error::from)?;
+        backlog(store, &m, deep + n).await?;
         reset_peak_rss();
         let rate = drain_queues(&m, n, c, None, &["bench".to_string()]).await?;
         report.add(
@@ -73,10 +59,7 @@ pub(super) async fn run(
             )
             .await?;
         }
-        store
-            .maintain(true)
-            .await
-            .map_err(pgqueue_app::Error::from)?;
+        vacuum(store).await?;
         reset_peak_rss();
         let total = queues * PER_QUEUE;
         let rate = drain_queues(&m, total, C, None, &names).await?;

@@ -105,10 +105,7 @@ async fn fresh(store: &PgStore, manager: &Manager, label: &str) -> Result<Manage
     );
     let m = manager.with_namespace(&ns)?;
     // Every workload starts on a vacuumed table, not among the previous one's dead rows.
-    store
-        .maintain(true)
-        .await
-        .map_err(pgqueue_app::Error::from)?;
+    vacuum(store).await?;
     m.register_queue(QueueMeta {
         queue: Some("bench".into()),
         ..Default::default()
@@ -152,6 +149,12 @@ async fn precreate_with(
 /// among the dead rows of the workloads before it.
 async fn backlog(store: &PgStore, m: &Manager, n: usize) -> Result<(), CliError> {
     precreate(m, n).await?;
+    vacuum(store).await
+}
+
+/// Vacuums and analyses the task table, as a running server's maintenance does within
+/// seconds of a burst (and as pgbench does before its runs).
+async fn vacuum(store: &PgStore) -> Result<(), CliError> {
     store
         .maintain(true)
         .await

@@ -4,11 +4,10 @@
 //! that is never the bottleneck).
 
 use super::report::{Report, peak_rss_mb, reset_peak_rss};
-use super::{BenchArgs, drain, drain_with, fresh, precreate_with, wants};
+use super::{BenchArgs, drain, drain_with, fresh, precreate, precreate_with, vacuum, wants};
 use crate::error::CliError;
 use pgqueue_app::Manager;
 use pgqueue_domain::{QueueMeta, TaskMeta};
-use pgqueue_ports::Store;
 use pgqueue_postgres::PgStore;
 use serde_json::json;
 use std::time::Instant;
@@ -24,11 +23,7 @@ async fn with_statistics(store: &PgStore, m: &Manager) -> Result<(), CliError> {
         TaskMeta::new(json!({"k": 1})).unique_key(format!("warm-{i}"))
     })
     .await?;
-    store
-        .maintain(true)
-        .await
-        .map_err(pgqueue_app::Error::from)?;
-    Ok(())
+    vacuum(store).await
 }
 
 /// Runs the variant workloads the arguments ask for.
@@ -83,10 +78,7 @@ pub(super) async fn run(
             TaskMeta::new(json!({"k": 1})).priority([-20, -10, 0, 10, 20][i % 5])
         })
         .await?;
-        store
-            .maintain(true)
-            .await
-            .map_err(pgqueue_app::Error::from)?;
+        vacuum(store).await?;
         reset_peak_rss();
         let rate = drain(&m, n, c).await?;
         report.add(
@@ -103,11 +95,8 @@ pub(super) async fn run(
         // max_running cannot hold tasks ahead, so this separates what the limit costs from
         // what losing the prefetch costs.
         let m = fresh(store, manager, "w2-no-prefetch").await?;
-        precreate_with(&m, n, |_| TaskMeta::new(json!({"k": 1}))).await?;
-        store
-            .maintain(true)
-            .await
-            .map_err(pgqueue_app::Error::from)?;
+        precreate(&m, n).await?;
+        vacuum(store).await?;
         let rate = drain_with(&m, n, C, Some(0)).await?;
         report.add(
             format!("W2_no_prefetch_drain_c{C}_jobs_s"),
@@ -125,11 +114,8 @@ pub(super) async fn run(
             },
         )
         .await?;
-        precreate_with(&m, n, |_| TaskMeta::new(json!({"k": 1}))).await?;
-        store
-            .maintain(true)
-            .await
-            .map_err(pgqueue_app::Error::from)?;
+        precreate(&m, n).await?;
+        vacuum(store).await?;
         reset_peak_rss();
         let rate = drain(&m, n, C).await?;
         report.add(

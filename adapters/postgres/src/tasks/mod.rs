@@ -144,15 +144,47 @@ pub(crate) async fn get(
     ns: &Namespace,
     id: TaskId,
 ) -> Result<Task, PgError> {
-    let row: Option<TaskRow> = diesel::sql_query(GET)
+    by_id(conn, GET, now, ns, id)
+        .await?
+        .ok_or_else(|| StoreError::task_not_found(id).into())
+        .and_then(TaskRow::into_task)
+}
+
+/// Runs `sql`, a statement on one task (`$1` now, `$2` its id, `$3` the namespace) that
+/// returns it or nothing.
+async fn by_id(
+    conn: &mut AsyncPgConnection,
+    sql: &'static str,
+    now: Now,
+    ns: &Namespace,
+    id: TaskId,
+) -> Result<Option<TaskRow>, PgError> {
+    Ok(diesel::sql_query(sql)
         .bind::<Nullable<Timestamptz>, _>(now)
         .bind::<BigInt, _>(id)
         .bind::<Text, _>(ns.as_str())
         .load(conn)
         .await?
-        .pop();
-    row.ok_or_else(|| StoreError::task_not_found(id).into())
-        .and_then(TaskRow::into_task)
+        .pop())
+}
+
+/// Runs `sql` (as [`by_id`]) and answers the task it changed; when it changed none, NotFound
+/// if there is no such task, else the rule that refused it.
+async fn change_by_id(
+    conn: &mut AsyncPgConnection,
+    sql: &'static str,
+    now: Now,
+    ns: &Namespace,
+    id: TaskId,
+    refused: pgqueue_domain::Error,
+) -> Result<Task, PgError> {
+    match by_id(conn, sql, now, ns, id).await? {
+        Some(row) => row.into_task(),
+        None => {
+            get(conn, now, ns, id).await?;
+            Err(StoreError::Rule(refused).into())
+        }
+    }
 }
 
 /// The tasks a listing shows: the namespace's, optionally of one queue (`$3`) and in one

@@ -2,7 +2,7 @@
 //! `Task::check_deletable`): each one statement on the row, with a read to explain a refusal.
 
 use super::keyed::{free_expired_keys, lock_keys};
-use super::{TaskRow, get};
+use super::{TaskRow, change_by_id, get};
 use crate::error::{PgError, is_unique_violation};
 use crate::sql::{Now, open_states, plus, status_sql, with_now};
 use diesel::QueryableByName;
@@ -32,20 +32,7 @@ pub(crate) async fn cancel(
     ns: &Namespace,
     id: TaskId,
 ) -> Result<Task, PgError> {
-    let row: Option<TaskRow> = diesel::sql_query(CANCEL)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(ns.as_str())
-        .load(conn)
-        .await?
-        .pop();
-    match row {
-        Some(row) => row.into_task(),
-        None => {
-            get(conn, now, ns, id).await?;
-            Err(StoreError::Rule(DomainError::TaskEnded).into())
-        }
-    }
+    change_by_id(conn, CANCEL, now, ns, id, DomainError::TaskEnded).await
 }
 
 /// The retry of the tasks `$3` (domain: `Task::retry`): ended without doing the work, back
@@ -228,20 +215,7 @@ pub(crate) async fn delete(
     ns: &Namespace,
     id: TaskId,
 ) -> Result<Task, PgError> {
-    let row: Option<TaskRow> = diesel::sql_query(DELETE)
-        .bind::<Nullable<Timestamptz>, _>(now)
-        .bind::<BigInt, _>(id)
-        .bind::<Text, _>(ns.as_str())
-        .load(conn)
-        .await?
-        .pop();
-    match row {
-        Some(row) => row.into_task(),
-        None => {
-            get(conn, now, ns, id).await?;
-            Err(StoreError::Rule(DomainError::StillRetained).into())
-        }
-    }
+    change_by_id(conn, DELETE, now, ns, id, DomainError::StillRetained).await
 }
 
 const PURGE: &str = concat!(
