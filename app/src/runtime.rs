@@ -42,6 +42,9 @@ pub struct RuntimeConfig {
     /// How often the store's housekeeping ([`pgqueue_ports::Store::maintain`]) is asked
     /// whether something is due. Default 10 seconds.
     pub maintenance_interval: Duration,
+    /// How long task events are kept for readers that reconnect (`GET P/events` with
+    /// `Last-Event-ID`); older ones are forgotten by the maintenance pass. Default 1 hour.
+    pub events_retention: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -54,6 +57,7 @@ impl Default for RuntimeConfig {
             ticker_batch: 100,
             max_ticker_sleep: Duration::from_secs(1),
             maintenance_interval: Duration::from_secs(10),
+            events_retention: Duration::from_secs(3600),
         }
     }
 }
@@ -180,6 +184,14 @@ impl Runtime {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "store maintenance failed"),
+            }
+            let retention = WireDuration::from_nanos(
+                i64::try_from(self.config.events_retention.as_nanos()).unwrap_or(i64::MAX),
+            );
+            match store.prune_events(retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(pruned = n, "old task events forgotten"),
+                Err(e) => tracing::warn!(error = %e, "pruning task events failed"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.maintenance_interval) => {}

@@ -41,6 +41,11 @@ pub enum Error {
         "invalid status {0:?}: expected one of new, retained, retry, released, failed, expired, cancelled"
     )]
     InvalidStatus(String),
+    /// An event kind that is not one of the stream's.
+    #[error(
+        "invalid event {0:?}: expected one of created, retained, released, failed, retry, expired, cancelled, rescued, deleted, paused, resumed"
+    )]
+    InvalidEvent(String),
     /// A JSON value holds U+0000, which PostgreSQL cannot store (`<field>` is the body field).
     #[error("{0} contains \\u0000, which cannot be stored")]
     ContainsNul(&'static str),

@@ -10,6 +10,7 @@
 
 pub mod duration;
 pub mod error;
+pub mod event;
 pub mod json;
 pub mod limits;
 pub mod name;
@@ -23,6 +24,7 @@ pub mod worker;
 
 pub use duration::Duration;
 pub use error::{Error, Result};
+pub use event::{EventFilter, EventId, EventKind, Resume, TaskEvent};
 pub use limits::{Admission, Bucket, Limit, Limits, Rate};
 pub use name::{Namespace, QueueName, TickerName};
 pub use page::Page;

@@ -37,6 +37,13 @@ pub fn add(t: Timestamp, d: Duration) -> Timestamp {
         .map_or(MAX_TIMESTAMP, |s| s.min(MAX_TIMESTAMP))
 }
 
+/// `t - d`, at microsecond resolution, stopping at the earliest instant chrono can hold
+/// (a retention longer than history means "keep everything").
+pub fn subtract(t: Timestamp, d: Duration) -> Timestamp {
+    t.checked_sub_signed(TimeDelta::microseconds(d.as_micros()))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// `t + d` when it stays within RFC 3339's years; otherwise `field` is refused.
 pub fn add_checked(field: &'static str, t: Timestamp, d: Duration) -> Result<Timestamp> {
     t.checked_add_signed(TimeDelta::microseconds(d.as_micros()))

@@ -16,7 +16,9 @@ pub mod store;
 pub use clock::{Clock, ManualClock, StorageClock, SystemClock};
 pub use error::{Failure, StoreError, StoreResult};
 pub use signal::{Signal, Wakeup};
-pub use store::{FiredTicker, Limited, Listing, Maintenance, Retained, Store, TickerScope};
+pub use store::{
+    EventPage, FiredTicker, Limited, Listing, Maintenance, Retained, Store, TickerScope,
+};
 
 #[cfg(feature = "mocks")]
 pub use clock::MockClock;

@@ -21,8 +21,9 @@ use crate::signal::Signal;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Created, Duration, Limit, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch,
-    Status, StatusCount, Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    Created, Duration, EventId, Limit, Namespace, NewTask, Outcome, Page, Queue, QueueName,
+    QueuePatch, Status, StatusCount, Task, TaskEvent, TaskFilter, TaskId, Ticker, TickerName,
+    TickerPatch, WorkerName,
 };
 
 /// One page of a list, with the total before pagination.
@@ -81,6 +82,19 @@ pub enum TickerScope {
     Deliveries(Namespace),
     /// Tickers with a queue, in every namespace: turned into tasks by the server.
     Queued,
+}
+
+/// A reader's next events ([`Store::read_events`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventPage {
+    /// The namespace's events after the reader's id, in id order.
+    pub events: Vec<TaskEvent>,
+    /// Where the reader stands now: read on after this id (it may be past the last event
+    /// returned, when events of other namespaces followed).
+    pub last: EventId,
+    /// The reader's id was outside the kept window (or never given out): `events` is empty
+    /// and `last` is the newest id (domain: `event::resume`).
+    pub reset: bool,
 }
 
 /// Storage for queues, tasks and tickers.
@@ -297,6 +311,25 @@ pub trait Store: Send + Sync {
         let _ = force;
         Ok(Maintenance::default())
     }
+
+    // ---- events ----
+
+    /// The events of `ns` after `last` (none: from the newest on, so a new reader gets only
+    /// what happens next), at most about `limit`. Every change of the methods above records
+    /// its events in the same transaction (domain: `event`), so a reader that comes back
+    /// with its last id gets each later event once, in order, as long as the events after it
+    /// are still kept.
+    async fn read_events(
+        &self,
+        ns: &Namespace,
+        last: Option<EventId>,
+        limit: u32,
+    ) -> StoreResult<EventPage>;
+
+    /// Forgets the events of every namespace older than `retention` (on the store's clock),
+    /// oldest first, so that what is kept is always everything after some id; returns how
+    /// many were forgotten.
+    async fn prune_events(&self, retention: Duration) -> StoreResult<u64>;
 
     // ---- tickers ----
 

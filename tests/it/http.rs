@@ -442,6 +442,7 @@ async fn openapi_lists_every_route() {
         ("get", "/ticker/{name}"),
         ("patch", "/ticker/{name}"),
         ("delete", "/ticker/{name}"),
+        ("get", "/events"),
         ("get", "/metrics"),
         ("get", "/openapi.json"),
     ];
@@ -452,8 +453,8 @@ async fn openapi_lists_every_route() {
         );
     }
     // `PUT /task/{queue}` is described under the one template `/task/{id}`; the operator
-    // routes add seven paths.
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 19);
+    // routes add seven paths, the event stream one.
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 20);
 }
 
 #[tokio::test]

@@ -323,6 +323,13 @@ pub struct RunArgs {
     /// How often ended tasks past their retention are deleted.
     #[arg(long = "cleanup-period", env = "PGQUEUE_CLEANUP_PERIOD", default_value = "1h", value_parser = parse_duration)]
     pub cleanup_period: Duration,
+    /// How long task events are kept for event-stream readers that reconnect
+    /// (`GET /api/events` with `Last-Event-ID`).
+    #[arg(long = "events.retention", env = "PGQUEUE_EVENTS_RETENTION", default_value = "1h", value_parser = parse_duration)]
+    pub events_retention: Duration,
+    /// Serve the web dashboard at `/` (`--http.ui=false` turns it off).
+    #[arg(long = "http.ui", env = "PGQUEUE_HTTP_UI", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub http_ui: bool,
     /// Largest accepted request body, in bytes.
     #[arg(long = "http.body-limit", env = "PGQUEUE_HTTP_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: u64,

@@ -116,6 +116,7 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
         header_timeout: positive(args.header_timeout),
         body_timeout: positive(args.body_timeout),
         shutdown_timeout: args.shutdown_timeout.to_std(),
+        ui: args.http_ui,
         ..Default::default()
     };
     let http = tokio::spawn(serve(
@@ -129,6 +130,7 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
             .cleanup_period
             .to_std()
             .max(std::time::Duration::from_millis(1)),
+        events_retention: args.events_retention.to_std(),
         ..Default::default()
     };
     let background = tokio::spawn(Runtime::new(manager.clone(), runtime_config).run(wait(stopped)));

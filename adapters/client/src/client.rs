@@ -32,6 +32,7 @@ struct NewTaskWire<'a> {
     meta: &'a TaskMeta,
 }
 
+mod events;
 mod operate;
 
 impl Client {
@@ -377,18 +378,7 @@ impl Client {
         let req = self
             .request(Method::GET, &["ticker", "next"], &[])?
             .header(ACCEPT, "text/event-stream");
-        let res = check(req.send().await?).await?;
-        Ok(res
-            .bytes_stream()
-            .eventsource()
-            .map(|item| {
-                item.map(|e| SseEvent {
-                    event: e.event,
-                    data: e.data,
-                })
-                .map_err(|e| ClientError::Stream(e.to_string()))
-            })
-            .boxed())
+        Ok(sse_stream(check(req.send().await?).await?))
     }
 
     // ---- system ----
@@ -415,6 +405,21 @@ fn page(offset: Option<u64>, limit: Option<u64>) -> Vec<(&'static str, String)> 
         q.push(("limit", l.to_string()));
     }
     q
+}
+
+/// The server-sent events of a streaming answer.
+fn sse_stream(res: Response) -> EventStream {
+    res.bytes_stream()
+        .eventsource()
+        .map(|item| {
+            item.map(|e| SseEvent {
+                event: e.event,
+                id: e.id,
+                data: e.data,
+            })
+            .map_err(|e| ClientError::Stream(e.to_string()))
+        })
+        .boxed()
 }
 
 /// Passes a 2xx answer through; turns any other into [`ClientError::Api`].

@@ -22,7 +22,7 @@ mod types;
 
 pub use client::{Client, EventStream};
 pub use error::ClientError;
-pub use types::{Listing, Release, ReleaseAnswer, ReleaseItem, SseEvent, TaskQuery};
+pub use types::{EventData, Listing, Release, ReleaseAnswer, ReleaseItem, SseEvent, TaskQuery};
 
 pub use pgqueue_domain::{
     Created, Duration, Queue, QueueMeta, Status, TaskId, TaskMeta, TaskView, Ticker, TickerMeta,

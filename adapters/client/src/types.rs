@@ -1,6 +1,6 @@
 //! The client's own wire types: what the domain's types do not already describe.
 
-use pgqueue_domain::{Outcome, Status, Ticker};
+use pgqueue_domain::{Outcome, Status, TaskId, Ticker};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -122,11 +122,44 @@ impl From<Outcome> for Release {
 pub struct SseEvent {
     /// The event name (`message` when the server gave none).
     pub event: String,
+    /// The event's `id:` (empty when it has none: pings, tickers). Send the last one back as
+    /// `last_event_id` when reconnecting to [`crate::Client::events`].
+    pub id: String,
     /// The data lines joined with `\n`; empty for pings.
     pub data: String,
 }
 
+/// What a `task` or `queue` event of [`crate::Client::events`] says (`docs/events.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EventData {
+    /// The task (task events only).
+    #[serde(default)]
+    pub id: Option<TaskId>,
+    /// The queue.
+    pub queue: String,
+    /// The namespace.
+    pub namespace: String,
+    /// The kind: `created`, `retained`, `released`, `failed`, `retry`, `expired`,
+    /// `cancelled`, `rescued`, `deleted` (task events), `paused`, `resumed` (queue events).
+    pub event: String,
+    /// The task's status after the change (task events only).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// When it happened (RFC 3339).
+    pub at: String,
+}
+
 impl SseEvent {
+    /// The event id as a number, when the event has one.
+    pub fn event_id(&self) -> Option<u64> {
+        self.id.parse().ok()
+    }
+
+    /// What a `task` or `queue` event carries; `None` for other events.
+    pub fn event_data(&self) -> Option<Result<EventData, serde_json::Error>> {
+        matches!(self.event.as_str(), "task" | "queue").then(|| serde_json::from_str(&self.data))
+    }
+
     /// The ticker a `ticker` event carries; `None` for other events.
     pub fn ticker(&self) -> Option<Result<Ticker, serde_json::Error>> {
         (self.event == "ticker").then(|| serde_json::from_str(&self.data))

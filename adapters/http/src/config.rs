@@ -40,6 +40,8 @@ pub struct HttpConfig {
     /// How long [`crate::serve`] waits, once shut down, for requests in flight before it
     /// closes the connections still open and returns. Default 10 s.
     pub shutdown_timeout: Duration,
+    /// Serve the web dashboard at `/` (outside the prefix). Default on.
+    pub ui: bool,
 }
 
 impl Default for HttpConfig {
@@ -52,6 +54,7 @@ impl Default for HttpConfig {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            ui: true,
         }
     }
 }

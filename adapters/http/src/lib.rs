@@ -18,6 +18,7 @@ mod body;
 mod config;
 mod envelope;
 mod error;
+mod event_stream;
 mod limits;
 mod metrics;
 mod openapi;
@@ -27,6 +28,7 @@ mod router;
 mod routes;
 mod server;
 mod sse;
+mod ui;
 
 pub use config::{
     DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_PREFIX,

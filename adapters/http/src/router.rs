@@ -79,6 +79,7 @@ pub(crate) const ROUTES: &[(Verb, &str)] = &[
     (Verb::Get, "/ticker/{name}"),
     (Verb::Patch, "/ticker/{name}"),
     (Verb::Delete, "/ticker/{name}"),
+    (Verb::Get, "/events"),
     (Verb::Get, "/metrics"),
     (Verb::Get, "/openapi.json"),
 ];
@@ -116,6 +117,7 @@ pub(crate) enum Endpoint {
     GetTicker(String),
     UpdateTicker(String),
     DeleteTicker(String),
+    Events,
     Metrics,
     OpenApi,
 }
@@ -191,6 +193,8 @@ pub(crate) fn resolve(
                 ("/task/{id}/retry", Some(task_id(id).map(E::RetryTask)))
             }
             (["task", _, "retry"], _) => ("/task/{id}/retry", None),
+            (["events"], V::Get) => ("/events", Some(Ok(E::Events))),
+            (["events"], _) => ("/events", None),
             (["ticker"], V::Get) => ("/ticker", Some(Ok(E::ListTickers))),
             (["ticker"], V::Post) => ("/ticker", Some(Ok(E::CreateTicker))),
             (["ticker"], _) => ("/ticker", None),

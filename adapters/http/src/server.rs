@@ -37,6 +37,8 @@ pub(crate) struct State {
     pub metrics: Option<Metrics>,
     /// Flips to `true` when the server shuts down: ends SSE streams.
     pub shutdown: watch::Receiver<bool>,
+    /// Serve the dashboard's files at `/`.
+    pub ui: bool,
 }
 
 /// The whole REST API as one filter, for embedding in another warp server or for
@@ -175,6 +177,7 @@ pub(crate) fn build(
         body_timeout: config.body_timeout,
         metrics,
         shutdown,
+        ui: config.ui,
     });
     let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let body = warp::body::stream().map(boxed_body);
@@ -203,6 +206,11 @@ async fn handle(
     body: BodyStream,
 ) -> Response {
     let started = Instant::now();
+    if state.ui
+        && let Some(page) = crate::ui::asset(&method, path, &state.prefix)
+    {
+        return page;
+    }
     let verb = Verb::of(&method);
     let resolved = match crate::limits::check(path, query, &headers) {
         Err(error) => Err(router::Miss {

@@ -4,7 +4,7 @@
 
 use crate::state::State;
 use chrono::{DateTime, Utc};
-use pgqueue_domain::{Namespace, QueueName, Task, TaskId, WorkerName};
+use pgqueue_domain::{EventKind, Namespace, QueueName, Task, TaskEvent, TaskId, WorkerName};
 use pgqueue_ports::{Limited, Retained, StoreResult};
 
 impl State {
@@ -43,6 +43,8 @@ impl State {
             let task = self.transition(ns, id, now, |t, q, now| t.retain(worker, q.lease, now))?;
             out.tasks.push(task);
         }
+        let events = TaskEvent::of_all(&out.tasks, |_| Some(EventKind::Retained), now);
+        self.events.record(events);
         Ok(out)
     }
 

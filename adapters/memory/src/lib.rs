@@ -11,6 +11,7 @@
 //! crate only selects, orders and stores.
 
 mod claim;
+mod events;
 mod operate;
 mod queues;
 mod state;

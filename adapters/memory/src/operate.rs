@@ -2,7 +2,9 @@
 
 use crate::state::State;
 use chrono::{DateTime, Utc};
-use pgqueue_domain::{Namespace, Queue, QueueName, Status, Task, TaskId, Ticker, TickerName};
+use pgqueue_domain::{
+    EventKind, Namespace, Queue, QueueName, Status, Task, TaskEvent, TaskId, Ticker, TickerName,
+};
 use pgqueue_ports::{StoreError, StoreResult};
 
 /// The refusal of a retry whose unique key another waiting task holds.
@@ -17,7 +19,10 @@ impl State {
         id: TaskId,
         now: DateTime<Utc>,
     ) -> StoreResult<Task> {
-        self.transition(ns, id, now, |t, _, now| t.cancel(now).map(|_| ()))
+        let task = self.transition(ns, id, now, |t, _, now| t.cancel(now).map(|_| ()))?;
+        let events = TaskEvent::of_all([&task], EventKind::of_cancel, now);
+        self.events.record(events);
+        Ok(task)
     }
 
     /// Whether another task of `task`'s queue holds its unique key at `now`.
@@ -61,6 +66,8 @@ impl State {
             }
         }
         self.tasks.insert(id, task.clone());
+        self.events
+            .record([TaskEvent::of(&task, EventKind::Retry, now)]);
         Ok(task)
     }
 
@@ -103,6 +110,8 @@ impl State {
         let task = self.get_task(ns, id, now)?;
         task.check_deletable()?;
         self.tasks.remove(&id);
+        self.events
+            .record([TaskEvent::of(&task, EventKind::Deleted, now)]);
         Ok(task)
     }
 
@@ -121,10 +130,14 @@ impl State {
             .filter(|t| statuses.contains(&Status::derive(t.state(), t.dies_at(), now)))
             .map(|t| t.id)
             .collect();
-        for id in &doomed {
-            self.tasks.remove(id);
-        }
-        doomed.len() as u64
+        let removed: Vec<Task> = doomed
+            .iter()
+            .filter_map(|id| self.tasks.remove(id))
+            .map(|t| t.observe(now))
+            .collect();
+        let events = TaskEvent::of_all(&removed, |_| Some(EventKind::Deleted), now);
+        self.events.record(events);
+        removed.len() as u64
     }
 
     pub(crate) fn pause_queue(
@@ -138,12 +151,17 @@ impl State {
             .queues
             .get_mut(&(ns.clone(), name.clone()))
             .ok_or_else(|| StoreError::not_found("queue", name))?;
-        if paused {
+        let kind = if paused {
             queue.pause(now);
+            EventKind::Paused
         } else {
             queue.resume();
-        }
-        Ok(queue.clone())
+            EventKind::Resumed
+        };
+        let queue = queue.clone();
+        self.events
+            .record([TaskEvent::of_queue(ns, name, kind, now)]);
+        Ok(queue)
     }
 
     /// Whether retains skip the queue `name` of `ns`.

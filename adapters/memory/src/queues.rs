@@ -2,7 +2,9 @@
 
 use crate::state::{State, paginate};
 use chrono::{DateTime, Utc};
-use pgqueue_domain::{Namespace, Page, Queue, QueueName, QueuePatch, Status, StatusCount, Task};
+use pgqueue_domain::{
+    EventKind, Namespace, Page, Queue, QueueName, QueuePatch, Status, StatusCount, Task, TaskEvent,
+};
 use pgqueue_ports::{Listing, StoreError, StoreResult};
 
 fn queue_exists() -> StoreError {
@@ -149,10 +151,13 @@ impl State {
             .filter(|t| Status::derive(t.state(), t.dies_at(), now).is_end())
             .map(|t| t.id)
             .collect();
-        ended
+        let removed: Vec<Task> = ended
             .into_iter()
             .filter_map(|id| self.tasks.remove(&id))
             .map(|t| t.observe(now))
-            .collect()
+            .collect();
+        let events = TaskEvent::of_all(&removed, |_| Some(EventKind::Deleted), now);
+        self.events.record(events);
+        removed
     }
 }

@@ -1,5 +1,6 @@
 //! The data held in memory, keyed so that listings come out in their required order.
 
+use crate::events::EventLog;
 use pgqueue_domain::{Bucket, Namespace, Page, Queue, QueueName, Task, TaskId, Ticker, TickerName};
 use pgqueue_ports::Listing;
 use std::collections::BTreeMap;
@@ -14,6 +15,8 @@ pub(crate) struct State {
     /// The token buckets of queues with a rate, as their last claim left them.
     pub buckets: BTreeMap<(Namespace, QueueName), Bucket>,
     pub last_id: TaskId,
+    /// Every change's events, numbered in the order they happened.
+    pub events: EventLog,
 }
 
 impl State {

@@ -5,12 +5,13 @@ use crate::state::State;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
-    Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName, time,
+    Created, Duration, EventId, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch,
+    Status, StatusCount, Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    time,
 };
 use pgqueue_ports::{
-    Clock, FiredTicker, Listing, Retained, Signal, StorageClock, Store, StoreResult, TickerScope,
-    Wakeup,
+    Clock, EventPage, FiredTicker, Listing, Retained, Signal, StorageClock, Store, StoreResult,
+    TickerScope, Wakeup,
 };
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -279,6 +280,20 @@ impl Store for MemoryStore {
     async fn clean_up(&self, limit: u32) -> StoreResult<u64> {
         let now = self.instant();
         Ok(self.lock().clean_up(limit, now))
+    }
+
+    async fn read_events(
+        &self,
+        ns: &Namespace,
+        last: Option<EventId>,
+        limit: u32,
+    ) -> StoreResult<EventPage> {
+        Ok(self.lock().events.read(ns, last, limit))
+    }
+
+    async fn prune_events(&self, retention: Duration) -> StoreResult<u64> {
+        let before = time::subtract(self.instant(), retention);
+        Ok(self.lock().events.prune(before))
     }
 
     async fn create_ticker(

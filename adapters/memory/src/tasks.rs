@@ -4,8 +4,8 @@
 use crate::state::{State, paginate};
 use chrono::{DateTime, Utc};
 use pgqueue_domain::{
-    Created, Namespace, NewTask, Outcome, Queue, QueueName, Task, TaskFilter, TaskId, UniqueKey,
-    WorkerName,
+    Created, EventKind, Namespace, NewTask, Outcome, Queue, QueueName, Task, TaskEvent, TaskFilter,
+    TaskId, UniqueKey, WorkerName,
 };
 use pgqueue_ports::{Listing, StoreError, StoreResult};
 
@@ -78,6 +78,8 @@ impl State {
             self.last_id += 1;
             let task = Task::create(self.last_id, &q, new.clone(), now);
             self.tasks.insert(task.id, task.clone());
+            self.events
+                .record([TaskEvent::of(&task, EventKind::Created, now)]);
             out.push(Created::New(task));
         }
         Ok(out)
@@ -119,9 +121,12 @@ impl State {
         outcome: &Outcome,
         now: DateTime<Utc>,
     ) -> StoreResult<Task> {
-        self.transition(ns, id, now, |task, queue, now| {
+        let task = self.transition(ns, id, now, |task, queue, now| {
             task.release(outcome, queue.retry_delay, now)
-        })
+        })?;
+        let kind = EventKind::of_release(&task);
+        self.events.record([TaskEvent::of(&task, kind, now)]);
+        Ok(task)
     }
 
     pub(crate) fn heartbeat(
@@ -154,6 +159,8 @@ impl State {
             rescued.push(self.transition(&ns, id, now, |t, q, now| t.rescue(q.retry_delay, now))?);
         }
         rescued.sort_by_key(|t| t.id);
+        let events = TaskEvent::of_all(&rescued, |_| Some(EventKind::Rescued), now);
+        self.events.record(events);
         Ok(rescued)
     }
 
@@ -166,9 +173,13 @@ impl State {
             .map(|t| t.id)
             .take(limit as usize)
             .collect();
-        for id in &doomed {
-            self.tasks.remove(id);
-        }
-        doomed.len() as u64
+        let removed: Vec<Task> = doomed
+            .iter()
+            .filter_map(|id| self.tasks.remove(id))
+            .map(|t| t.observe(now))
+            .collect();
+        let events = TaskEvent::of_all(&removed, EventKind::of_clean_up, now);
+        self.events.record(events);
+        removed.len() as u64
     }
 }

@@ -3,7 +3,9 @@
 
 use crate::state::{State, paginate};
 use chrono::{DateTime, Utc};
-use pgqueue_domain::{Namespace, NewTask, Page, Task, Ticker, TickerName, TickerPatch};
+use pgqueue_domain::{
+    EventKind, Namespace, NewTask, Page, Task, TaskEvent, Ticker, TickerName, TickerPatch,
+};
 use pgqueue_ports::{FiredTicker, Listing, StoreError, StoreResult, TickerScope};
 
 fn ticker_exists() -> StoreError {
@@ -152,6 +154,8 @@ impl State {
                     let new = NewTask::from_stored(ticker.payload.clone(), ticker.task_priority());
                     let task = Task::create(self.last_id, &q, new, now);
                     self.tasks.insert(task.id, task.clone());
+                    self.events
+                        .record([TaskEvent::of(&task, EventKind::Created, now)]);
                     Some(task)
                 }
                 None => None,

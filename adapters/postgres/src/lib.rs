@@ -102,6 +102,7 @@ mod connect;
 mod debounce;
 mod enqueue;
 mod error;
+mod events;
 mod listing;
 mod maintenance;
 mod migrate;

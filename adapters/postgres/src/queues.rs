@@ -292,7 +292,10 @@ pub(crate) async fn pause(
     let rows: Vec<QueueRow> = diesel::sql_query(concat!(
         with_now!(),
         ", q AS (UPDATE queues SET paused_at = CASE WHEN $4 THEN coalesce(paused_at, c.now) END \
-           FROM c WHERE namespace = $2 AND name = $3 RETURNING queues.*) \
+           FROM c WHERE namespace = $2 AND name = $3 RETURNING queues.*), \
+         recorded AS (INSERT INTO task_events (at, namespaces, queues, tasks, kinds, statuses) \
+           SELECT c.now, ARRAY[q.namespace], ARRAY[q.name], ARRAY[NULL::bigint], \
+             ARRAY[CASE WHEN $4 THEN 'paused' ELSE 'resumed' END], ARRAY[NULL::text] FROM q, c) \
          SELECT q.* FROM q LEFT JOIN (SELECT pg_notify('pgqueue', 'task:' || $2 || ':' || $3) \
            FROM q WHERE NOT $4) AS woken ON true"
     ))

@@ -74,14 +74,31 @@ macro_rules! open_states {
 }
 pub(crate) use open_states;
 
+/// The derived status of the row `$t` (an alias with `state` and `dies_at`) at `c.now`
+/// (domain: `Status::derive`).
+macro_rules! status_of {
+    ($t:literal) => {
+        concat!(
+            "(CASE WHEN ",
+            $t,
+            ".state IN ",
+            $crate::sql::ended_states!(),
+            " THEN ",
+            $t,
+            ".state WHEN ",
+            $t,
+            ".dies_at <= c.now THEN 'expired' ELSE ",
+            $t,
+            ".state END)"
+        )
+    };
+}
+pub(crate) use status_of;
+
 /// The derived status of task `t` at `c.now` (domain: `Status::derive`).
 macro_rules! status_sql {
     () => {
-        concat!(
-            "(CASE WHEN t.state IN ",
-            $crate::sql::ended_states!(),
-            " THEN t.state WHEN t.dies_at <= c.now THEN 'expired' ELSE t.state END)"
-        )
+        $crate::sql::status_of!("t")
     };
 }
 pub(crate) use status_sql;
@@ -156,6 +173,47 @@ macro_rules! backs_off {
     };
 }
 pub(crate) use backs_off;
+
+/// The CTE `recorded` (with its leading comma): the events of the rows of CTE `$rows`
+/// (tasks after — or, deleted, as of — the change, with `id`, `namespace`, `queue`, `state`
+/// and `dies_at`) as ONE row of `task_events`, element by element in task id order (domain:
+/// `TaskEvent::of_all`). `$kind` is each row's event kind, an SQL text over `ev` (NULL: that
+/// row is no event); the status is the row's at `c.now`. No row changed, no event row.
+macro_rules! record_events {
+    ($rows:literal, $kind:expr) => {
+        concat!(
+            ", recorded AS (INSERT INTO task_events (at, namespaces, queues, tasks, kinds, statuses) \
+               SELECT (SELECT now FROM c), array_agg(e.namespace ORDER BY e.id), array_agg(e.queue ORDER BY e.id), \
+                 array_agg(e.id ORDER BY e.id), array_agg(e.kind ORDER BY e.id), \
+                 array_agg(e.status ORDER BY e.id) \
+               FROM (SELECT ev.id, ev.namespace, ev.queue, ",
+            $kind,
+            " AS kind, ",
+            $crate::sql::status_of!("ev"),
+            " AS status FROM ",
+            $rows,
+            " ev, c) e WHERE e.kind IS NOT NULL HAVING count(*) > 0)"
+        )
+    };
+}
+pub(crate) use record_events;
+
+/// `$stmt`, a data-modifying statement on tasks returning `t.*, c.now AS now` after the CTEs
+/// `$ctes` (which start with [`with_now`]), with its events recorded in the same statement
+/// ([`record_events`]): it answers the same rows.
+macro_rules! recorded {
+    ($ctes:expr, $stmt:expr, $kind:expr) => {
+        concat!(
+            $ctes,
+            ", changed AS (",
+            $stmt,
+            ")",
+            $crate::sql::record_events!("changed", $kind),
+            " SELECT * FROM changed"
+        )
+    };
+}
+pub(crate) use recorded;
 
 /// A page bound as SQL's BIGINT.
 pub(crate) fn clamp(n: u64) -> i64 {

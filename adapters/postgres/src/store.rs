@@ -4,18 +4,18 @@ use crate::connect::ConnSpec;
 use crate::debounce::Debouncer;
 use crate::error::{PgError, never_sent};
 use crate::options::PgOptions;
-use crate::{listen, maintenance, migrate, queues, tasks, tickers};
+use crate::{events, listen, maintenance, migrate, queues, tasks, tickers};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
 use pgqueue_domain::{
-    Created, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status, StatusCount,
-    Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
+    Created, EventId, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status,
+    StatusCount, Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
 };
 use pgqueue_ports::{
-    Clock, FiredTicker, Listing, Maintenance, Retained, Signal, Store, StoreError, StoreResult,
-    TickerScope,
+    Clock, EventPage, FiredTicker, Listing, Maintenance, Retained, Signal, Store, StoreError,
+    StoreResult, TickerScope,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -407,6 +407,22 @@ impl Store for PgStore {
 
     async fn maintain(&self, force: bool) -> StoreResult<Maintenance> {
         self.with_conn(async |c| maintenance::maintain(c, force, &self.inner.horizon).await)
+            .await
+    }
+
+    async fn read_events(
+        &self,
+        ns: &Namespace,
+        last: Option<EventId>,
+        limit: u32,
+    ) -> StoreResult<EventPage> {
+        self.with_conn(async |c| events::read(c, ns, last, limit).await)
+            .await
+    }
+
+    async fn prune_events(&self, retention: pgqueue_domain::Duration) -> StoreResult<u64> {
+        let now = self.now_param();
+        self.with_conn(async |c| events::prune(c, now, retention).await)
             .await
     }
 

@@ -13,6 +13,7 @@ use pgqueue_ports::{Store, Wakeup};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
+pub use events::EVENT_POLL;
 pub use operate::MAX_REDRIVE;
 pub(crate) use waiting::held_back_for;
 pub use waiting::{MAX_RETAIN, MAX_WAIT};
@@ -145,6 +146,7 @@ pub(crate) async fn ticker_changed(wakeups: &mut broadcast::Receiver<Wakeup>, ns
     }
 }
 
+mod events;
 mod operate;
 mod queues;
 mod tasks;

@@ -99,6 +99,9 @@ macro_rules! store_contract_tests {
             // tickers.rs
             ticker_crud_keeps_timestamps, ticker_maturity_is_claimed_once, queue_tickers_become_tasks,
             next_maturity_measures_the_wait,
+            // events.rs
+            every_change_is_one_event_in_order, expired_tasks_are_announced_by_the_clean_up,
+            events_stay_in_their_namespace_and_filter, readers_past_the_retention_window_are_reset,
             // limits.rs
             max_running_caps_what_is_retained_and_slots_come_back,
             a_rate_admits_its_burst_then_keeps_the_pace,
@@ -122,6 +125,7 @@ macro_rules! store_contract_tests {
 
 mod cron;
 mod ending;
+mod events;
 mod limits;
 mod namespaces;
 mod operate;
@@ -134,6 +138,7 @@ mod tickers;
 
 pub use cron::*;
 pub use ending::*;
+pub use events::*;
 pub use limits::*;
 pub use namespaces::*;
 pub use operate::*;
@@ -151,6 +156,7 @@ pub const LISTED: &[&str] = crate::store_contract_tests!(@names);
 const SOURCES: &[&str] = &[
     include_str!("cron.rs"),
     include_str!("ending.rs"),
+    include_str!("events.rs"),
     include_str!("limits.rs"),
     include_str!("namespaces.rs"),
     include_str!("operate.rs"),

@@ -378,6 +378,30 @@ pub(crate) fn operation(verb: Verb, pattern: &str) -> Option<Value> {
             vec![(200, "the ticker", ticker())],
             &[400, 404],
         ),
+        (Verb::Get, "/events") => op(
+            "events",
+            "Server-sent events: the namespace's task and queue events, each with its id; reconnect with Last-Event-ID to get every later event once, in order, within the retention window; pings every 10 s",
+            vec![
+                json!({"name": "queue", "in": "query", "style": "form", "explode": true,
+                    "schema": {"type": "array", "items": {"type": "string", "pattern": super::schemas::name_list_pattern()}},
+                    "description": "only these queues (repeatable, or comma-separated)"}),
+                json!({"name": "event", "in": "query", "style": "form", "explode": true,
+                    "schema": {"type": "array", "items": {"type": "string", "enum": pgqueue_domain::EventKind::ALL.map(|k| k.as_str())}},
+                    "description": "only these kinds (repeatable, or comma-separated)"}),
+                json!({"name": "Last-Event-ID", "in": "header", "required": false,
+                    "schema": {"type": "string", "pattern": "^[0-9]*$"},
+                    "description": "the id of the last event the client saw"}),
+            ],
+            None,
+            vec![(
+                200,
+                "the event stream",
+                Some(
+                    json!({"text/event-stream": {"schema": {"oneOf": [schema("TaskEventFrame"), schema("PingEvent")]}}}),
+                ),
+            )],
+            &[400],
+        ),
         (Verb::Get, "/metrics") => op(
             "metrics",
             "Prometheus metrics",

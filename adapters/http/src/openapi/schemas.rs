@@ -324,6 +324,27 @@ pub(crate) fn schemas() -> Value {
                          "contentSchema": {"$ref": "#/components/schemas/Ticker"}}
             }
         },
+        "TaskEventFrame": {
+            "type": "object", "required": ["event", "id", "data"],
+            "description": "one event of GET /events: `event: task` (task events) or `event: queue` (paused, resumed), or `event: reset` (the Last-Event-ID was no longer kept; `id` is the newest)",
+            "properties": {
+                "event": {"type": "string", "enum": ["task", "queue", "reset"]},
+                "id": {"type": "string", "pattern": "^[0-9]+$"},
+                "data": {"type": "string", "contentMediaType": "application/json",
+                         "contentSchema": {"$ref": "#/components/schemas/TaskEventData"}}
+            }
+        },
+        "TaskEventData": {
+            "type": "object", "required": ["queue", "namespace", "event", "at"],
+            "properties": {
+                "id": {"type": "integer", "description": "the task (task events only)"},
+                "queue": {"type": "string"},
+                "namespace": {"type": "string"},
+                "event": {"type": "string", "enum": pgqueue_domain::EventKind::ALL.map(|k| k.as_str())},
+                "status": {"type": "string", "description": "the task's status after the change (task events only)"},
+                "at": {"type": "string", "format": "date-time"}
+            }
+        },
         "PingEvent": {
             "type": "object", "required": ["event"],
             "properties": {"event": {"type": "string", "enum": ["ping"]}, "data": {"type": "string", "maxLength": 0}}

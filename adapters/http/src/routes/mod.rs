@@ -3,6 +3,7 @@
 //! A handler parses what its route takes (body, query), calls one Manager method and shapes
 //! the answer; it never decides a status for an error (that is [`crate::error`]'s job).
 
+mod events;
 mod namespaces;
 mod operate;
 mod queues;
@@ -101,6 +102,7 @@ pub(crate) async fn dispatch(
         Endpoint::GetTicker(name) => tickers::get(m, &name).await,
         Endpoint::UpdateTicker(name) => tickers::update(m, &name, req.json().await?).await,
         Endpoint::DeleteTicker(name) => tickers::delete(m, &name).await,
+        Endpoint::Events => events::stream(state, &req),
         Endpoint::Metrics => system::metrics(state).await,
         Endpoint::OpenApi => Ok(system::openapi(&state.prefix)),
     }

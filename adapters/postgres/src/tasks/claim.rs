@@ -5,7 +5,7 @@
 use super::{TaskRow, into_tasks, limited};
 use crate::cached::cached;
 use crate::error::PgError;
-use crate::sql::{Now, lease_end, retainable, with_now};
+use crate::sql::{Now, lease_end, recorded, retainable, with_now};
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Namespace, QueueName, Task, WorkerName};
@@ -51,7 +51,7 @@ impl<'a> QueueFilter<'a> {
 /// claim indexes' own, so the claim walks an index and never sorts.
 macro_rules! claim_sql {
     ($($queues:tt)+) => {
-        concat!(claim_ctes!("", $($queues)+), claim_update!())
+        recorded!(claim_ctes!("", $($queues)+), claim_update!(), "'retained'")
     };
 }
 

@@ -53,9 +53,10 @@ macro_rules! create_sql {
             $($filter)*,
             " ORDER BY n.ord ",
             $($conflict)*,
-            " RETURNING id, created_at, delayed_at, finished_at, dies_at, retries, max_retries, \
-                         state, priority, unique_key) \
-             SELECT ins.*, c.now AS now FROM ins CROSS JOIN c",
+            " RETURNING id, namespace, queue, created_at, delayed_at, finished_at, dies_at, \
+                         retries, max_retries, state, priority, unique_key)",
+            $crate::sql::record_events!("ins", "'created'"),
+            " SELECT ins.*, c.now AS now FROM ins CROSS JOIN c",
             $($tail)*
         )
     };

@@ -4,24 +4,30 @@
 
 use super::{TaskRow, into_tasks};
 use crate::error::PgError;
-use crate::sql::{Now, end_attempt_set, ended_states, open_states, plus, with_now};
+use crate::listing::Count;
+use crate::sql::{
+    Now, end_attempt_set, ended_states, open_states, plus, record_events, recorded, with_now,
+};
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Namespace, QueueName, State, Task};
 
 /// Lease rescue: retained rows whose lease passed and that have not expired, in every
 /// namespace, each counted as a failed attempt with `{"error":"lease expired"}`.
-const RESCUE: &str = concat!(
+const RESCUE: &str = recorded!(
     with_now!(),
-    "UPDATE tasks t SET ",
-    end_attempt_set!("true", "'{\"error\":\"lease expired\"}'::jsonb"),
-    " FROM queues q, c \
-     WHERE q.namespace = t.namespace AND q.name = t.queue AND t.id IN ( \
-       SELECT r.id FROM tasks r, c \
-       WHERE r.state = 'retained' AND r.lease_expires_at <= c.now AND r.dies_at > c.now \
-       ORDER BY r.lease_expires_at, r.id LIMIT $2 \
-       FOR UPDATE OF r SKIP LOCKED) \
-     RETURNING t.*, c.now AS now"
+    concat!(
+        "UPDATE tasks t SET ",
+        end_attempt_set!("true", "'{\"error\":\"lease expired\"}'::jsonb"),
+        " FROM queues q, c \
+         WHERE q.namespace = t.namespace AND q.name = t.queue AND t.id IN ( \
+           SELECT r.id FROM tasks r, c \
+           WHERE r.state = 'retained' AND r.lease_expires_at <= c.now AND r.dies_at > c.now \
+           ORDER BY r.lease_expires_at, r.id LIMIT $2 \
+           FOR UPDATE OF r SKIP LOCKED) \
+         RETURNING t.*, c.now AS now"
+    ),
+    "'rescued'"
 );
 
 /// Rescues up to `limit` tasks; returned by id.
@@ -63,7 +69,7 @@ pub(crate) async fn rescue(
 /// ended, and every adapter deletes the same ones).
 const CLEAN_UP: &str = concat!(
     with_now!(),
-    "DELETE FROM tasks WHERE id IN ( \
+    ", changed AS (DELETE FROM tasks d WHERE d.id IN ( \
        SELECT t.id FROM tasks t JOIN queues q ON q.namespace = t.namespace AND q.name = t.queue \
        CROSS JOIN c \
        WHERE (t.state IN ",
@@ -74,7 +80,17 @@ const CLEAN_UP: &str = concat!(
     open_states!(),
     " AND ",
     plus!("t.dies_at", "q.ttl"),
-    " <= c.now) ORDER BY t.id LIMIT $2 FOR UPDATE OF t SKIP LOCKED)"
+    " <= c.now) ORDER BY t.id LIMIT $2 FOR UPDATE OF t SKIP LOCKED) \
+     RETURNING d.id, d.namespace, d.queue, d.state, d.dies_at)",
+    record_events!(
+        "changed",
+        concat!(
+            "(CASE WHEN ev.state IN ",
+            open_states!(),
+            " THEN 'expired' END)"
+        )
+    ),
+    " SELECT count(*) AS count FROM changed"
 );
 
 /// Deletes up to `limit` cleanable tasks in every namespace; returns how many.
@@ -86,17 +102,20 @@ pub(crate) async fn clean_up(
     let n = diesel::sql_query(CLEAN_UP)
         .bind::<Nullable<Timestamptz>, _>(now)
         .bind::<BigInt, _>(i64::from(limit))
-        .execute(conn)
+        .get_result::<Count>(conn)
         .await?;
-    Ok(n as u64)
+    Ok(n.total())
 }
 
-const CLEAN_QUEUE: &str = concat!(
+const CLEAN_QUEUE: &str = recorded!(
     with_now!(),
-    "DELETE FROM tasks t USING c WHERE t.namespace = $2 AND t.queue = $3 \
-       AND (t.state IN ",
-    ended_states!(),
-    " OR t.dies_at <= c.now) RETURNING t.*, c.now AS now"
+    concat!(
+        "DELETE FROM tasks t USING c WHERE t.namespace = $2 AND t.queue = $3 \
+           AND (t.state IN ",
+        ended_states!(),
+        " OR t.dies_at <= c.now) RETURNING t.*, c.now AS now"
+    ),
+    "'deleted'"
 );
 
 /// Deletes the queue's ended tasks now; returned by id.

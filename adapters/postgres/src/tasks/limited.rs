@@ -25,7 +25,7 @@ use super::claim::{claim_ctes, claim_update, unlimited};
 use super::{TaskRow, into_tasks};
 use crate::cached::cached;
 use crate::error::PgError;
-use crate::sql::{Now, lease_end, retainable, with_now};
+use crate::sql::{Now, lease_end, record_events, retainable, with_now};
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamptz};
@@ -142,7 +142,9 @@ const CLAIM: &str = concat!(
     ),
     ", claimed AS (",
     claim_update!(),
-    "), taken AS (SELECT count(*) AS n FROM claimed), \
+    ")",
+    record_events!("claimed", "'retained'"),
+    ", taken AS (SELECT count(*) AS n FROM claimed), \
      bump AS (UPDATE queues q SET claim_seq = q.claim_seq + 1, \
        rate_tokens = CASE WHEN $7::float8 IS NULL OR taken.n = 0 THEN q.rate_tokens \
          ELSE $7::float8 - taken.n END, \

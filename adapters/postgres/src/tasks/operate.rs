@@ -4,7 +4,8 @@
 use super::keyed::{free_expired_keys, lock_keys};
 use super::{TaskRow, change_by_id, get};
 use crate::error::{PgError, is_unique_violation};
-use crate::sql::{Now, open_states, plus, status_sql, with_now};
+use crate::listing::Count;
+use crate::sql::{Now, open_states, plus, record_events, recorded, status_sql, with_now};
 use diesel::QueryableByName;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -13,16 +14,19 @@ use pgqueue_ports::StoreError;
 
 /// Cancel: a waiting task ends `cancelled` now; a retained one is asked to stop (the first
 /// request is kept). Only tasks that have not ended (nor expired) match.
-const CANCEL: &str = concat!(
+const CANCEL: &str = recorded!(
     with_now!(),
-    "UPDATE tasks t SET \
-       state = CASE WHEN t.state = 'retained' THEN t.state ELSE 'cancelled' END, \
-       finished_at = CASE WHEN t.state = 'retained' THEN t.finished_at ELSE c.now END, \
-       cancel_requested_at = CASE WHEN t.state = 'retained' \
-                                  THEN coalesce(t.cancel_requested_at, c.now) END \
-     FROM c WHERE t.id = $2 AND t.namespace = $3 AND t.state IN ",
-    open_states!(),
-    " AND t.dies_at > c.now RETURNING t.*, c.now AS now"
+    concat!(
+        "UPDATE tasks t SET \
+           state = CASE WHEN t.state = 'retained' THEN t.state ELSE 'cancelled' END, \
+           finished_at = CASE WHEN t.state = 'retained' THEN t.finished_at ELSE c.now END, \
+           cancel_requested_at = CASE WHEN t.state = 'retained' \
+                                      THEN coalesce(t.cancel_requested_at, c.now) END \
+         FROM c WHERE t.id = $2 AND t.namespace = $3 AND t.state IN ",
+        open_states!(),
+        " AND t.dies_at > c.now RETURNING t.*, c.now AS now"
+    ),
+    "(CASE WHEN ev.state = 'cancelled' THEN 'cancelled' END)"
 );
 
 /// Cancels a task, or explains why not.
@@ -38,23 +42,26 @@ pub(crate) async fn cancel(
 /// The retry of the tasks `$3` (domain: `Task::retry`): ended without doing the work, back
 /// to `new` with the queue's attempts now, dying one `ttl` from now. A task whose unique key
 /// a task outside `$3` holds is left alone.
-const RETRY: &str = concat!(
+const RETRY: &str = recorded!(
     with_now!(),
-    "UPDATE tasks t SET \
+    concat!(
+        "UPDATE tasks t SET \
        state = CASE WHEN q.retries = 0 THEN 'failed' ELSE 'new' END, \
        retries = q.retries, max_retries = q.retries, delayed_at = NULL, started_at = NULL, \
        finished_at = CASE WHEN q.retries = 0 THEN c.now END, worker = NULL, result = NULL, \
        lease_expires_at = NULL, cancel_requested_at = NULL, dies_at = ",
-    plus!("c.now", "q.ttl"),
-    " FROM queues q, c WHERE t.id = ANY($3) AND t.namespace = $2 \
+        plus!("c.now", "q.ttl"),
+        " FROM queues q, c WHERE t.id = ANY($3) AND t.namespace = $2 \
        AND q.namespace = t.namespace AND q.name = t.queue AND ",
-    status_sql!(),
-    " IN ('failed', 'expired', 'cancelled') \
+        status_sql!(),
+        " IN ('failed', 'expired', 'cancelled') \
        AND NOT EXISTS (SELECT 1 FROM tasks h WHERE h.namespace = t.namespace \
          AND h.queue = t.queue AND h.unique_key = t.unique_key AND h.state IN ",
-    open_states!(),
-    " AND h.dies_at > c.now AND NOT h.id = ANY($3)) \
+        open_states!(),
+        " AND h.dies_at > c.now AND NOT h.id = ANY($3)) \
      RETURNING t.*, c.now AS now"
+    ),
+    "'retry'"
 );
 
 async fn retry_rows(
@@ -202,10 +209,11 @@ pub(crate) async fn retry_many(
     .await
 }
 
-const DELETE: &str = concat!(
+const DELETE: &str = recorded!(
     with_now!(),
     "DELETE FROM tasks t USING c WHERE t.id = $2 AND t.namespace = $3 \
-       AND t.state <> 'retained' RETURNING t.*, c.now AS now"
+       AND t.state <> 'retained' RETURNING t.*, c.now AS now",
+    "'deleted'"
 );
 
 /// Deletes a task no worker holds, or explains why not.
@@ -220,10 +228,12 @@ pub(crate) async fn delete(
 
 const PURGE: &str = concat!(
     with_now!(),
-    "DELETE FROM tasks t USING c WHERE t.namespace = $2 \
+    ", changed AS (DELETE FROM tasks t USING c WHERE t.namespace = $2 \
        AND ($3::text IS NULL OR t.queue = $3) AND t.state <> 'retained' AND ",
     status_sql!(),
-    " = ANY($4)"
+    " = ANY($4) RETURNING t.id, t.namespace, t.queue, t.state, t.dies_at)",
+    record_events!("changed", "'deleted'"),
+    " SELECT count(*) AS count FROM changed"
 );
 
 /// Deletes the namespace's tasks in `statuses` (never a retained one), of one queue or all.
@@ -240,7 +250,7 @@ pub(crate) async fn purge(
         .bind::<Text, _>(ns.as_str())
         .bind::<Nullable<Text>, _>(queue.map(QueueName::as_str))
         .bind::<Array<Text>, _>(statuses)
-        .execute(conn)
+        .get_result::<Count>(conn)
         .await?;
-    Ok(n as u64)
+    Ok(n.total())
 }

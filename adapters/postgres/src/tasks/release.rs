@@ -4,7 +4,7 @@
 use super::{TaskRow, get};
 use crate::cached::cached;
 use crate::error::PgError;
-use crate::sql::{Now, end_attempt_set, holder_guard, lease_end, with_now};
+use crate::sql::{Now, end_attempt_set, holder_guard, lease_end, recorded, with_now};
 use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Error as DomainError, Namespace, Outcome, State, Task, TaskId, WorkerName};
@@ -14,15 +14,21 @@ use std::collections::{HashMap, HashSet};
 
 /// Many releases in one statement: each `(id, fail, result, worker)` row of the arrays is
 /// applied with the release rule; the rows that matched come back, the others changed nothing.
-const RELEASE: &str = concat!(
-    with_now!(),
-    ", r AS (SELECT * FROM unnest($3::bigint[], $4::bool[], $5::jsonb[], $6::text[]) \
-                AS r(id, fail, result, worker)) \
-     UPDATE tasks t SET ",
-    end_attempt_set!("r.fail", "r.result"),
-    " FROM r, queues q, c WHERE t.id = r.id AND t.namespace = $2 AND ",
-    holder_guard!("r.worker"),
-    " RETURNING t.*, c.now AS now"
+const RELEASE: &str = recorded!(
+    concat!(
+        with_now!(),
+        ", r AS (SELECT * FROM unnest($3::bigint[], $4::bool[], $5::jsonb[], $6::text[]) \
+                AS r(id, fail, result, worker))"
+    ),
+    concat!(
+        "UPDATE tasks t SET ",
+        end_attempt_set!("r.fail", "r.result"),
+        " FROM r, queues q, c WHERE t.id = r.id AND t.namespace = $2 AND ",
+        holder_guard!("r.worker"),
+        " RETURNING t.*, c.now AS now"
+    ),
+    "(CASE ev.state WHEN 'released' THEN 'released' WHEN 'cancelled' THEN 'cancelled' \
+       ELSE 'failed' END)"
 );
 
 /// Why a release or heartbeat changed nothing: unknown task, not retained, or retained by

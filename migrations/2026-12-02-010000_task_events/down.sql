@@ -1,0 +1,2 @@
+DROP TABLE task_event_head;
+DROP TABLE task_events;
