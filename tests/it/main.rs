@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod dashboard;
 mod events;
 mod hardening;
 mod http;
