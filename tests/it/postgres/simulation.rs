@@ -39,6 +39,8 @@ struct Sim {
     held: Vec<(Namespace, i64, WorkerName)>,
     /// What the run got to exercise.
     coverage: Coverage,
+    /// Per namespace, where each store's event reader stands (memory, PostgreSQL).
+    cursors: Vec<(u64, u64)>,
     _db: TestDatabase,
 }
 
@@ -61,6 +63,7 @@ impl Sim {
             ids: Vec::new(),
             held: Vec::new(),
             coverage: Coverage::default(),
+            cursors: vec![(0, 0); NAMESPACES.len()],
             _db: db,
         }
     }
@@ -101,6 +104,54 @@ impl Sim {
     fn now(&self) -> DateTime<Utc> {
         self.memory_clock.get()
     }
+
+    /// The events each store recorded since the last look, per namespace, must be the same
+    /// changes: compared as sorted lists, because within one operation the PostgreSQL adapter
+    /// may write several statements (a redrive retries keyed tasks one by one) and so number
+    /// the same events in another order than memory does.
+    async fn compare_events(&mut self) {
+        for (i, n) in NAMESPACES.iter().enumerate() {
+            let n = Namespace::parse(n).unwrap();
+            let (memory, memory_at) =
+                drain_events(self.memory.as_ref(), &n, self.cursors[i].0).await;
+            let (postgres, postgres_at) =
+                drain_events(self.postgres.as_ref(), &n, self.cursors[i].1).await;
+            assert_eq!(
+                postgres, memory,
+                "seed {} step {}: events of {n}: PostgreSQL (left) differs from memory (right)",
+                self.seed, self.step
+            );
+            self.coverage.events += memory.len();
+            self.cursors[i] = (memory_at, postgres_at);
+        }
+    }
+}
+
+/// What an event says, without its id; sorted.
+type EventShape = (Option<i64>, String, Option<Status>, String, DateTime<Utc>);
+
+/// Every event of `n` after `last`, as sorted shapes, and where the reader stands then.
+async fn drain_events(store: &dyn Store, n: &Namespace, mut last: u64) -> (Vec<EventShape>, u64) {
+    let mut shapes = Vec::new();
+    loop {
+        let page = store.read_events(n, Some(last), 1000).await.unwrap();
+        assert!(!page.reset, "never reset: nothing is pruned");
+        let done = page.events.is_empty();
+        shapes.extend(page.events.into_iter().map(|e| {
+            (
+                e.task,
+                e.kind.as_str().to_string(),
+                e.status,
+                e.queue.as_str().to_string(),
+                e.at,
+            )
+        }));
+        last = page.last;
+        if done {
+            shapes.sort();
+            return (shapes, last);
+        }
+    }
 }
 
 /// Counts of outcomes that matter, to show a run was not trivially equal.
@@ -119,6 +170,7 @@ struct Coverage {
     operated: usize,
     cron_fires: usize,
     limited: usize,
+    events: usize,
 }
 
 fn ns(rng: &mut StdRng) -> Namespace {
@@ -727,6 +779,7 @@ async fn simulate(seed: u64) {
     for i in 0..STEPS {
         sim.step = i;
         step(&mut sim, &mut rng).await;
+        sim.compare_events().await;
     }
     // The final state agrees too, everywhere.
     for n in NAMESPACES {
@@ -760,7 +813,8 @@ async fn simulate(seed: u64) {
             && c.cancelled > 2
             && c.operated > 3
             && c.cron_fires > 0
-            && c.limited > 3,
+            && c.limited > 3
+            && c.events > 200,
         "seed {seed}: the run exercised too little: {} tasks, {c:?}",
         sim.ids.len()
     );
