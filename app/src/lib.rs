@@ -9,6 +9,7 @@
 //! goes through a port. Background loops (worker runtime, ticker scheduler, maintenance) live
 //! here too because they are rules about *when* to call the ports, not about how.
 
+pub mod auth;
 mod coalesce;
 pub mod error;
 pub mod manager;

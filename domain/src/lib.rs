@@ -8,6 +8,7 @@
 //! Architecture invariant: this crate depends on nothing of pgqueue's and on no I/O crate; it
 //! cannot fail for I/O reasons.
 
+pub mod auth;
 pub mod duration;
 pub mod error;
 pub mod event;

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod error;
 pub mod signal;
 pub mod store;
+pub mod tokens;
 
 pub use clock::{Clock, ManualClock, StorageClock, SystemClock};
 pub use error::{Failure, StoreError, StoreResult};
@@ -19,8 +20,11 @@ pub use signal::{Signal, Wakeup};
 pub use store::{
     EventPage, FiredTicker, Limited, Listing, Maintenance, Retained, Store, TickerScope,
 };
+pub use tokens::{TokenRecord, TokenStore};
 
 #[cfg(feature = "mocks")]
 pub use clock::MockClock;
 #[cfg(feature = "mocks")]
 pub use store::MockStore;
+#[cfg(feature = "mocks")]
+pub use tokens::MockTokenStore;

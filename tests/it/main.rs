@@ -3,6 +3,7 @@
 // The whole crate is tests and their harness: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod cli;
 mod dashboard;
 mod events;

@@ -27,6 +27,15 @@ pub struct Cli {
     /// Path prefix of every API route.
     #[arg(long = "http.prefix", default_value = "/api", global = true)]
     pub http_prefix: String,
+    /// The namespace: the one `run` serves (default `default`); for client commands, the one
+    /// they act on, through the server's `P/ns/{namespace}/…` routes; for `token create`,
+    /// those the token reaches (repeatable, `*` for all).
+    #[arg(long, env = "PGQUEUE_NAMESPACE", global = true, value_delimiter = ',')]
+    pub namespace: Vec<String>,
+    /// The API token client commands send (`Authorization: Bearer`), for a server run with
+    /// `--auth`.
+    #[arg(long, env = "PGQUEUE_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -289,6 +298,47 @@ pub enum Command {
     },
     /// Run the server.  Example: pgqueue run postgres://postgres@127.0.0.1:5432/test --namespace myapp
     Run(RunArgs),
+    /// Create, list and revoke API tokens, directly on the database.
+    /// Example: pgqueue token create postgres://…/db --namespace billing --scope consume
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+/// `pgqueue token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its SHA-256 is stored). Reaches the namespaces
+    /// of --namespace (repeatable, `*` for all).
+    /// Example: pgqueue token create postgres://…/db --namespace billing --scope consume --scope read --expires 90d
+    Create {
+        /// PostgreSQL URL.
+        #[arg(env = "DATABASE_URL")]
+        url: Option<String>,
+        /// A scope it grants: read, enqueue, consume, admin (repeatable).
+        #[arg(long = "scope", required = true, value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// It stops working after this long (e.g. `90d` is not a Go duration: use `2160h`).
+        #[arg(long, value_parser = parse_duration)]
+        expires: Option<Duration>,
+        /// A name to recognise it by in `token list`.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens (never their text).  Example: pgqueue token list postgres://…/db
+    List {
+        /// PostgreSQL URL.
+        #[arg(env = "DATABASE_URL")]
+        url: Option<String>,
+    },
+    /// Revoke a token: every server refuses it within seconds.  Example: pgqueue token revoke postgres://…/db 7
+    Revoke {
+        /// `[URL] ID`: the PostgreSQL URL (else DATABASE_URL) and the token's id (from
+        /// `token list`).
+        #[arg(num_args = 1..=2, required = true, value_name = "[URL] ID")]
+        args: Vec<String>,
+    },
 }
 
 /// `pgqueue run` flags.
@@ -297,9 +347,17 @@ pub struct RunArgs {
     /// PostgreSQL URL; with none (and no DATABASE_URL) tasks are kept in memory.
     #[arg(env = "DATABASE_URL")]
     pub url: Option<String>,
-    /// The namespace the API serves.
-    #[arg(long, env = "PGQUEUE_NAMESPACE", default_value = "default")]
-    pub namespace: String,
+    /// Require an API token on every route (`pgqueue token create`; `docs/security.md`).
+    /// Needs a database URL.
+    #[arg(long, env = "PGQUEUE_AUTH")]
+    pub auth: bool,
+    /// An origin whose browsers may call the API (repeatable), e.g. `https://ops.example.com`.
+    #[arg(
+        long = "http.cors-origin",
+        env = "PGQUEUE_HTTP_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
     /// Database user, overriding the URL's.
     #[arg(long = "pg.user", env = "PGQUEUE_PG_USER")]
     pub pg_user: Option<String>,

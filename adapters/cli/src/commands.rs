@@ -86,8 +86,7 @@ fn count(n: u64) -> Value {
 }
 
 /// Runs a client command against the server at `base` (`http://host:port/prefix`).
-pub async fn run(base: &str, command: Command) -> Result<(), CliError> {
-    let client = Client::new(base)?;
+pub async fn run(client: Client, command: Command) -> Result<(), CliError> {
     let PageArgs { offset, limit } = match &command {
         Command::Queues(p) | Command::Tickers(p) => *p,
         _ => PageArgs {
@@ -209,9 +208,10 @@ pub async fn run(base: &str, command: Command) -> Result<(), CliError> {
         Command::PauseTicker { name } => print(&client.pause_ticker(&name, true).await?),
         Command::ResumeTicker { name } => print(&client.pause_ticker(&name, false).await?),
         Command::NextTicker => next_ticker(&client).await,
-        Command::Bench(_) | Command::Completions { .. } | Command::Run(_) => {
-            Err(CliError::Usage("not a client command".into()))
-        }
+        Command::Bench(_)
+        | Command::Completions { .. }
+        | Command::Run(_)
+        | Command::Token { .. } => Err(CliError::Usage("not a client command".into())),
     }
 }
 

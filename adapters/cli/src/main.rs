@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod error;
 mod server;
+mod tokens;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
@@ -28,8 +29,14 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Run(args) => {
             init_logging(cli.debug);
-            server::run(args, &addr, &cli.http_prefix).await
+            let namespace = match cli.namespace.as_slice() {
+                [] => "default",
+                [one] => one.as_str(),
+                _ => return Err(CliError::Usage("run serves one --namespace".into())),
+            };
+            server::run(args, &addr, &cli.http_prefix, namespace).await
         }
+        Command::Token { command } => tokens::run(command, &cli.namespace).await,
         Command::Bench(args) => {
             if cli.debug {
                 init_logging(true);
@@ -54,7 +61,20 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 "http://{addr}{}",
                 if prefix == "/" { "" } else { prefix.as_str() }
             );
-            commands::run(&base, command).await
+            let mut client = pgqueue_client::Client::new(&base)?;
+            if let Some(token) = cli.token.as_deref().filter(|t| !t.trim().is_empty()) {
+                client = client.token(token.trim());
+            }
+            match cli.namespace.as_slice() {
+                [] => {}
+                [one] => client = client.namespace(one)?,
+                _ => {
+                    return Err(CliError::Usage(
+                        "client commands act on one --namespace".into(),
+                    ));
+                }
+            }
+            commands::run(client, command).await
         }
     }
 }

@@ -3,10 +3,11 @@
 
 use crate::cli::RunArgs;
 use crate::error::CliError;
+use pgqueue_app::auth::Authenticator;
 use pgqueue_app::{Manager, Runtime, RuntimeConfig};
 use pgqueue_http::{HttpConfig, Metrics, serve};
 use pgqueue_memory::MemoryStore;
-use pgqueue_ports::Store;
+use pgqueue_ports::{Store, TokenStore};
 use pgqueue_postgres::{PgOptions, PgStore};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -67,8 +68,8 @@ async fn termination() {
 }
 
 /// Runs the server until SIGINT/SIGTERM.
-pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError> {
-    let (store, storage): (Arc<dyn Store>, String) = match args
+pub async fn run(args: RunArgs, addr: &str, prefix: &str, namespace: &str) -> Result<(), CliError> {
+    let (store, tokens, storage): (Arc<dyn Store>, Option<Arc<dyn TokenStore>>, String) = match args
         .url
         .as_deref()
         .filter(|u| !u.trim().is_empty())
@@ -77,7 +78,7 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
             tracing::warn!(
                 "no database URL given: using the in-memory store; nothing survives a restart (pass a postgres:// URL or set DATABASE_URL to persist)"
             );
-            (Arc::new(MemoryStore::default()), "memory".into())
+            (Arc::new(MemoryStore::default()), None, "memory".into())
         }
         Some(raw) => {
             let url = with_credentials(raw, args.pg_user.as_deref(), args.pg_password.as_deref())?;
@@ -86,14 +87,14 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
                 schema: args.pg_schema.clone(),
                 ..Default::default()
             };
-            let store = PgStore::connect(&url, options).await?;
+            let store = Arc::new(PgStore::connect(&url, options).await?);
             let desc = format!("postgres ({})", redact(&url));
-            (Arc::new(store), desc)
+            (store.clone(), Some(store), desc)
         }
     };
     let metrics = Metrics::new()?;
     let manager = Manager::new(store)
-        .with_namespace(&args.namespace)?
+        .with_namespace(namespace)?
         .with_observer(metrics.observer());
     let addr = normalise_addr(addr);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -103,7 +104,23 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
     if let Some(path) = &args.addr_file {
         std::fs::write(path, bound.to_string())?;
     }
-    tracing::info!(addr = %bound, prefix, namespace = %manager.namespace(), storage = %storage, "pgqueue serving");
+    tracing::info!(addr = %bound, prefix, namespace = %manager.namespace(), storage = %storage, auth = args.auth, "pgqueue serving");
+    if !args.auth && !bound.ip().is_loopback() {
+        tracing::warn!(
+            addr = %bound,
+            "serving without --auth on a non-loopback address: anyone who can reach it can read and change every task (see docs/security.md)"
+        );
+    }
+    let auth = match (args.auth, tokens) {
+        (false, _) => None,
+        (true, Some(tokens)) => Some(Authenticator::new(tokens)),
+        (true, None) => {
+            return Err(CliError::Usage(
+                "--auth needs a database URL: tokens live in PostgreSQL (pgqueue token create URL …)"
+                    .into(),
+            ));
+        }
+    };
 
     let (stop, stopped) = watch::channel(false);
     let wait = |mut rx: watch::Receiver<bool>| async move {
@@ -117,6 +134,8 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str) -> Result<(), CliError
         body_timeout: positive(args.body_timeout),
         shutdown_timeout: args.shutdown_timeout.to_std(),
         ui: args.http_ui,
+        auth,
+        cors_origins: args.cors_origins.clone(),
         ..Default::default()
     };
     let http = tokio::spawn(serve(

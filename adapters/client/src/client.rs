@@ -18,10 +18,22 @@ use url::Url;
 pub type EventStream = BoxStream<'static, Result<SseEvent, ClientError>>;
 
 /// A client of one pgqueue server (one namespace). Cheap to clone: clones share connections.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: Url,
+    /// Sent as `Authorization: Bearer` on every request (servers run with `--auth`).
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token: debug output ends up in logs.
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// One task to create, as `POST P/task` takes it.
@@ -60,7 +72,35 @@ impl Client {
         if base.cannot_be_a_base() || base.host_str().is_none_or(str::is_empty) {
             return Err(invalid("expected an absolute URL with a host"));
         }
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            token: None,
+        })
+    }
+
+    /// This client sending `token` on every request (`docs/security.md`).
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// A client of namespace `ns` on the same server, through its `P/ns/{namespace}/…`
+    /// routes; the token, if any, is kept.
+    pub fn namespace(&self, ns: &str) -> Result<Self, ClientError> {
+        let mut base = self.base.clone();
+        base.path_segments_mut()
+            .map_err(|()| ClientError::InvalidUrl {
+                url: self.base.to_string(),
+                reason: "cannot be a base".into(),
+            })?
+            .pop_if_empty()
+            .push("ns")
+            .push(ns);
+        Ok(Self {
+            base,
+            ..self.clone()
+        })
     }
 
     /// The base URL every path is appended to.
@@ -95,7 +135,11 @@ impl Client {
         segments: &[&str],
         query: &[(&str, String)],
     ) -> Result<RequestBuilder, ClientError> {
-        Ok(self.http.request(method, self.url(segments, query)?))
+        let req = self.http.request(method, self.url(segments, query)?);
+        Ok(match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        })
     }
 
     /// Sends and decodes a JSON answer.

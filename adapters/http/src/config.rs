@@ -1,6 +1,7 @@
 //! What an operator can choose about the HTTP API: where it lives and how much it accepts.
 
 use crate::metrics::Metrics;
+use pgqueue_app::auth::Authenticator;
 use std::time::Duration;
 
 /// The path prefix every route lives under unless configured otherwise.
@@ -42,6 +43,11 @@ pub struct HttpConfig {
     pub shutdown_timeout: Duration,
     /// Serve the web dashboard at `/` (outside the prefix). Default on.
     pub ui: bool,
+    /// Require a bearer token on every route (`--auth`, `docs/security.md`): `None` trusts
+    /// every caller. The dashboard's files and the health checks stay open.
+    pub auth: Option<Authenticator>,
+    /// Origins whose browsers may call the API (CORS); empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -55,6 +61,8 @@ impl Default for HttpConfig {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             ui: true,
+            auth: None,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -60,6 +60,13 @@ pub enum HttpError {
     /// Something the server depends on is not working (metrics registry).
     #[error("{0}")]
     Unavailable(String),
+    /// The request carries no valid token (missing, unknown, expired or revoked).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The token lacks a scope or namespace the request needs, or a browser's origin is not
+    /// allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// A Prometheus registry or encoder failed.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -99,6 +106,8 @@ impl HttpError {
             HttpError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             HttpError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::Metrics(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            HttpError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 

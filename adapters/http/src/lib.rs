@@ -14,8 +14,10 @@
 //! [`pgqueue_app::Manager`] method and shape its answer; every error becomes the
 //! envelope in module `envelope`, with its status decided once in [`HttpError::status`].
 
+mod access;
 mod body;
 mod config;
+mod cors;
 mod envelope;
 mod error;
 mod event_stream;
@@ -28,6 +30,7 @@ mod router;
 mod routes;
 mod server;
 mod sse;
+mod tenants;
 mod ui;
 
 pub use config::{

@@ -2,6 +2,7 @@
 
 use crate::body::BodyStream;
 use crate::config::HttpConfig;
+use crate::cors::Cors;
 use crate::envelope;
 use crate::error::HttpError;
 use crate::metrics::Metrics;
@@ -9,9 +10,11 @@ use crate::query::Query;
 use crate::rejection;
 use crate::router::{self, Verb};
 use crate::routes::{self, Request};
+use crate::tenants::Tenants;
 use bytes::{Buf, Bytes};
 use futures::{StreamExt, TryStreamExt};
 use pgqueue_app::Manager;
+use pgqueue_app::auth::Authenticator;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -25,8 +28,9 @@ use warp::reply::Response;
 
 /// What every request shares.
 pub(crate) struct State {
-    /// The namespace-bound core, reporting to the metrics.
-    pub manager: Manager,
+    /// The namespace-bound cores, reporting to the metrics: the server's, and those of the
+    /// namespaces requests name (`P/ns/{namespace}/…`).
+    pub tenants: Tenants,
     /// The normalised prefix.
     pub prefix: String,
     /// Largest accepted body.
@@ -39,6 +43,10 @@ pub(crate) struct State {
     pub shutdown: watch::Receiver<bool>,
     /// Serve the dashboard's files at `/`.
     pub ui: bool,
+    /// Token checks, with `--auth`.
+    pub auth: Option<Authenticator>,
+    /// The origins browsers may call from.
+    pub cors: Cors,
 }
 
 /// The whole REST API as one filter, for embedding in another warp server or for
@@ -171,13 +179,15 @@ pub(crate) fn build(
         manager
     };
     let state = Arc::new(State {
-        manager,
+        tenants: Tenants::new(manager, config.group_commit),
         prefix: config.normalized_prefix(),
         body_limit: config.body_limit,
         body_timeout: config.body_timeout,
         metrics,
         shutdown,
         ui: config.ui,
+        auth: config.auth.clone(),
+        cors: Cors::new(&config.cors_origins),
     });
     let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
     let body = warp::body::stream().map(boxed_body);
@@ -211,6 +221,10 @@ async fn handle(
     {
         return page;
     }
+    if let Some(answer) = state.cors.preflight(&method, &headers) {
+        return answer.unwrap_or_else(|e| envelope::error(&e));
+    }
+    let origin = headers.get(warp::http::header::ORIGIN).cloned();
     let verb = Verb::of(&method);
     let resolved = match crate::limits::check(path, query, &headers) {
         Err(error) => Err(router::Miss {
@@ -218,7 +232,10 @@ async fn handle(
             error,
         }),
         Ok(()) => match router::segments(path, &state.prefix) {
-            Some(segments) => router::resolve(verb, method.as_str(), &segments, path),
+            Some(segments) => {
+                let (tenant, segments) = Tenants::split(segments);
+                router::resolve(verb, method.as_str(), &segments, path).map(|m| (tenant, m))
+            }
             None => Err(router::Miss {
                 pattern: None,
                 error: HttpError::RouteNotFound(path.to_string()),
@@ -226,7 +243,7 @@ async fn handle(
         },
     };
     let (pattern, result) = match resolved {
-        Ok(matched) => {
+        Ok((tenant, matched)) => {
             let req = Request {
                 query: Query::parse(query),
                 headers,
@@ -236,12 +253,13 @@ async fn handle(
             };
             (
                 matched.pattern,
-                routes::dispatch(state, matched.endpoint, req).await,
+                serve_endpoint(state, tenant.as_deref(), matched.endpoint, req).await,
             )
         }
         Err(miss) => (miss.pattern.unwrap_or("unmatched"), Err(miss.error)),
     };
-    let response = result.unwrap_or_else(|e| envelope::error(&e));
+    let mut response = result.unwrap_or_else(|e| envelope::error(&e));
+    state.cors.decorate(origin.as_ref(), &mut response);
     if let Some(metrics) = &state.metrics {
         metrics.observe_request(
             verb.as_str(),
@@ -251,6 +269,21 @@ async fn handle(
         );
     }
     response
+}
+
+/// Runs one endpoint for the namespace the path names (none: the server's), after checking
+/// the request's token when the server requires one.
+async fn serve_endpoint(
+    state: &State,
+    tenant: Option<&str>,
+    endpoint: router::Endpoint,
+    req: Request,
+) -> Result<Response, HttpError> {
+    let manager = state.tenants.manager(tenant)?;
+    if let Some(auth) = &state.auth {
+        crate::access::check(auth, &req.headers, manager.namespace(), &endpoint).await?;
+    }
+    routes::dispatch(state, &manager, endpoint, req).await
 }
 
 /// The request body as a boxed stream of bytes, so handlers can take it by a nameable type.

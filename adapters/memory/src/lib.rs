@@ -18,5 +18,6 @@ mod state;
 mod store;
 mod tasks;
 mod tickers;
+mod tokens;
 
 pub use store::MemoryStore;

@@ -1,6 +1,7 @@
 //! The data held in memory, keyed so that listings come out in their required order.
 
 use crate::events::EventLog;
+use crate::tokens::Tokens;
 use pgqueue_domain::{Bucket, Namespace, Page, Queue, QueueName, Task, TaskId, Ticker, TickerName};
 use pgqueue_ports::Listing;
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ pub(crate) struct State {
     pub last_id: TaskId,
     /// Every change's events, numbered in the order they happened.
     pub events: EventLog,
+    /// API tokens.
+    pub tokens: Tokens,
 }
 
 impl State {

@@ -40,13 +40,13 @@ impl MemoryStore {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied rule behind (rules are
         // applied to copies and written back whole), so a poisoned lock is safe to reuse.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn instant(&self) -> DateTime<Utc> {
+    pub(crate) fn instant(&self) -> DateTime<Utc> {
         time::truncate(self.clock.now().unwrap_or_else(Utc::now))
     }
 

@@ -115,6 +115,7 @@ mod store;
 pub mod support;
 mod tasks;
 mod tickers;
+mod tokens;
 
 pub use enqueue::enqueue_in;
 pub use error::{PgError, QueryError};

@@ -125,7 +125,7 @@ impl PgStore {
     /// Runs `work` on a pooled connection, and once more on another connection if the first
     /// was found closed before the statement was sent (a backend killed while idle), which
     /// cannot apply anything twice. Errors leave as the port's [`StoreError`].
-    async fn with_conn<T, F>(&self, work: F) -> StoreResult<T>
+    pub(crate) async fn with_conn<T, F>(&self, work: F) -> StoreResult<T>
     where
         F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
             + for<'c> ConnFn<'c, T>

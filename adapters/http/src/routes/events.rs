@@ -4,19 +4,18 @@
 use super::Request;
 use crate::error::HttpError;
 use crate::server::State;
+use pgqueue_app::Manager;
 use pgqueue_domain::EventId;
 use warp::reply::Response;
 
 /// The header a reconnecting client sends (browsers' `EventSource` does it by itself).
 const LAST_EVENT_ID: &str = "last-event-id";
 
-pub(crate) fn stream(state: &State, req: &Request) -> Result<Response, HttpError> {
-    let filter = state
-        .manager
-        .event_filter(&req.query.all("queue"), &req.query.all("event"))?;
+pub(crate) fn stream(state: &State, m: &Manager, req: &Request) -> Result<Response, HttpError> {
+    let filter = m.event_filter(&req.query.all("queue"), &req.query.all("event"))?;
     let last = last_event_id(req)?;
     Ok(crate::event_stream::stream(
-        state.manager.clone(),
+        m.clone(),
         last,
         filter,
         state.shutdown.clone(),

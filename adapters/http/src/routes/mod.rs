@@ -17,6 +17,7 @@ use crate::query::Query;
 use crate::router::Endpoint;
 use crate::server::State;
 use bytes::Bytes;
+use pgqueue_app::Manager;
 use serde::de::DeserializeOwned;
 use warp::http::HeaderMap;
 use warp::reply::Response;
@@ -64,10 +65,10 @@ fn stopping(state: &State) -> impl std::future::Future<Output = ()> + Send + 'st
 /// Runs the endpoint's handler.
 pub(crate) async fn dispatch(
     state: &State,
+    m: &Manager,
     endpoint: Endpoint,
     req: Request,
 ) -> Result<Response, HttpError> {
-    let m = &state.manager;
     match endpoint {
         Endpoint::ListNamespaces => namespaces::list(m).await,
         Endpoint::ListQueues => queues::list(m, &req.query).await,
@@ -95,15 +96,15 @@ pub(crate) async fn dispatch(
         Endpoint::TickerSchedule(name) => tickers::schedule(m, &name, &req.query).await,
         Endpoint::PauseTicker(name) => operate::pause_ticker(m, &name, true).await,
         Endpoint::ResumeTicker(name) => operate::pause_ticker(m, &name, false).await,
-        Endpoint::ListTickers if req.wants_event_stream() => Ok(tickers::stream(state)),
+        Endpoint::ListTickers if req.wants_event_stream() => Ok(tickers::stream(state, m)),
         Endpoint::ListTickers => tickers::list(m, &req.query).await,
         Endpoint::CreateTicker => tickers::create(m, req.json().await?).await,
-        Endpoint::NextTicker => Ok(tickers::stream(state)),
+        Endpoint::NextTicker => Ok(tickers::stream(state, m)),
         Endpoint::GetTicker(name) => tickers::get(m, &name).await,
         Endpoint::UpdateTicker(name) => tickers::update(m, &name, req.json().await?).await,
         Endpoint::DeleteTicker(name) => tickers::delete(m, &name).await,
-        Endpoint::Events => events::stream(state, &req),
-        Endpoint::Metrics => system::metrics(state).await,
+        Endpoint::Events => events::stream(state, m, &req),
+        Endpoint::Metrics => system::metrics(state, m).await,
         Endpoint::OpenApi => Ok(system::openapi(&state.prefix)),
     }
 }

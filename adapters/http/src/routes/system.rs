@@ -3,16 +3,17 @@
 use crate::error::HttpError;
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::server::State;
+use pgqueue_app::Manager;
 use warp::http::header::{CONTENT_TYPE, HeaderValue};
 use warp::reply::Response;
 
 /// The Prometheus text exposition, with `queue_tasks` counted now.
-pub(crate) async fn metrics(state: &State) -> Result<Response, HttpError> {
+pub(crate) async fn metrics(state: &State, m: &Manager) -> Result<Response, HttpError> {
     let metrics = state
         .metrics
         .as_ref()
         .ok_or_else(|| HttpError::Unavailable("metrics are not available".into()))?;
-    let text = metrics.render(&state.manager).await?;
+    let text = metrics.render(m).await?;
     let mut res = Response::new(text.into());
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));

@@ -16,8 +16,8 @@ pub(crate) async fn list(m: &Manager, q: &Query) -> Result<Response, HttpError> 
 }
 
 /// `GET P/ticker/next`, or `GET P/ticker` with `Accept: text/event-stream`.
-pub(crate) fn stream(state: &State) -> Response {
-    sse::stream(state.manager.clone(), state.shutdown.clone())
+pub(crate) fn stream(state: &State, m: &Manager) -> Response {
+    sse::stream(m.clone(), state.shutdown.clone())
 }
 
 /// `POST P/ticker`: 201 with the new ticker; 409 if it exists.
