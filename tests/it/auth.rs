@@ -96,6 +96,7 @@ async fn status(
     let path = path
         .replace("{name}", "q")
         .replace("{id}", &task.to_string());
+    pgqueue_client::install_tls_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -325,6 +326,7 @@ async fn revoked_tokens_stop_within_five_seconds() {
 #[tokio::test]
 async fn cors_allows_listed_origins_only() {
     let s = authed(&["https://ops.example.com"]).await;
+    pgqueue_client::install_tls_provider();
     let http = reqwest::Client::new();
     let preflight = |origin: &'static str| {
         http.request(Method::OPTIONS, format!("{}/task", s.base))

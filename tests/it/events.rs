@@ -178,6 +178,7 @@ async fn bad_event_requests_are_refused_with_an_envelope() {
             Ok(_) => panic!("expected a 400, got a stream"),
         }
     }
+    pgqueue_client::install_tls_provider();
     let raw = reqwest::Client::new()
         .get(format!(
             "{}/events",

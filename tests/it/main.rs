@@ -11,3 +11,4 @@ mod hardening;
 mod http;
 mod memory;
 mod postgres;
+mod tls;

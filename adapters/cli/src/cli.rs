@@ -36,6 +36,10 @@ pub struct Cli {
     /// `--auth`.
     #[arg(long, env = "PGQUEUE_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// A PEM certificate (a private CA, or a self-signed server's) client commands trust for
+    /// `https://` beside the system's roots.
+    #[arg(long = "http.ca-cert", env = "PGQUEUE_HTTP_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -358,6 +362,12 @@ pub struct RunArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (with --http.tls-key).
+    #[arg(long = "http.tls-cert", env = "PGQUEUE_HTTP_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --http.tls-cert.
+    #[arg(long = "http.tls-key", env = "PGQUEUE_HTTP_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Database user, overriding the URL's.
     #[arg(long = "pg.user", env = "PGQUEUE_PG_USER")]
     pub pg_user: Option<String>,

@@ -58,10 +58,22 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             }
             let prefix = format!("/{}", cli.http_prefix.trim().trim_matches('/'));
             let base = format!(
-                "http://{addr}{}",
+                "{}://{addr}{}",
+                server::scheme(&cli.http_addr),
                 if prefix == "/" { "" } else { prefix.as_str() }
             );
-            let mut client = pgqueue_client::Client::new(&base)?;
+            let mut client = match &cli.ca_cert {
+                None => pgqueue_client::Client::new(&base)?,
+                Some(path) => {
+                    let pem = std::fs::read(path).map_err(|e| {
+                        CliError::Usage(format!(
+                            "cannot read --http.ca-cert {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    pgqueue_client::Client::with_ca_cert(&base, &pem)?
+                }
+            };
             if let Some(token) = cli.token.as_deref().filter(|t| !t.trim().is_empty()) {
                 client = client.token(token.trim());
             }

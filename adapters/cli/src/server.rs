@@ -12,13 +12,28 @@ use pgqueue_postgres::{PgOptions, PgStore};
 use std::sync::Arc;
 use tokio::sync::watch;
 
-/// `:8080` means `localhost:8080`.
+/// `:8080` means `localhost:8080`; a `http://` or `https://` in front is the client's
+/// business (see [`scheme`]) and is dropped here.
 pub fn normalise_addr(addr: &str) -> String {
     let addr = addr.trim();
+    let addr = addr
+        .strip_prefix("https://")
+        .or_else(|| addr.strip_prefix("http://"))
+        .unwrap_or(addr)
+        .trim_end_matches('/');
     if addr.starts_with(':') {
         format!("localhost{addr}")
     } else {
         addr.to_string()
+    }
+}
+
+/// The scheme a client speaks to `--http.addr`: `https` when it says so, else `http`.
+pub fn scheme(addr: &str) -> &'static str {
+    if addr.trim().starts_with("https://") {
+        "https"
+    } else {
+        "http"
     }
 }
 
@@ -111,6 +126,15 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str, namespace: &str) -> Re
             "serving without --auth on a non-loopback address: anyone who can reach it can read and change every task (see docs/security.md)"
         );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(pgqueue_http::tls_config(cert, key)?),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::Usage(
+                "--http.tls-cert and --http.tls-key go together".into(),
+            ));
+        }
+    };
     let auth = match (args.auth, tokens) {
         (false, _) => None,
         (true, Some(tokens)) => Some(Authenticator::new(tokens)),
@@ -136,6 +160,7 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str, namespace: &str) -> Re
         ui: args.http_ui,
         auth,
         cors_origins: args.cors_origins.clone(),
+        tls,
         ..Default::default()
     };
     let http = tokio::spawn(serve(

@@ -51,7 +51,20 @@ impl Client {
     /// A client of the API at `base_url`, prefix included (`http://127.0.0.1:8080/api`).
     /// Refuses an empty, unparsable or non-http(s) URL now rather than at the first call.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        Self::with_http_client(base_url, reqwest::Client::new())
+        install_tls_provider();
+        let http = reqwest::Client::builder().build()?;
+        Self::with_http_client(base_url, http)
+    }
+
+    /// Like [`Client::new`], also trusting the PEM certificate(s) `ca_pem` for HTTPS (a
+    /// private CA or a self-signed server), beside the system's roots.
+    pub fn with_ca_cert(base_url: &str, ca_pem: &[u8]) -> Result<Self, ClientError> {
+        install_tls_provider();
+        let mut builder = reqwest::Client::builder();
+        for cert in reqwest::Certificate::from_pem_bundle(ca_pem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+        Self::with_http_client(base_url, builder.build()?)
     }
 
     /// Like [`Client::new`] with a configured reqwest client (timeouts, proxies, TLS). Do not
@@ -449,6 +462,16 @@ fn page(offset: Option<u64>, limit: Option<u64>) -> Vec<(&'static str, String)> 
         q.push(("limit", l.to_string()));
     }
     q
+}
+
+/// Makes *ring* the process's rustls provider (once; a provider installed before is kept).
+/// reqwest is built without one of its own (no aws-lc build), and panics when it finds none:
+/// call this before building a `reqwest::Client` yourself for [`Client::with_http_client`].
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// The server-sent events of a streaming answer.

@@ -48,6 +48,8 @@ pub struct HttpConfig {
     pub auth: Option<Authenticator>,
     /// Origins whose browsers may call the API (CORS); empty: none.
     pub cors_origins: Vec<String>,
+    /// Serve HTTPS with this certificate ([`crate::tls_config`]); `None`: plain HTTP.
+    pub tls: Option<crate::TlsConfig>,
 }
 
 impl Default for HttpConfig {
@@ -63,6 +65,7 @@ impl Default for HttpConfig {
             ui: true,
             auth: None,
             cors_origins: Vec::new(),
+            tls: None,
         }
     }
 }

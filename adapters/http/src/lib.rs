@@ -31,6 +31,7 @@ mod routes;
 mod server;
 mod sse;
 mod tenants;
+mod tls;
 mod ui;
 
 pub use config::{
@@ -40,6 +41,7 @@ pub use config::{
 pub use error::HttpError;
 pub use metrics::Metrics;
 pub use server::{routes, serve};
+pub use tls::{TlsConfig, tls_config};
 
 #[cfg(test)]
 mod tests;

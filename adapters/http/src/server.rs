@@ -80,6 +80,7 @@ pub async fn serve(
 ) {
     let (stop, stopped) = watch::channel(false);
     let limits = (config.header_timeout, config.shutdown_timeout);
+    let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let filter = build(manager, config, stopped.clone());
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -89,7 +90,24 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(connection(stream, filter.clone(), limits.0, stopped.clone()));
+                    let (filter, stopped) = (filter.clone(), stopped.clone());
+                    match &tls {
+                        None => {
+                            connections.spawn(connection(stream, filter, limits.0, stopped));
+                        }
+                        Some(acceptor) => {
+                            let acceptor = acceptor.clone();
+                            connections.spawn(async move {
+                                // The handshake gets the headers' time limit: a client that
+                                // never finishes it cannot hold the connection.
+                                match tokio::time::timeout(limits.0, acceptor.accept(stream)).await {
+                                    Ok(Ok(tls)) => connection(tls, filter, limits.0, stopped).await,
+                                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                                }
+                            });
+                        }
+                    }
                 }
                 // Out of file descriptors and the like: back off instead of spinning.
                 Err(e) => {
@@ -118,12 +136,13 @@ pub async fn serve(
 
 /// Serves one connection until it closes, or until shutdown once its request in flight is
 /// answered.
-async fn connection<F>(
-    stream: tokio::net::TcpStream,
+async fn connection<S, F>(
+    stream: S,
     filter: F,
     header_timeout: std::time::Duration,
     stopped: watch::Receiver<bool>,
 ) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(warp::service(filter));

@@ -62,6 +62,7 @@ impl Chromedriver {
         let status = format!("http://127.0.0.1:{port}/status");
         let start = Instant::now();
         loop {
+            pgqueue_client::install_tls_provider();
             if let Ok(res) = reqwest::get(&status).await
                 && let Ok(body) = res.json::<Value>().await
                 && body["value"]["ready"] == json!(true)
