@@ -312,6 +312,12 @@ pub trait Store: Send + Sync {
         Ok(Maintenance::default())
     }
 
+    /// Whether the store can serve requests now (`GET /readyz`): it answers, and its schema
+    /// is the one this build expects. Stores with nothing to check answer at once.
+    async fn ready(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     // ---- events ----
 
     /// The events of `ns` after `last` (none: from the newest on, so a new reader gets only

@@ -6,6 +6,7 @@
 mod auth;
 mod cli;
 mod dashboard;
+mod deploy;
 mod events;
 mod hardening;
 mod http;

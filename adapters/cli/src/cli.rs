@@ -302,6 +302,19 @@ pub enum Command {
     },
     /// Run the server.  Example: pgqueue run postgres://postgres@127.0.0.1:5432/test --namespace myapp
     Run(RunArgs),
+    /// Apply the pending migrations and exit; with --status, list each as `applied NAME` or
+    /// `pending NAME` and change nothing.  Example: pgqueue migrate postgres://…/db --status
+    Migrate {
+        /// PostgreSQL URL.
+        #[arg(env = "DATABASE_URL")]
+        url: Option<String>,
+        /// Only show which migrations are applied and which pending.
+        #[arg(long)]
+        status: bool,
+        /// Schema holding pgqueue's tables.
+        #[arg(long = "pg.schema", env = "PGQUEUE_PG_SCHEMA")]
+        pg_schema: Option<String>,
+    },
     /// Create, list and revoke API tokens, directly on the database.
     /// Example: pgqueue token create postgres://…/db --namespace billing --scope consume
     Token {
@@ -351,6 +364,13 @@ pub struct RunArgs {
     /// PostgreSQL URL; with none (and no DATABASE_URL) tasks are kept in memory.
     #[arg(env = "DATABASE_URL")]
     pub url: Option<String>,
+    /// Refuse to start while migrations are pending instead of applying them (deployments
+    /// that run `pgqueue migrate` separately, with a role that may change the schema).
+    #[arg(long = "no-migrate", env = "PGQUEUE_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// `text` (default) or `json`: one JSON object per log line, for log collectors.
+    #[arg(long = "log-format", env = "PGQUEUE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
     /// Require an API token on every route (`pgqueue token create`; `docs/security.md`).
     /// Needs a database URL.
     #[arg(long, env = "PGQUEUE_AUTH")]

@@ -211,7 +211,8 @@ pub async fn run(client: Client, command: Command) -> Result<(), CliError> {
         Command::Bench(_)
         | Command::Completions { .. }
         | Command::Run(_)
-        | Command::Token { .. } => Err(CliError::Usage("not a client command".into())),
+        | Command::Token { .. }
+        | Command::Migrate { .. } => Err(CliError::Usage("not a client command".into())),
     }
 }
 

@@ -4,31 +4,36 @@ mod bench;
 mod ceiling;
 mod cli;
 mod commands;
+mod direct;
 mod error;
 mod server;
-mod tokens;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 use error::CliError;
 use std::process::ExitCode;
 
-fn init_logging(debug: bool) {
+fn init_logging(debug: bool, json: bool) {
     let default = if debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
 }
 
 async fn dispatch(cli: Cli) -> Result<(), CliError> {
     let addr = server::normalise_addr(&cli.http_addr);
     match cli.command {
         Command::Run(args) => {
-            init_logging(cli.debug);
+            init_logging(cli.debug, args.log_format == "json");
             let namespace = match cli.namespace.as_slice() {
                 [] => "default",
                 [one] => one.as_str(),
@@ -36,10 +41,15 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             };
             server::run(args, &addr, &cli.http_prefix, namespace).await
         }
-        Command::Token { command } => tokens::run(command, &cli.namespace).await,
+        Command::Token { command } => direct::tokens(command, &cli.namespace).await,
+        Command::Migrate {
+            url,
+            status,
+            pg_schema,
+        } => direct::migrate(url, status, pg_schema).await,
         Command::Bench(args) => {
             if cli.debug {
-                init_logging(true);
+                init_logging(true, false);
             }
             bench::run(args).await
         }
@@ -54,7 +64,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         command => {
             if cli.debug {
-                init_logging(true);
+                init_logging(true, false);
             }
             let prefix = format!("/{}", cli.http_prefix.trim().trim_matches('/'));
             let base = format!(

@@ -100,6 +100,7 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str, namespace: &str) -> Re
             let options = PgOptions {
                 pool_size: args.pool_size.max(1),
                 schema: args.pg_schema.clone(),
+                migrate: !args.no_migrate,
                 ..Default::default()
             };
             let store = Arc::new(PgStore::connect(&url, options).await?);

@@ -21,6 +21,7 @@ mod cors;
 mod envelope;
 mod error;
 mod event_stream;
+mod health;
 mod limits;
 mod metrics;
 mod openapi;

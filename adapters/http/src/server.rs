@@ -235,6 +235,9 @@ async fn handle(
     body: BodyStream,
 ) -> Response {
     let started = Instant::now();
+    if let Some(answer) = crate::health::answer(&method, path, state.tenants.base()).await {
+        return answer;
+    }
     if state.ui
         && let Some(page) = crate::ui::asset(&method, path, &state.prefix)
     {

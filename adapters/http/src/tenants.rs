@@ -30,6 +30,11 @@ impl Tenants {
         }
     }
 
+    /// The server's own manager (the health checks ask it).
+    pub(crate) fn base(&self) -> &Manager {
+        &self.base
+    }
+
     /// Splits `ns/{namespace}/…` off the path segments below the prefix.
     pub(crate) fn split(segments: Vec<String>) -> (Option<String>, Vec<String>) {
         match segments.as_slice() {

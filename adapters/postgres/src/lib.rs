@@ -119,6 +119,7 @@ mod tokens;
 
 pub use enqueue::enqueue_in;
 pub use error::{PgError, QueryError};
+pub use migrate::MigrationState;
 pub use options::PgOptions;
 pub use store::PgStore;
 

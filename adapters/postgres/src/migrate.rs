@@ -17,6 +17,95 @@ pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migra
 /// The advisory lock key that serialises migrations (arbitrary, fixed: "pgqueue" in ASCII).
 const MIGRATION_LOCK: i64 = 0x0070_6771_7565_7565;
 
+/// One migration of the binary, and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The migration's folder name (`2026-12-02-010000_task_events`).
+    pub name: String,
+    /// Whether it is applied.
+    pub applied: bool,
+}
+
+/// The binary's migrations, in order, as (stored version, name).
+fn embedded() -> Result<Vec<(String, String)>, PgError> {
+    let migrations = diesel::migration::MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(PgError::Migrate)?;
+    Ok(migrations
+        .iter()
+        .map(|m| (m.name().version().to_string(), m.name().to_string()))
+        .collect())
+}
+
+/// The versions the database has applied (none when it has never been migrated).
+async fn applied(conn: &mut AsyncPgConnection) -> Result<Vec<String>, PgError> {
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+    }
+    let exists: Vec<Version> = diesel::sql_query(
+        "SELECT 'x' AS version WHERE to_regclass('__diesel_schema_migrations') IS NOT NULL",
+    )
+    .load(conn)
+    .await
+    .map_err(|e| PgError::Migrate(e.into()))?;
+    if exists.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<Version> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
+            .load(conn)
+            .await
+            .map_err(|e| PgError::Migrate(e.into()))?;
+    Ok(rows.into_iter().map(|v| v.version).collect())
+}
+
+/// Every migration of the binary with whether it is applied; refuses a database that has
+/// applied a migration this binary does not know (a newer pgqueue migrated it: running an
+/// older one against it could break what the newer one relies on).
+pub(crate) async fn status(conn: &mut AsyncPgConnection) -> Result<Vec<MigrationState>, PgError> {
+    let known = embedded()?;
+    let done = applied(conn).await?;
+    if let Some(unknown) = done.iter().find(|v| !known.iter().any(|(k, _)| k == *v)) {
+        return Err(PgError::Migrate(
+            format!(
+                "the database schema is newer than this binary: migration {unknown} is applied                  but unknown here; run the newer pgqueue (or restore the older schema)"
+            )
+            .into(),
+        ));
+    }
+    Ok(known
+        .into_iter()
+        .map(|(version, name)| MigrationState {
+            applied: done.contains(&version),
+            name,
+        })
+        .collect())
+}
+
+/// Refuses to start on a schema with pending migrations (`--no-migrate`) or a newer one.
+pub(crate) async fn require_current(spec: &ConnSpec) -> Result<(), PgError> {
+    let mut conn = spec.establish().await?;
+    let pending: Vec<String> = status(&mut conn)
+        .await?
+        .into_iter()
+        .filter(|m| !m.applied)
+        .map(|m| m.name)
+        .collect();
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(PgError::Migrate(
+            format!(
+                "{} migration(s) pending ({}): run `pgqueue migrate URL` first, or start without --no-migrate",
+                pending.len(),
+                pending.join(", ")
+            )
+            .into(),
+        ))
+    }
+}
+
 /// Creates the schema if asked and applies every pending migration, under the lock.
 pub(crate) async fn run(spec: &ConnSpec, schema: Option<&str>) -> Result<(), PgError> {
     let mut conn = spec.establish().await?;
@@ -29,6 +118,8 @@ pub(crate) async fn run(spec: &ConnSpec, schema: Option<&str>) -> Result<(), PgE
             .await
             .map_err(|e| PgError::Migrate(e.into()))?;
     }
+    // A newer binary's schema is refused before anything is applied.
+    status(&mut conn).await?;
     let conn = tokio::task::spawn_blocking(move || {
         let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> =
             AsyncConnectionWrapper::from(conn);

@@ -21,6 +21,9 @@ pub struct PgOptions {
     /// later a wake-up for tasks created inside the window. Default 2 ms; zero notifies
     /// every create.
     pub notify_debounce: Duration,
+    /// Apply pending migrations when connecting (default). `false` (`run --no-migrate`)
+    /// refuses to connect while any is pending, for deployments that migrate separately.
+    pub migrate: bool,
 }
 
 impl Default for PgOptions {
@@ -31,6 +34,7 @@ impl Default for PgOptions {
             clock: Arc::new(StorageClock),
             connect_timeout: Duration::from_secs(10),
             notify_debounce: crate::debounce::DEFAULT_WINDOW,
+            migrate: true,
         }
     }
 }

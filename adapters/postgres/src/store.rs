@@ -3,6 +3,7 @@
 use crate::connect::ConnSpec;
 use crate::debounce::Debouncer;
 use crate::error::{PgError, never_sent};
+use crate::migrate::MigrationState;
 use crate::options::PgOptions;
 use crate::{events, listen, maintenance, migrate, queues, tasks, tickers};
 use async_trait::async_trait;
@@ -59,7 +60,11 @@ impl PgStore {
             return Err(PgError::InvalidSchema(s.to_string()));
         }
         let spec = ConnSpec::new(url, schema, options.connect_timeout)?;
-        migrate::run(&spec, schema).await?;
+        if options.migrate {
+            migrate::run(&spec, schema).await?;
+        } else {
+            migrate::require_current(&spec).await?;
+        }
         let pool = spec.pool(options.pool_size).await?;
         let listener = listen::subscribe(&spec).await?;
         let signal = Signal::default();
@@ -75,6 +80,32 @@ impl PgStore {
                 horizon: maintenance::Horizon::default(),
             }),
         })
+    }
+
+    /// Applies the pending migrations to the database at `url` and answers the state of
+    /// each (`pgqueue migrate`); refuses a schema newer than this binary.
+    pub async fn migrate(url: &str, options: &PgOptions) -> Result<Vec<MigrationState>, PgError> {
+        let spec = Self::spec(url, options)?;
+        migrate::run(&spec, options.schema.as_deref().filter(|s| !s.is_empty())).await?;
+        migrate::status(&mut spec.establish().await?).await
+    }
+
+    /// The state of each migration of this binary in the database at `url`, changing
+    /// nothing (`pgqueue migrate --status`); refuses a schema newer than this binary.
+    pub async fn migration_status(
+        url: &str,
+        options: &PgOptions,
+    ) -> Result<Vec<MigrationState>, PgError> {
+        let spec = Self::spec(url, options)?;
+        migrate::status(&mut spec.establish().await?).await
+    }
+
+    fn spec(url: &str, options: &PgOptions) -> Result<ConnSpec, PgError> {
+        let schema = options.schema.as_deref().filter(|s| !s.is_empty());
+        if let Some(s) = schema.filter(|s| !migrate::valid_schema(s)) {
+            return Err(PgError::InvalidSchema(s.to_string()));
+        }
+        ConnSpec::new(url, schema, options.connect_timeout)
     }
 
     /// Stops the listener now (the pool closes when the last clone is dropped).
@@ -408,6 +439,24 @@ impl Store for PgStore {
     async fn maintain(&self, force: bool) -> StoreResult<Maintenance> {
         self.with_conn(async |c| maintenance::maintain(c, force, &self.inner.horizon).await)
             .await
+    }
+
+    async fn ready(&self) -> StoreResult<()> {
+        self.with_conn(async |c| {
+            let pending = migrate::status(c)
+                .await?
+                .into_iter()
+                .filter(|m| !m.applied)
+                .count();
+            if pending == 0 {
+                Ok(())
+            } else {
+                Err(PgError::Store(StoreError::Unavailable(
+                    format!("{pending} migration(s) pending").into(),
+                )))
+            }
+        })
+        .await
     }
 
     async fn read_events(

@@ -104,6 +104,12 @@ impl Manager {
         }
     }
 
+    /// Whether the storage can serve requests (`GET /readyz`): it answers and its schema is
+    /// current.
+    pub async fn ready(&self) -> Result<()> {
+        Ok(self.store.ready().await?)
+    }
+
     /// The namespace this manager serves.
     pub fn namespace(&self) -> &Namespace {
         &self.namespace

@@ -1,5 +1,6 @@
-//! `pgqueue token create|list|revoke`: API tokens, written directly to the database (no
-//! server and no token needed: whoever can reach the database is already trusted with it).
+//! The commands that talk to the database directly, needing no server and no token (whoever
+//! can reach the database is already trusted with it): `pgqueue token create|list|revoke`
+//! (API tokens) and `pgqueue migrate [--status]`.
 
 use crate::cli::TokenCommand;
 use crate::error::CliError;
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 /// The URL given, else `DATABASE_URL` (clap already read it).
 fn database(url: Option<String>) -> Result<String, CliError> {
     url.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
-        CliError::Usage("token commands need the database URL (an argument or DATABASE_URL)".into())
+        CliError::Usage("this command needs the database URL (an argument or DATABASE_URL)".into())
     })
 }
 
@@ -34,7 +35,7 @@ fn shown(t: &TokenRecord) -> Value {
 }
 
 /// Runs one token command.
-pub async fn run(command: TokenCommand, namespaces: &[String]) -> Result<(), CliError> {
+pub async fn tokens(command: TokenCommand, namespaces: &[String]) -> Result<(), CliError> {
     match command {
         TokenCommand::Create {
             url,
@@ -88,6 +89,33 @@ pub async fn run(command: TokenCommand, namespaces: &[String]) -> Result<(), Cli
                 .map_err(pgqueue_app::Error::from)?;
             println!("{}", serde_json::to_string_pretty(&shown(&record))?);
         }
+    }
+    Ok(())
+}
+
+/// `pgqueue migrate [URL] [--status]`: applies the pending migrations (or only shows them),
+/// one line per migration, `applied NAME` or `pending NAME`.
+pub async fn migrate(
+    url: Option<String>,
+    status_only: bool,
+    schema: Option<String>,
+) -> Result<(), CliError> {
+    let url = database(url)?;
+    let options = PgOptions {
+        schema,
+        ..Default::default()
+    };
+    let states = if status_only {
+        PgStore::migration_status(&url, &options).await?
+    } else {
+        PgStore::migrate(&url, &options).await?
+    };
+    for m in states {
+        println!(
+            "{} {}",
+            if m.applied { "applied" } else { "pending" },
+            m.name
+        );
     }
     Ok(())
 }
