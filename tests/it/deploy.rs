@@ -200,3 +200,27 @@ async fn readiness_follows_the_storage_and_logs_can_be_json() {
         .unwrap();
     assert_eq!(alive.status(), 200);
 }
+
+/// Tables for people when asked (`--output table`; the default on a terminal), the API's JSON
+/// otherwise (the default when piped, as here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_tables_with_human_durations_when_asked() {
+    let server = Server::start(None).await;
+    let created = server
+        .cli(&["create-queue", "emails", "--ttl", "90m", "--lease", "30s"])
+        .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let table = server.cli(&["--output", "table", "queues"]).await;
+    let text = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(
+        text.contains("1h 30m") && text.contains("30s") && text.contains("emails"),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("1 of 1"), "{text}");
+    let piped = server.cli(&["queues"]).await;
+    let json: serde_json::Value = serde_json::from_slice(&piped.stdout).unwrap();
+    assert_eq!(
+        json["body"][0]["ttl"], 5_400_000_000_000u64,
+        "scripts keep the JSON"
+    );
+}

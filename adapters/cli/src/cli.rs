@@ -14,7 +14,7 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// Log (server) or print (client) debugging details.
-    #[arg(long, global = true)]
+    #[arg(long, env = "PGQUEUE_DEBUG", global = true)]
     pub debug: bool,
     /// Address the server listens on and the client connects to (a bare `:8080` means localhost).
     #[arg(
@@ -25,7 +25,12 @@ pub struct Cli {
     )]
     pub http_addr: String,
     /// Path prefix of every API route.
-    #[arg(long = "http.prefix", default_value = "/api", global = true)]
+    #[arg(
+        long = "http.prefix",
+        env = "PGQUEUE_HTTP_PREFIX",
+        default_value = "/api",
+        global = true
+    )]
     pub http_prefix: String,
     /// The namespace: the one `run` serves (default `default`); for client commands, the one
     /// they act on, through the server's `P/ns/{namespace}/…` routes; for `token create`,
@@ -36,6 +41,10 @@ pub struct Cli {
     /// `--auth`.
     #[arg(long, env = "PGQUEUE_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// How client commands print: `table` (the default on a terminal: aligned, with human
+    /// durations and relative times) or `json` (the default otherwise: the API's JSON).
+    #[arg(long, env = "PGQUEUE_OUTPUT", global = true, value_parser = ["table", "json"])]
+    pub output: Option<String>,
     /// A PEM certificate (a private CA, or a self-signed server's) client commands trust for
     /// `https://` beside the system's roots.
     #[arg(long = "http.ca-cert", env = "PGQUEUE_HTTP_CA_CERT", global = true)]

@@ -13,7 +13,13 @@ use std::time::Duration;
 
 /// Prints a value as indented JSON.
 fn print<T: Serialize>(value: &T) -> Result<(), CliError> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    let json = serde_json::to_value(value)?;
+    match crate::output::format() {
+        crate::output::Format::Json => println!("{}", serde_json::to_string_pretty(&json)?),
+        crate::output::Format::Table => {
+            println!("{}", crate::output::table(&json, chrono::Utc::now()))
+        }
+    }
     Ok(())
 }
 

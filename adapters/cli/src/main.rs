@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod direct;
 mod error;
+mod output;
 mod server;
 
 use clap::{CommandFactory, Parser};
@@ -96,6 +97,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
                     ));
                 }
             }
+            output::choose(cli.output.as_deref());
             commands::run(client, command).await
         }
     }
