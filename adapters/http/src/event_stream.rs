@@ -6,17 +6,14 @@
 //! one and stops when the client goes or the server shuts down; it is interrupted only while
 //! it waits, never during a read of the store.
 
-use crate::sse::{PING_EVERY, PING_FRAME, shutdown_signalled};
+use crate::sse::{Frames, PING_EVERY, PING_FRAME, shutdown_signalled};
 use pgqueue_app::Manager;
 use pgqueue_domain::{EventFilter, EventId, TaskEvent};
 use serde::Serialize;
-use std::convert::Infallible;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_stream::wrappers::ReceiverStream;
-use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use warp::reply::{Reply, Response};
+use warp::reply::Response;
 
 /// How long to wait before reading again after a storage failure.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
@@ -82,12 +79,8 @@ pub(crate) fn stream(
     filter: EventFilter,
     shutdown: watch::Receiver<bool>,
 ) -> Response {
-    let (tx, rx) = mpsc::channel::<Result<String, Infallible>>(1);
+    let (tx, res) = crate::sse::channel();
     tokio::spawn(produce(manager, last, filter, tx, shutdown));
-    let mut res = warp::reply::stream(ReceiverStream::new(rx)).into_response();
-    let headers = res.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
 }
 
@@ -95,7 +88,7 @@ async fn produce(
     manager: Manager,
     mut last: Option<EventId>,
     filter: EventFilter,
-    tx: mpsc::Sender<Result<String, Infallible>>,
+    tx: Frames,
     shutdown: watch::Receiver<bool>,
 ) {
     if tx.send(Ok(PING_FRAME.to_string())).await.is_err() {

@@ -40,22 +40,28 @@ pub(crate) async fn shutdown_signalled(mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Starts a ticker stream for `manager` and returns its response.
-pub(crate) fn stream(manager: Manager, shutdown: watch::Receiver<bool>) -> Response {
+/// Where a stream's producer sends its frames.
+pub(crate) type Frames = mpsc::Sender<Result<String, Infallible>>;
+
+/// An event-stream response fed by the producer that gets the returned sender: a channel of
+/// one, so the producer never runs ahead of the client.
+pub(crate) fn channel() -> (Frames, Response) {
     let (tx, rx) = mpsc::channel::<Result<String, Infallible>>(1);
-    tokio::spawn(produce(manager, tx, shutdown));
     let mut res = warp::reply::stream(ReceiverStream::new(rx)).into_response();
     let headers = res.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    (tx, res)
+}
+
+/// Starts a ticker stream for `manager` and returns its response.
+pub(crate) fn stream(manager: Manager, shutdown: watch::Receiver<bool>) -> Response {
+    let (tx, res) = channel();
+    tokio::spawn(produce(manager, tx, shutdown));
     res
 }
 
-async fn produce(
-    manager: Manager,
-    tx: mpsc::Sender<Result<String, Infallible>>,
-    shutdown: watch::Receiver<bool>,
-) {
+async fn produce(manager: Manager, tx: Frames, shutdown: watch::Receiver<bool>) {
     let stop = shutdown_signalled(shutdown);
     tokio::pin!(stop);
     if tx.send(Ok(PING_FRAME.to_string())).await.is_err() {

@@ -31,6 +31,7 @@ mod latency;
 /// Tasks an HTTP batch worker retains per request in `W2_http_batch`.
 const HTTP_BATCH: u32 = 100;
 mod report;
+mod soak;
 mod variants;
 
 use crate::error::CliError;
@@ -77,9 +78,24 @@ pub struct BenchArgs {
     pub finished_rows: usize,
     /// Run only these workloads (W1a, W1b, W1a_unique, W1b_unique, W2, W2_priority,
     /// W2_limited, W2_backlog, W2_queues, W2_finished, W2_http, W2_http_batch, W3); default
-    /// all.
+    /// all but `soak`, which runs only when named.
     #[arg(long, value_delimiter = ',')]
     pub workload: Vec<String>,
+    /// `soak`: tasks per second of its producer (default: half the measured c32 drain).
+    #[arg(long = "soak-rate")]
+    pub soak_rate: Option<f64>,
+    /// `soak`: how long the clean phase lasts.
+    #[arg(long = "soak-clean", default_value = "5m", value_parser = crate::cli::parse_duration)]
+    pub soak_clean: pgqueue_domain::Duration,
+    /// `soak`: how long the idle-in-transaction phase lasts (vacuum can reclaim nothing).
+    #[arg(long = "soak-idle", default_value = "10m", value_parser = crate::cli::parse_duration)]
+    pub soak_idle: pgqueue_domain::Duration,
+    /// `soak`: how long the recovery phase lasts.
+    #[arg(long = "soak-recovery", default_value = "5m", value_parser = crate::cli::parse_duration)]
+    pub soak_recovery: pgqueue_domain::Duration,
+    /// `soak`: autovacuum of pgqueue's tables during the run, `on` or `off`.
+    #[arg(long = "soak-autovacuum", default_value = "on", value_parser = ["on", "off"])]
+    pub soak_autovacuum: String,
     /// Measure the database's ceiling with pgbench first and print ratios to it.
     #[arg(long)]
     pub ceiling: bool,
@@ -351,6 +367,33 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             report.add(name, latency::percentile(&lat, p), note.clone(), None);
         }
         report.add("W3_peak_rss_mb", peak_rss_mb(), "", None);
+        m.delete_queue("bench").await?;
+    }
+
+    // Only when asked for: it lasts 20 minutes by default.
+    if args.workload.iter().any(|w| w.eq_ignore_ascii_case("soak")) {
+        let rate = match args.soak_rate {
+            Some(r) => r,
+            None => {
+                let m = fresh(&store, &manager, "soak-rate").await?;
+                backlog(&store, &m, 5_000).await?;
+                let c32 = drain(&m, 5_000, 32).await?;
+                m.delete_queue("bench").await?;
+                c32 / 2.0
+            }
+        };
+        let m = fresh(&store, &manager, "soak").await?;
+        let soak = soak::Soak {
+            url: &url,
+            rate: rate.max(1.0),
+            durations: [
+                args.soak_clean.to_std(),
+                args.soak_idle.to_std(),
+                args.soak_recovery.to_std(),
+            ],
+            autovacuum: args.soak_autovacuum == "on",
+        };
+        soak::run(&m, soak, &mut report).await?;
         m.delete_queue("bench").await?;
     }
 

@@ -1,0 +1,200 @@
+//! `soak`: speed over time, under vacuum pressure (issue 17). A steady producer and a worker
+//! runtime (32 slots, 1 ms of work per task) run through three phases: `clean`,
+//! `idle_in_tx` (another connection holds `BEGIN; SELECT txid_current();` open, so vacuum can
+//! reclaim nothing), and `recovery`. Per phase it reports the completion rate, the claim
+//! latency (create → handler start) p50/p99, the queue depth at the end, and the dead tuples
+//! and size (tables + indexes) of pgqueue's tables.
+
+use super::latency::percentile;
+use super::report::Report;
+use crate::error::CliError;
+use pgqueue_app::{Manager, Runtime, RuntimeConfig, Worker};
+use pgqueue_domain::TaskMeta;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The phases, in order.
+const PHASES: [&str; 3] = ["clean", "idle_in_tx", "recovery"];
+
+/// What the soak is told to do.
+pub(super) struct Soak<'a> {
+    /// The database, for the idle transaction and the table statistics.
+    pub url: &'a str,
+    /// Tasks per second the producer creates.
+    pub rate: f64,
+    /// How long each phase lasts.
+    pub durations: [Duration; 3],
+    /// Table-level autovacuum on or off for the run.
+    pub autovacuum: bool,
+}
+
+/// Microseconds since the epoch: the create time a task carries to its handler.
+fn micros_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client, CliError> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| CliError::Usage(format!("soak: cannot connect: {e}")))?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+fn sql_error(e: tokio_postgres::Error) -> CliError {
+    CliError::Usage(format!("soak: {e}"))
+}
+
+/// Dead tuples and total size in MB of pgqueue's tables.
+async fn tables(client: &tokio_postgres::Client) -> Result<(i64, f64), CliError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(sum(n_dead_tup), 0)::bigint, \
+                    coalesce(sum(pg_total_relation_size(relid)), 0)::bigint \
+             FROM pg_stat_user_tables WHERE relname IN ('tasks', 'task_events', 'queues')",
+            &[],
+        )
+        .await
+        .map_err(sql_error)?;
+    let dead: i64 = row.get(0);
+    let bytes: i64 = row.get(1);
+    Ok((dead, bytes as f64 / 1_048_576.0))
+}
+
+/// Runs the soak on the bench queue of `m` and reports each phase.
+pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Result<(), CliError> {
+    let stats = connect(soak.url).await?;
+    let setting = if soak.autovacuum { "on" } else { "off" };
+    stats
+        .batch_execute(&format!(
+            "ALTER TABLE tasks SET (autovacuum_enabled = {setting}); \
+             ALTER TABLE task_events SET (autovacuum_enabled = {setting})"
+        ))
+        .await
+        .map_err(sql_error)?;
+    let phase = Arc::new(AtomicUsize::new(0));
+    let done: Arc<Vec<AtomicU64>> = Arc::new(PHASES.iter().map(|_| AtomicU64::new(0)).collect());
+    let latencies: Arc<Mutex<Vec<Vec<f64>>>> = Arc::new(Mutex::new(vec![Vec::new(); PHASES.len()]));
+    let (p, d, l) = (phase.clone(), done.clone(), latencies.clone());
+    let worker = Worker::new(m.clone())
+        .concurrency(32)
+        .name("bench@soak")?
+        .handle("bench", move |payload: Value| {
+            let started = micros_now();
+            let (p, d, l) = (p.clone(), d.clone(), l.clone());
+            async move {
+                let created = payload["t"].as_u64().unwrap_or(started);
+                let i = p.load(Ordering::Relaxed).min(PHASES.len() - 1);
+                if let Ok(mut l) = l.lock() {
+                    l[i].push(started.saturating_sub(created) as f64 / 1000.0);
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                d[i].fetch_add(1, Ordering::Relaxed);
+                Ok::<_, String>(Value::Null)
+            }
+        })?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    // The background runtime, as a server runs it: lease rescue, clean-up, and the store's
+    // maintenance, which vacuums when autovacuum is off.
+    let (stop_runtime, runtime_stopped) = tokio::sync::oneshot::channel::<()>();
+    let runtime = tokio::spawn(
+        Runtime::new(m.clone(), RuntimeConfig::default()).run(async {
+            let _ = runtime_stopped.await;
+        }),
+    );
+
+    for (i, name) in PHASES.iter().enumerate() {
+        phase.store(i, Ordering::Relaxed);
+        // The idle transaction pins the cleanup horizon for the whole phase.
+        let holder = if *name == "idle_in_tx" {
+            let c = connect(soak.url).await?;
+            c.batch_execute("BEGIN; SELECT txid_current();")
+                .await
+                .map_err(sql_error)?;
+            Some(c)
+        } else {
+            None
+        };
+        let (dead_before, mb_before) = tables(&stats).await?;
+        let start = Instant::now();
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        let mut created = 0u64;
+        while start.elapsed() < soak.durations[i] {
+            tick.tick().await;
+            let due = (soak.rate * start.elapsed().as_secs_f64()) as u64;
+            let k = due.saturating_sub(created).min(1000) as usize;
+            if k > 0 {
+                let t = micros_now();
+                m.create_tasks("bench", vec![TaskMeta::new(json!({ "t": t })); k])
+                    .await?;
+                created += k as u64;
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let (dead, mb) = tables(&stats).await?;
+        let depth = stats
+            .query_one(
+                "SELECT count(*) FROM tasks WHERE queue = 'bench' AND namespace = $1 \
+                 AND state IN ('new', 'retry')",
+                &[&m.namespace().as_str()],
+            )
+            .await
+            .map_err(sql_error)?
+            .get::<_, i64>(0);
+        if let Some(c) = holder {
+            c.batch_execute("ROLLBACK").await.map_err(sql_error)?;
+        }
+        let lat = latencies.lock().map(|l| l[i].clone()).unwrap_or_default();
+        let note = format!(
+            "{:.0} s, producer {:.0}/s, autovacuum {setting}",
+            secs, soak.rate
+        );
+        let rate = done[i].load(Ordering::Relaxed) as f64 / secs;
+        report.add(format!("soak_{name}_jobs_s"), rate, &note, None);
+        report.add(
+            format!("soak_{name}_claim_p50_ms"),
+            percentile(&lat, 0.5),
+            &note,
+            None,
+        );
+        report.add(
+            format!("soak_{name}_claim_p99_ms"),
+            percentile(&lat, 0.99),
+            &note,
+            None,
+        );
+        report.add(format!("soak_{name}_depth"), depth as f64, &note, None);
+        report.add(
+            format!("soak_{name}_dead_tuples"),
+            dead as f64,
+            format!("{note}; {dead_before} at the start"),
+            None,
+        );
+        report.add(
+            format!("soak_{name}_tables_mb"),
+            mb,
+            format!("{note}; {mb_before:.1} MB at the start"),
+            None,
+        );
+    }
+    let _ = stop.send(());
+    let _ = running.await;
+    let _ = stop_runtime.send(());
+    let _ = runtime.await;
+    stats
+        .batch_execute(
+            "ALTER TABLE tasks RESET (autovacuum_enabled); \
+             ALTER TABLE task_events RESET (autovacuum_enabled)",
+        )
+        .await
+        .map_err(sql_error)?;
+    Ok(())
+}
