@@ -194,4 +194,16 @@ async fn bad_event_requests_are_refused_with_an_envelope() {
         body["reason"].as_str().unwrap().contains("Last-Event-ID"),
         "{body}"
     );
+    // Not even text (schemathesis sent `\xc2\x84`): refused too, never a stream from now.
+    let bytes = reqwest::header::HeaderValue::from_bytes(b"\xc2\x84").unwrap();
+    let raw = reqwest::Client::new()
+        .get(format!(
+            "{}/events",
+            c.base_url().as_str().trim_end_matches('/')
+        ))
+        .header("Last-Event-ID", bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
 }

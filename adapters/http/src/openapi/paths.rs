@@ -397,7 +397,7 @@ pub(crate) fn operation(verb: Verb, pattern: &str) -> Option<Value> {
                 200,
                 "the event stream",
                 Some(
-                    json!({"text/event-stream": {"schema": {"oneOf": [schema("TaskEventFrame"), schema("PingEvent")]}}}),
+                    json!({"text/event-stream": {"schema": {"oneOf": [schema("TaskEventFrame"), schema("ResetEvent"), schema("PingEvent")]}}}),
                 ),
             )],
             &[400],

@@ -326,12 +326,21 @@ pub(crate) fn schemas() -> Value {
         },
         "TaskEventFrame": {
             "type": "object", "required": ["event", "id", "data"],
-            "description": "one event of GET /events: `event: task` (task events) or `event: queue` (paused, resumed), or `event: reset` (the Last-Event-ID was no longer kept; `id` is the newest)",
+            "description": "one event of GET /events: `event: task` (task events) or `event: queue` (paused, resumed)",
             "properties": {
-                "event": {"type": "string", "enum": ["task", "queue", "reset"]},
+                "event": {"type": "string", "enum": ["task", "queue"]},
                 "id": {"type": "string", "pattern": "^[0-9]+$"},
                 "data": {"type": "string", "contentMediaType": "application/json",
                          "contentSchema": {"$ref": "#/components/schemas/TaskEventData"}}
+            }
+        },
+        "ResetEvent": {
+            "type": "object", "required": ["event", "id"],
+            "description": "the Last-Event-ID sent was no longer kept (or never given out); the stream goes on after `id`, the newest",
+            "properties": {
+                "event": {"type": "string", "enum": ["reset"]},
+                "id": {"type": "string", "pattern": "^[0-9]+$"},
+                "data": {"type": "string", "maxLength": 0}
             }
         },
         "TaskEventData": {

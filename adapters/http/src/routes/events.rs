@@ -27,7 +27,11 @@ fn last_event_id(req: &Request) -> Result<Option<EventId>, HttpError> {
     let Some(value) = req.headers.get(LAST_EVENT_ID) else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or("").trim();
+    let Ok(text) = value.to_str().map(str::trim) else {
+        return Err(HttpError::bad_request(
+            "invalid Last-Event-ID: expected an event id (a non-negative integer)",
+        ));
+    };
     if text.is_empty() {
         return Ok(None);
     }
