@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 
-/// A `pgqueue run` child process serving one namespace on a free port; killed on drop.
+/// A `pgqueue run` child process serving one namespace on a free port, killed on drop; or,
+/// with `--server URL`, a server run by someone else, reached through its `P/ns/{namespace}`
+/// routes (its memory is then not read).
 pub(super) struct Server {
-    child: Child,
+    child: Option<Child>,
     pid: String,
     /// `http://<addr>/api`.
     pub(super) base: String,
@@ -17,6 +19,24 @@ pub(super) struct Server {
 }
 
 impl Server {
+    /// The server at `external` (the API's base URL, prefix included) when given, else a
+    /// child process of this binary on `url`.
+    pub(super) async fn for_bench(
+        external: Option<&str>,
+        url: &str,
+        namespace: &str,
+    ) -> Result<Self, CliError> {
+        match external {
+            None => Self::start(url, namespace).await,
+            Some(base) => Ok(Self {
+                child: None,
+                pid: String::new(),
+                base: format!("{}/ns/{namespace}", base.trim_end_matches('/')),
+                addr_file: PathBuf::new(),
+            }),
+        }
+    }
+
     /// Starts this very binary as `pgqueue run <url> --namespace <ns>` on a free port and
     /// waits until it listens.
     pub(super) async fn start(url: &str, namespace: &str) -> Result<Self, CliError> {
@@ -48,7 +68,7 @@ impl Server {
             .map(|p| p.to_string())
             .ok_or_else(|| CliError::Usage("`pgqueue run` exited at once".into()))?;
         let mut server = Self {
-            child,
+            child: Some(child),
             pid,
             base: String::new(),
             addr_file,
@@ -60,7 +80,13 @@ impl Server {
                 server.base = format!("http://{addr}/api");
                 return Ok(server);
             }
-            if let Some(status) = server.child.try_wait()? {
+            if let Some(status) = server
+                .child
+                .as_mut()
+                .map(Child::try_wait)
+                .transpose()?
+                .flatten()
+            {
                 return Err(CliError::Usage(format!("`pgqueue run` exited: {status}")));
             }
             if Instant::now() > deadline {
@@ -74,19 +100,27 @@ impl Server {
 
     /// The server's resident memory now, in MiB.
     pub(super) fn rss_mb(&self) -> f64 {
+        if self.child.is_none() {
+            return f64::NAN;
+        }
         status_mb(&self.pid, "VmRSS")
     }
 
     /// The server's peak resident memory so far, in MiB.
     pub(super) fn peak_rss_mb(&self) -> f64 {
+        if self.child.is_none() {
+            return f64::NAN;
+        }
         status_mb(&self.pid, "VmHWM")
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = std::fs::remove_file(&self.addr_file);
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+            let _ = std::fs::remove_file(&self.addr_file);
+        }
     }
 }
 

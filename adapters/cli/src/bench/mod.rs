@@ -81,6 +81,10 @@ pub struct BenchArgs {
     /// all but `soak`, which runs only when named.
     #[arg(long, value_delimiter = ',')]
     pub workload: Vec<String>,
+    /// Run the HTTP workloads against this running `pgqueue run` (its API base URL, e.g.
+    /// `http://10.0.0.5:8080/api`, serving the same database) instead of a child process.
+    #[arg(long)]
+    pub server: Option<String>,
     /// `soak`: tasks per second of its producer (default: half the measured c32 drain).
     #[arg(long = "soak-rate")]
     pub soak_rate: Option<f64>,
@@ -296,7 +300,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         let c = args.http_clients.max(1);
         let m = fresh(&store, &manager, "w2-http").await?;
         backlog(&store, &m, n).await?;
-        let server = http::Server::start(&url, m.namespace().as_str()).await?;
+        let server =
+            http::Server::for_bench(args.server.as_deref(), &url, m.namespace().as_str()).await?;
         // Idle: started, connected, migrations checked, nothing asked of it yet.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let idle = server.rss_mb();
@@ -334,7 +339,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         let c = args.http_clients.max(1);
         let m = fresh(&store, &manager, "w2-http-batch").await?;
         backlog(&store, &m, n).await?;
-        let server = http::Server::start(&url, m.namespace().as_str()).await?;
+        let server =
+            http::Server::for_bench(args.server.as_deref(), &url, m.namespace().as_str()).await?;
         let rate = http::drain_batch(&server.base, n, c, HTTP_BATCH).await?;
         report.add(
             format!("W2_http_batch_drain_c{c}_jobs_s"),
