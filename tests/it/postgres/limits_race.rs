@@ -341,12 +341,23 @@ async fn a_shared_rate_holds_over_ten_seconds_of_eager_retainers() {
         .await
         .unwrap();
     let starts: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-    // The retainers ran for `run` (a claim in flight at the stop may add one more).
-    let expected = 50.0 * run.as_secs_f64() + 10.0;
+    // Exactness: never more than the burst plus the rate over the span the starts took (on
+    // a loaded machine the retainers run past `run`, since they only see the stop between
+    // claims, so the span, not `run`, is the window). Liveness: the pace was kept.
     let total = starts.len() as f64;
+    let span = match (starts.first(), starts.last()) {
+        (Some(first), Some(last)) => (last - first) as f64 / 1e6,
+        _ => 0.0,
+    };
+    let most = 50.0 * span + 10.0;
     assert!(
-        (total - expected).abs() <= expected * 0.1,
-        "{total} starts in {run:?}, expected {expected} ± 10%"
+        total <= most + 1.0,
+        "{total} starts in {span:.2}s, at most {most:.0} allowed"
+    );
+    let least = 0.9 * (50.0 * run.as_secs_f64() + 10.0);
+    assert!(
+        total >= least,
+        "{total} starts in {run:?}, expected at least {least:.0}"
     );
     for (i, &from) in starts.iter().enumerate() {
         let within = starts[i..]
