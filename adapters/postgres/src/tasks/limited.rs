@@ -198,8 +198,13 @@ pub(super) async fn claim(
             let names: Vec<&str> = workers[..granted].iter().map(|w| w.as_str()).collect();
             let refilled = admission.refilled();
             let rows: Vec<TaskRow> = cached::<Claim, _>(
+                // The claim's own instant (unless the clock is pinned): it starts after the
+                // read's snapshot, so after every release the read saw commit, and a task's
+                // `started_at` is never before the `finished_at` of the one whose slot it took
+                // (the read's statement time can be: a release may start and commit between
+                // that time and the read's snapshot on a loaded machine).
                 diesel::sql_query(CLAIM)
-                    .bind::<Nullable<Timestamptz>, _>(Some(row.now))
+                    .bind::<Nullable<Timestamptz>, _>(now)
                     .bind::<Text, _>(ns.as_str())
                     .bind::<Array<Text>, _>(names)
                     .bind::<Array<Text>, _>(vec![queue.as_str()])
