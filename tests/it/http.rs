@@ -453,8 +453,10 @@ async fn openapi_lists_every_route() {
         );
     }
     // `PUT /task/{queue}` is described under the one template `/task/{id}`; the operator
-    // routes add seven paths, the event stream one.
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 20);
+    // routes add seven paths, the event stream one, the health checks (outside the prefix,
+    // under a `servers` of their own) two.
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 22);
+    assert_eq!(doc["paths"]["/healthz"]["servers"][0]["url"], "/");
 }
 
 #[tokio::test]

@@ -11,8 +11,15 @@ use warp::reply::{Reply, Response};
 
 /// The answer to a health check, if `path` is one.
 pub(crate) async fn answer(method: &Method, path: &str, manager: &Manager) -> Option<Response> {
-    if method != Method::GET && method != Method::HEAD {
+    if !matches!(path, "/healthz" | "/readyz") {
         return None;
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Some(envelope::error(&HttpError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.to_string(),
+            allow: vec!["GET", "HEAD"],
+        }));
     }
     match path {
         "/healthz" => Some(ok("ok")),

@@ -22,6 +22,9 @@ pub(crate) fn document(prefix: &str) -> Value {
             .or_insert_with(|| json!({}));
         entry[verb.as_str().to_ascii_lowercase()] = op;
     }
+    for (path, item) in paths::health() {
+        paths.insert(path.to_string(), item);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -60,11 +63,26 @@ mod tests {
         let in_doc: usize = doc["paths"]
             .as_object()
             .unwrap()
-            .values()
-            .map(|p| p.as_object().unwrap().len())
+            .iter()
+            .filter(|(path, _)| !["/healthz", "/readyz"].contains(&path.as_str()))
+            .map(|(_, p)| p.as_object().unwrap().len())
             .sum();
         assert_eq!(in_doc, described);
         assert!(paths::operation(Verb::Other, "/task").is_none());
+    }
+
+    /// The health checks are described at the host's root, outside the prefix.
+    #[test]
+    fn health_checks_are_described_outside_the_prefix() {
+        let doc = document("/api");
+        assert_eq!(doc["servers"][0]["url"], "/api");
+        for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+            let item = &doc["paths"][path];
+            assert_eq!(item["servers"], json!([{"url": "/"}]), "{path}");
+            let ok = &item["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+            assert_eq!(ok["properties"]["status"]["const"], status, "{path}");
+        }
+        assert!(doc["paths"]["/readyz"]["get"]["responses"]["503"].is_object());
     }
 
     /// Every `$ref` of the document points at a component that exists.

@@ -34,6 +34,40 @@ fn retain_any() -> Value {
     )
 }
 
+/// The health checks (`/healthz`, `/readyz`), which live outside the API prefix: each path
+/// item overrides the document's server (the prefix) with the host's root.
+pub(super) fn health() -> [(&'static str, Value); 2] {
+    let status = |s: &str| {
+        ok(json!({"type": "object", "required": ["status"],
+                  "properties": {"status": {"type": "string", "const": s}}}))
+    };
+    let root = || json!([{"url": "/"}]);
+    [
+        (
+            "/healthz",
+            json!({"servers": root(), "get": op(
+                "healthz",
+                "Liveness: 200 while the process serves (open with --auth)",
+                vec![],
+                None,
+                vec![(200, "the process serves", status("ok"))],
+                &[],
+            )}),
+        ),
+        (
+            "/readyz",
+            json!({"servers": root(), "get": op(
+                "readyz",
+                "Readiness: 200 when the storage answers and its schema is current, else 503 naming why (open with --auth)",
+                vec![],
+                None,
+                vec![(200, "ready to serve", status("ready"))],
+                &[503],
+            )}),
+        ),
+    ]
+}
+
 /// A retain's 200: one task, or with `limit` a list.
 fn retained() -> Option<Value> {
     ok(json!({"oneOf": [schema("Task"), list_of(schema("Task"))]}))

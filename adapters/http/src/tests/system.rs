@@ -30,6 +30,26 @@ async fn unknown_routes_are_404_and_wrong_methods_405_envelopes() {
 }
 
 #[tokio::test]
+async fn health_checks_answer_get_and_refuse_other_methods_with_405() {
+    let api = api();
+    let r = api.call("GET", "/healthz", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"status": "ok"}));
+    let r = api.call("GET", "/readyz", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"status": "ready"}));
+    for (method, path) in [
+        ("POST", "/healthz"),
+        ("TRACE", "/readyz"),
+        ("DELETE", "/readyz"),
+    ] {
+        let r = api.call(method, path, None).await;
+        r.assert_error(405, "not allowed");
+        assert_eq!(r.headers["allow"], "GET, HEAD", "{method} {path}");
+    }
+}
+
+#[tokio::test]
 async fn the_prefix_is_configurable() {
     let api = api_with(HttpConfig {
         prefix: "v2/".into(),
