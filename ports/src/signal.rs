@@ -6,6 +6,8 @@
 //! LISTEN/NOTIFY; the memory adapter directly.
 
 use pgqueue_domain::{Namespace, QueueName};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::broadcast;
 
 /// Something that may let a sleeper make progress.
@@ -30,22 +32,40 @@ pub enum Wakeup {
 /// A broadcast of wake-ups. Subscribers that fall behind get a `Lagged` error, which they
 /// treat like [`Wakeup::Resync`].
 #[derive(Debug, Clone)]
-pub struct Signal(broadcast::Sender<Wakeup>);
+pub struct Signal {
+    sender: broadcast::Sender<Wakeup>,
+    /// Set when the source cannot deliver wake-ups and sends [`Wakeup::Resync`] on a timer
+    /// instead (LISTEN behind a transaction-mode pooler); shown as `pgqueue_notify_mode`.
+    polling: Arc<AtomicBool>,
+}
 
 impl Signal {
     /// A signal with room for `capacity` undelivered wake-ups per subscriber.
     pub fn new(capacity: usize) -> Self {
-        Self(broadcast::channel(capacity.max(1)).0)
+        Self {
+            sender: broadcast::channel(capacity.max(1)).0,
+            polling: Arc::default(),
+        }
     }
 
     /// Listens from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Wakeup> {
-        self.0.subscribe()
+        self.sender.subscribe()
     }
 
     /// Tells every subscriber. Nobody listening is fine.
     pub fn send(&self, w: Wakeup) {
-        let _ = self.0.send(w);
+        let _ = self.sender.send(w);
+    }
+
+    /// Says that wake-ups now come from a timer (`true`) or from the storage (`false`).
+    pub fn set_polling(&self, polling: bool) {
+        self.polling.store(polling, Ordering::Relaxed);
+    }
+
+    /// Whether wake-ups come from a timer rather than from the storage's notifications.
+    pub fn polling(&self) -> bool {
+        self.polling.load(Ordering::Relaxed)
     }
 }
 

@@ -12,5 +12,6 @@ mod events;
 mod hardening;
 mod http;
 mod memory;
+mod pgbouncer;
 mod postgres;
 mod tls;

@@ -53,6 +53,31 @@ mod contract {
     pgqueue_tests::store_contract_tests!(super::subject);
 }
 
+/// A store as it runs behind a transaction-mode pooler (`prepared: false`: every statement
+/// in a transaction of its own, nothing kept prepared, the schema set by `SET LOCAL`), so
+/// the whole contract holds in that mode too. PgBouncer itself is in `pgbouncer.rs`.
+pub async fn unprepared_subject(clock: Arc<ManualClock>) -> Subject {
+    let db = fresh_database().await;
+    let store = db
+        .store_with(PgOptions {
+            pool_size: 4,
+            clock: clock.clone(),
+            prepared: false,
+            schema: Some("pooled".into()),
+            ..PgOptions::default()
+        })
+        .await;
+    Subject {
+        store: Arc::new(store),
+        clock,
+        guard: Box::new(db),
+    }
+}
+
+mod unprepared_contract {
+    pgqueue_tests::store_contract_tests!(super::unprepared_subject);
+}
+
 mod runtime {
     pgqueue_tests::runtime_tests!(super::realtime);
 }
@@ -1075,7 +1100,7 @@ async fn listeners(url: &str, db: &str) -> usize {
         url,
         &format!(
             "SELECT pid::text FROM pg_stat_activity WHERE datname = '{db}' \
-             AND query = 'LISTEN pgqueue'"
+             AND (query = 'LISTEN pgqueue' OR query LIKE 'LISTEN pgqueue; UNLISTEN %')"
         ),
     )
     .await

@@ -8,5 +8,6 @@
 pub mod binary;
 pub mod contract;
 pub mod db;
+pub mod pgbouncer;
 pub mod runtime;
 pub mod served;

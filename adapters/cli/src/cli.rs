@@ -410,6 +410,16 @@ pub struct RunArgs {
     /// Schema holding pgqueue's tables (created if missing).
     #[arg(long = "pg.schema", env = "PGQUEUE_PG_SCHEMA")]
     pub pg_schema: Option<String>,
+    /// Keep statements prepared on pooled connections. `--pg.prepared=false` for a pooler
+    /// that cannot carry them across transactions (PgBouncer in transaction mode before
+    /// 1.21): each statement then runs in its own transaction, parsed and closed there.
+    #[arg(long = "pg.prepared", env = "PGQUEUE_PG_PREPARED", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pg_prepared: bool,
+    /// A direct PostgreSQL URL (not through a transaction-mode pooler) for LISTEN and the
+    /// migrations, while the pool goes through the URL. Without it, a LISTEN that hears no
+    /// NOTIFY within 1s makes the server poll every 250 ms.
+    #[arg(long = "pg.listen-url", env = "PGQUEUE_PG_LISTEN_URL")]
+    pub pg_listen_url: Option<String>,
     /// Pooled database connections.
     #[arg(
         long = "pg.pool-size",

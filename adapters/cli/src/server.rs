@@ -97,10 +97,24 @@ pub async fn run(args: RunArgs, addr: &str, prefix: &str, namespace: &str) -> Re
         }
         Some(raw) => {
             let url = with_credentials(raw, args.pg_user.as_deref(), args.pg_password.as_deref())?;
+            let listen_url = match args
+                .pg_listen_url
+                .as_deref()
+                .filter(|u| !u.trim().is_empty())
+            {
+                Some(u) => Some(with_credentials(
+                    u,
+                    args.pg_user.as_deref(),
+                    args.pg_password.as_deref(),
+                )?),
+                None => None,
+            };
             let options = PgOptions {
                 pool_size: args.pool_size.max(1),
                 schema: args.pg_schema.clone(),
                 migrate: !args.no_migrate,
+                prepared: args.pg_prepared,
+                listen_url,
                 ..Default::default()
             };
             let store = Arc::new(PgStore::connect(&url, options).await?);

@@ -190,9 +190,15 @@ impl Metrics {
                 break;
             }
         }
+        let mode = prometheus::Gauge::new(
+            "pgqueue_notify_mode",
+            "1 while wake-ups come from LISTEN/NOTIFY, 0 while the server polls for them",
+        )?;
+        mode.set(if manager.notified() { 1.0 } else { 0.0 });
         let mut families = self.inner.registry.gather();
         families.extend(gauge.collect());
         families.extend(paused.collect());
+        families.extend(mode.collect());
         // The encoder refuses a family without samples (no queue yet).
         families.retain(|f| !f.get_metric().is_empty());
         families.sort_by(|a, b| a.name().cmp(b.name()));

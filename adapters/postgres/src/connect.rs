@@ -6,11 +6,12 @@
 
 use crate::error::PgError;
 use diesel::ConnectionError;
-use diesel_async::AsyncPgConnection;
+use diesel::connection::CacheSize;
 use diesel_async::pooled_connection::bb8::Pool;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
 };
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use std::time::Duration;
 use tokio_postgres::config::Host;
 
@@ -29,6 +30,8 @@ pub(crate) struct ConnSpec {
     /// `host:port` for error messages.
     pub(crate) target: String,
     timeout: Duration,
+    /// Whether connections keep their statements prepared (see `PgOptions::prepared`).
+    prepared: bool,
 }
 
 impl ConnSpec {
@@ -54,7 +57,15 @@ impl ConnSpec {
             config,
             target: format!("{host}:{port}"),
             timeout,
+            prepared: true,
         })
+    }
+
+    /// The same spec for connections that keep no statement prepared (for a
+    /// transaction-mode pooler; see `PgOptions::prepared`).
+    pub(crate) fn unprepared(mut self) -> Self {
+        self.prepared = false;
+        self
     }
 
     /// Opens one connection (never pooled: the caller owns it).
@@ -64,25 +75,55 @@ impl ConnSpec {
             reason,
             cause,
         };
-        let (client, connection) =
+        let (client, mut connection) =
             tokio::time::timeout(self.timeout, self.config.connect(tokio_postgres::NoTls))
                 .await
                 .map_err(|_| fail(format!("timed out after {:?}", self.timeout), None))?
                 .map_err(|e| fail(error_chain(&e), Some(Box::new(e))))?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection)
+        if self.prepared {
+            return AsyncPgConnection::try_from_client_and_connection(client, connection)
+                .await
+                .map_err(|e| fail(e.to_string(), Some(Box::new(e))));
+        }
+        // diesel-async's set-up runs two statements it keeps prepared (`SET TIME ZONE`,
+        // `SET CLIENT_ENCODING`). Through a transaction-mode pooler they would stay behind
+        // on whichever server connections ran them, under names another process reuses
+        // ("prepared statement s5 already exists"). So the set-up runs in a transaction,
+        // and turning the cache off closes them before it commits.
+        let begun = {
+            let begin = std::pin::pin!(client.batch_execute("BEGIN"));
+            match futures::future::select(begin, &mut connection).await {
+                futures::future::Either::Left((begun, _)) => begun,
+                futures::future::Either::Right(_) => {
+                    return Err(fail("the connection closed during set-up".into(), None));
+                }
+            }
+        };
+        begun.map_err(|e| fail(error_chain(&e), Some(Box::new(e))))?;
+        let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection)
             .await
-            .map_err(|e| fail(e.to_string(), Some(Box::new(e))))
+            .map_err(|e| fail(e.to_string(), Some(Box::new(e))))?;
+        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        conn.batch_execute("COMMIT")
+            .await
+            .map_err(|e| fail(e.to_string(), Some(Box::new(e))))?;
+        Ok(conn)
     }
 
     /// A pool of `size` connections opened by [`ConnSpec::establish`], whose prepared
     /// statements use generic plans (see [`GENERIC_PLANS`]).
+    /// For an unprepared spec (a transaction-mode pooler) the connections keep no
+    /// statement prepared and get no startup options of ours: a pooler rejects or drops
+    /// them, and a plan setting would only make one-shot statements plan worse.
     pub(crate) async fn pool(&self, size: u32) -> Result<Pool<AsyncPgConnection>, PgError> {
         let mut spec = self.clone();
-        let options = match spec.config.get_options() {
-            Some(o) if !o.trim().is_empty() => format!("{GENERIC_PLANS} {o}"),
-            _ => GENERIC_PLANS.to_string(),
-        };
-        spec.config.options(&options);
+        if self.prepared {
+            let options = match spec.config.get_options() {
+                Some(o) if !o.trim().is_empty() => format!("{GENERIC_PLANS} {o}"),
+                _ => GENERIC_PLANS.to_string(),
+            };
+            spec.config.options(&options);
+        }
         let mut config = ManagerConfig::<AsyncPgConnection>::default();
         // Like `RecyclingMethod::Fast` (no `SELECT 1` round trip per checkout), but a
         // connection whose backend is already gone is dropped instead of handed out.

@@ -10,10 +10,11 @@
 
 use crate::connect::ConnSpec;
 use crate::error::PgError;
+use crate::store::PgStore;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures::StreamExt;
 use pgqueue_domain::{Namespace, QueueName};
-use pgqueue_ports::{Signal, Wakeup};
+use pgqueue_ports::{Signal, Store, Wakeup};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -45,13 +46,88 @@ pub(crate) fn parse(payload: &str) -> Option<Wakeup> {
     }
 }
 
-/// Relays notifications until `stop` fires (or its sender, the store, is dropped).
+/// How long the start-up check waits for its own notification.
+const ROUND_TRIP: Duration = Duration::from_secs(1);
+/// How often everyone looks when notifications cannot arrive.
+pub(crate) const POLL: Duration = Duration::from_millis(250);
+
+/// Where wake-ups come from, as the start-up check found.
+pub(crate) enum Listening {
+    /// The listening connection received its own NOTIFY.
+    Notify(Box<AsyncPgConnection>),
+    /// It did not (a transaction-mode pooler hands LISTEN's session to others): a timer.
+    Poll,
+}
+
+/// Opens the listening connection and checks that it hears: it LISTENs on a channel of its
+/// own, sends a NOTIFY there through the store's pool and waits [`ROUND_TRIP`] for it.
+/// Behind a transaction-mode pooler the session that ran LISTEN is lent to others and the
+/// notification never comes back; that session keeps listening, which is why the check
+/// uses a channel nobody notifies again (on [`CHANNEL`] the pooler would be handed every
+/// wake-up by a session no client holds). Heard: the connection switches to [`CHANNEL`].
+/// Not heard: one warning, and the signal says it is polling.
+pub(crate) async fn open(store: &PgStore, spec: &ConnSpec) -> Result<Listening, PgError> {
+    let mut conn = spec.establish().await?;
+    let probe = format!(
+        "pgqueue_probe_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    conn.batch_execute(&format!("LISTEN {probe}")).await?;
+    let heard = {
+        let mut stream = std::pin::pin!(conn.notifications_stream());
+        let send = store.with_conn(async |c| notify_on(c, &probe, "probe").await);
+        let wait = async {
+            loop {
+                match stream.next().await {
+                    Some(Ok(n)) if n.channel == probe => return true,
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return false,
+                }
+            }
+        };
+        let (sent, heard) = tokio::join!(send, tokio::time::timeout(ROUND_TRIP, wait));
+        sent?;
+        heard.unwrap_or(false)
+    };
+    let signal = store.signal();
+    if heard {
+        conn.batch_execute(&format!("LISTEN {CHANNEL}; UNLISTEN {probe}"))
+            .await?;
+        signal.set_polling(false);
+        Ok(Listening::Notify(Box::new(conn)))
+    } else {
+        tracing::warn!(
+            listen = %spec.target,
+            poll_every = ?POLL,
+            "LISTEN received no NOTIFY within 1s (is this connection behind a transaction-mode \
+             pooler? give --pg.listen-url a direct one): wake-ups fall back to polling"
+        );
+        signal.set_polling(true);
+        Ok(Listening::Poll)
+    }
+}
+
+/// Relays notifications (or, when polling, wakes everyone every [`POLL`]) until `stop`
+/// fires (or its sender, the store, is dropped).
 pub(crate) async fn run(
     spec: ConnSpec,
-    mut conn: AsyncPgConnection,
+    listening: Listening,
     signal: Signal,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut conn = match listening {
+        Listening::Notify(conn) => *conn,
+        Listening::Poll => loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(POLL) => signal.send(Wakeup::Resync),
+            }
+        },
+    };
     loop {
         {
             let mut stream = std::pin::pin!(conn.notifications_stream());
@@ -93,8 +169,16 @@ pub(crate) async fn run(
 
 /// Sends `payload` on [`CHANNEL`] from `conn` (delivered when its transaction commits).
 pub(crate) async fn notify(conn: &mut AsyncPgConnection, payload: &str) -> Result<(), PgError> {
+    notify_on(conn, CHANNEL, payload).await
+}
+
+async fn notify_on(
+    conn: &mut AsyncPgConnection,
+    channel: &str,
+    payload: &str,
+) -> Result<(), PgError> {
     diesel::sql_query("SELECT pg_notify($1, $2)")
-        .bind::<diesel::sql_types::Text, _>(CHANNEL)
+        .bind::<diesel::sql_types::Text, _>(channel)
         .bind::<diesel::sql_types::Text, _>(payload)
         .execute(conn)
         .await?;

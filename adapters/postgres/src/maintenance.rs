@@ -21,7 +21,7 @@
 use crate::error::PgError;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
-use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use pgqueue_ports::Maintenance;
 use std::sync::Mutex;
 
@@ -103,14 +103,30 @@ const STATS: &str = "SELECT s.n_live_tup AS live, s.n_dead_tup AS dead, \
      WHERE s.relid = 'tasks'::regclass";
 
 /// One housekeeping pass on `conn`; returns what it did. `last` is this store's memory of
-/// the horizon its previous vacuum ran at.
+/// the horizon its previous vacuum ran at. The reads run in a transaction (preceded by
+/// `set_path`, the unprepared pool's schema) and VACUUM outside any, naming the table in
+/// `schema`, so the pass works on a pool that keeps no session state.
 pub(crate) async fn maintain(
     conn: &mut AsyncPgConnection,
     force: bool,
     last: &Horizon,
+    schema: Option<&str>,
+    set_path: Option<&str>,
 ) -> Result<Maintenance, PgError> {
-    let stats: TableStats = diesel::sql_query(STATS).get_result(conn).await?;
-    let holder: Holder = diesel::sql_query(HOLDER).get_result(conn).await?;
+    let (stats, holder) = conn
+        .transaction(async |conn| -> Result<(TableStats, Holder), PgError> {
+            if let Some(set) = set_path {
+                conn.batch_execute(set).await?;
+            }
+            let stats: TableStats = diesel::sql_query(STATS).get_result(conn).await?;
+            let holder: Holder = diesel::sql_query(HOLDER).get_result(conn).await?;
+            Ok((stats, holder))
+        })
+        .await?;
+    let table = match schema {
+        Some(s) => format!("\"{s}\".tasks"),
+        None => "tasks".to_string(),
+    };
     let held = {
         let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
         let held = holder.xid.is_some() && holder.xid == state.0;
@@ -132,10 +148,11 @@ pub(crate) async fn maintain(
     let todo = due(stats, force, held);
     // Simple-protocol statements: VACUUM refuses to run inside any transaction block.
     if todo.vacuumed {
-        conn.batch_execute("VACUUM (ANALYZE, SKIP_LOCKED) tasks")
+        conn.batch_execute(&format!("VACUUM (ANALYZE, SKIP_LOCKED) {table}"))
             .await?;
     } else if todo.analyzed {
-        conn.batch_execute("ANALYZE (SKIP_LOCKED) tasks").await?;
+        conn.batch_execute(&format!("ANALYZE (SKIP_LOCKED) {table}"))
+            .await?;
     }
     if todo.vacuumed {
         let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());

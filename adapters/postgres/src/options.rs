@@ -24,6 +24,19 @@ pub struct PgOptions {
     /// Apply pending migrations when connecting (default). `false` (`run --no-migrate`)
     /// refuses to connect while any is pending, for deployments that migrate separately.
     pub migrate: bool,
+    /// Keep each pooled connection's statements prepared (default). `false`
+    /// (`--pg.prepared=false`) is for poolers that cannot carry a prepared statement from
+    /// one transaction to the next (PgBouncer in transaction mode before 1.21): every
+    /// statement then runs inside a transaction of its own, is parsed there and closed before
+    /// the commit, so nothing outlives the transaction on the server connection the pooler
+    /// lent; no startup options are sent (the schema is set with `SET LOCAL` in each
+    /// transaction). It costs a parse and two more round trips (`BEGIN`, `COMMIT`) per
+    /// statement; README and docs/deploy.md give the measured drain.
+    pub prepared: bool,
+    /// A direct connection (not through a transaction-mode pooler) for LISTEN and the
+    /// migrations. `None`: the pool's URL. The listener checks a LISTEN → NOTIFY round trip
+    /// when it connects and falls back to polling when no notification comes back.
+    pub listen_url: Option<String>,
 }
 
 impl Default for PgOptions {
@@ -35,6 +48,8 @@ impl Default for PgOptions {
             connect_timeout: Duration::from_secs(10),
             notify_debounce: crate::debounce::DEFAULT_WINDOW,
             migrate: true,
+            prepared: true,
+            listen_url: None,
         }
     }
 }

@@ -8,8 +8,8 @@ use crate::options::PgOptions;
 use crate::{events, listen, maintenance, migrate, queues, tasks, tickers};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use pgqueue_domain::{
     Created, EventId, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status,
     StatusCount, Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
@@ -40,6 +40,17 @@ struct Inner {
     debounce: Debouncer,
     /// The cleanup horizon of the last vacuum (see `maintenance.rs`).
     horizon: maintenance::Horizon,
+    /// The schema option, for statements that name the table (VACUUM).
+    schema: Option<String>,
+    /// `Some` with `prepared: false`: how each pooled statement is wrapped.
+    unprepared: Option<Unprepared>,
+}
+
+/// How statements run on a pool that keeps nothing between transactions (see
+/// [`PgOptions::prepared`]).
+struct Unprepared {
+    /// `SET LOCAL search_path …` for the schema option, run first in each transaction.
+    set_path: Option<String>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -59,27 +70,53 @@ impl PgStore {
         if let Some(s) = schema.filter(|s| !migrate::valid_schema(s)) {
             return Err(PgError::InvalidSchema(s.to_string()));
         }
-        let spec = ConnSpec::new(url, schema, options.connect_timeout)?;
+        // Migrations and LISTEN want a session of their own: the direct URL when given.
+        let direct_url = options
+            .listen_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty());
+        // Without one, an unprepared store's URL leads through the pooler, so those
+        // connections keep nothing prepared either (migrations run in one transaction).
+        // Their schema is set by `SET LOCAL` (a pooler refuses startup options).
+        let set_path = schema.map(|s| format!("SET LOCAL search_path TO \"{s}\""));
+        let direct = match direct_url {
+            None if !options.prepared => {
+                ConnSpec::new(url, None, options.connect_timeout)?.unprepared()
+            }
+            _ => ConnSpec::new(direct_url.unwrap_or(url), schema, options.connect_timeout)?,
+        };
         if options.migrate {
-            migrate::run(&spec, schema).await?;
+            migrate::run(&direct, schema).await?;
         } else {
-            migrate::require_current(&spec).await?;
+            migrate::require_current(&direct, set_path.as_deref()).await?;
         }
-        let pool = spec.pool(options.pool_size).await?;
-        let listener = listen::subscribe(&spec).await?;
+        let (pool, unprepared) = if options.prepared {
+            let spec = ConnSpec::new(url, schema, options.connect_timeout)?;
+            (spec.pool(options.pool_size).await?, None)
+        } else {
+            let spec = ConnSpec::new(url, None, options.connect_timeout)?.unprepared();
+            (
+                spec.pool(options.pool_size).await?,
+                Some(Unprepared { set_path }),
+            )
+        };
         let signal = Signal::default();
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(listen::run(spec, listener, signal.clone(), stopped));
-        Ok(PgStore {
+        let store = PgStore {
             inner: Arc::new(Inner {
                 pool,
                 clock: options.clock,
-                signal,
+                signal: signal.clone(),
                 stop,
                 debounce: Debouncer::new(options.notify_debounce),
                 horizon: maintenance::Horizon::default(),
+                schema: schema.map(str::to_string),
+                unprepared,
             }),
-        })
+        };
+        let by_notify = listen::open(&store, &direct).await?;
+        tokio::spawn(listen::run(direct, by_notify, signal, stopped));
+        Ok(store)
     }
 
     /// Applies the pending migrations to the database at `url` and answers the state of
@@ -87,7 +124,7 @@ impl PgStore {
     pub async fn migrate(url: &str, options: &PgOptions) -> Result<Vec<MigrationState>, PgError> {
         let spec = Self::spec(url, options)?;
         migrate::run(&spec, options.schema.as_deref().filter(|s| !s.is_empty())).await?;
-        migrate::status(&mut spec.establish().await?).await
+        migrate::status(&mut spec.establish().await?, None).await
     }
 
     /// The state of each migration of this binary in the database at `url`, changing
@@ -97,7 +134,7 @@ impl PgStore {
         options: &PgOptions,
     ) -> Result<Vec<MigrationState>, PgError> {
         let spec = Self::spec(url, options)?;
-        migrate::status(&mut spec.establish().await?).await
+        migrate::status(&mut spec.establish().await?, None).await
     }
 
     fn spec(url: &str, options: &PgOptions) -> Result<ConnSpec, PgError> {
@@ -156,7 +193,34 @@ impl PgStore {
     /// Runs `work` on a pooled connection, and once more on another connection if the first
     /// was found closed before the statement was sent (a backend killed while idle), which
     /// cannot apply anything twice. Errors leave as the port's [`StoreError`].
+    ///
+    /// With `prepared: false` the work runs inside a transaction of its own (see
+    /// [`PgOptions::prepared`]).
     pub(crate) async fn with_conn<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
+            + for<'c> ConnFn<'c, T>
+            + Clone
+            + Send,
+        T: Send,
+    {
+        self.on_pool(true, work).await
+    }
+
+    /// [`PgStore::with_conn`] that never wraps `work` in a transaction, for statements that
+    /// cannot run in one (VACUUM); `work` wraps its other statements itself.
+    async fn with_bare_conn<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
+            + for<'c> ConnFn<'c, T>
+            + Clone
+            + Send,
+        T: Send,
+    {
+        self.on_pool(false, work).await
+    }
+
+    async fn on_pool<T, F>(&self, wrap: bool, work: F) -> StoreResult<T>
     where
         F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
             + for<'c> ConnFn<'c, T>
@@ -167,7 +231,21 @@ impl PgStore {
         let mut retried = false;
         loop {
             let mut pooled = self.conn().await?;
-            match (work.clone())(&mut pooled).await {
+            let done = match self.inner.unprepared.as_ref().filter(|_| wrap) {
+                None => (work.clone())(&mut pooled).await,
+                Some(u) => {
+                    let work = work.clone();
+                    pooled
+                        .transaction(async |c| {
+                            if let Some(set) = &u.set_path {
+                                c.batch_execute(set).await?;
+                            }
+                            work(c).await
+                        })
+                        .await
+                }
+            };
+            match done {
                 Err(e) if !retried && never_sent(&e) => retried = true,
                 other => return other.map_err(StoreError::from),
             }
@@ -437,13 +515,21 @@ impl Store for PgStore {
     }
 
     async fn maintain(&self, force: bool) -> StoreResult<Maintenance> {
-        self.with_conn(async |c| maintenance::maintain(c, force, &self.inner.horizon).await)
-            .await
+        let set_path = self
+            .inner
+            .unprepared
+            .as_ref()
+            .and_then(|u| u.set_path.as_deref());
+        let schema = self.inner.schema.as_deref();
+        self.with_bare_conn(async |c| {
+            maintenance::maintain(c, force, &self.inner.horizon, schema, set_path).await
+        })
+        .await
     }
 
     async fn ready(&self) -> StoreResult<()> {
         self.with_conn(async |c| {
-            let pending = migrate::status(c)
+            let pending = migrate::status(c, None)
                 .await?
                 .into_iter()
                 .filter(|m| !m.applied)

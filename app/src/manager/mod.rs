@@ -110,6 +110,12 @@ impl Manager {
         Ok(self.store.ready().await?)
     }
 
+    /// Whether wake-ups arrive as the storage's notifications (`true`) or from a polling
+    /// timer because notifications cannot (`pgqueue_notify_mode`).
+    pub fn notified(&self) -> bool {
+        !self.store.signal().polling()
+    }
+
     /// The namespace this manager serves.
     pub fn namespace(&self) -> &Namespace {
         &self.namespace

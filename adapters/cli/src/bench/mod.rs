@@ -109,6 +109,14 @@ pub struct BenchArgs {
     /// Pooled connections of the benchmarked store.
     #[arg(long = "pool-size", default_value_t = 16)]
     pub pool_size: u32,
+    /// Keep statements prepared (`--pg.prepared=false` measures the mode for poolers such
+    /// as PgBouncer in transaction mode; see `run --pg.prepared`).
+    #[arg(long = "pg.prepared", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pg_prepared: bool,
+    /// A direct URL for LISTEN and migrations while URL goes through a pooler (see `run
+    /// --pg.listen-url`).
+    #[arg(long = "pg.listen-url")]
+    pub pg_listen_url: Option<String>,
 }
 
 fn wants(args: &BenchArgs, name: &str) -> bool {
@@ -200,6 +208,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     }
     let options = PgOptions {
         pool_size: args.pool_size.max(2),
+        prepared: args.pg_prepared,
+        listen_url: args.pg_listen_url.clone(),
         ..Default::default()
     };
     let store = Arc::new(PgStore::connect(&url, options).await?);
