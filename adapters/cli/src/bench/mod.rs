@@ -18,12 +18,15 @@
 //!   backlog, and over 1,000 queues (`depth.rs`);
 //! - `W3_p50_ms`/`W3_p95_ms`/`W3_p99_ms`: idle workers (concurrency 8), tasks created at a
 //!   steady rate; latency = handler start − create call issued;
-//! - `*_peak_rss_mb`: the bench process's peak resident memory during each workload.
+//! - `*_peak_rss_mb`: the bench process's peak resident memory during each workload;
+//! - `W1b_*_per_task`, `W2_c{N}_*_per_task`: WAL bytes and WAL records by kind (heap
+//!   inserts, updates, HOT updates, row locks, B-tree inserts) per task (`wal.rs`).
 //!
 //! With `--ceiling`, pgbench first measures the database's own ceiling for the same shapes
 //! (insert; one-statement claim-and-finish; claim and finish as two transactions) at the same
 //! client counts, and each figure is also printed as a ratio of it.
 
+mod churn;
 mod depth;
 mod http;
 mod latency;
@@ -33,6 +36,7 @@ const HTTP_BATCH: u32 = 100;
 mod report;
 mod soak;
 mod variants;
+mod wal;
 
 use crate::error::CliError;
 use clap::Args;
@@ -78,7 +82,7 @@ pub struct BenchArgs {
     pub finished_rows: usize,
     /// Run only these workloads (W1a, W1b, W1a_unique, W1b_unique, W2, W2_priority,
     /// W2_limited, W2_backlog, W2_queues, W2_finished, W2_http, W2_http_batch, W3); default
-    /// all but `soak`, which runs only when named.
+    /// all but `soak` and `churn`, which run only when named.
     #[arg(long, value_delimiter = ',')]
     pub workload: Vec<String>,
     /// Run the HTTP workloads against this running `pgqueue run` (its API base URL, e.g.
@@ -97,6 +101,9 @@ pub struct BenchArgs {
     /// `soak`: how long the recovery phase lasts.
     #[arg(long = "soak-recovery", default_value = "5m", value_parser = crate::cli::parse_duration)]
     pub soak_recovery: pgqueue_domain::Duration,
+    /// `churn`: how long tasks are created, drained and deleted before W1b and W2 run again.
+    #[arg(long = "churn-duration", default_value = "1h", value_parser = crate::cli::parse_duration)]
+    pub churn_duration: pgqueue_domain::Duration,
     /// `soak`: autovacuum of pgqueue's tables during the run, `on` or `off`.
     #[arg(long = "soak-autovacuum", default_value = "on", value_parser = ["on", "off"])]
     pub soak_autovacuum: String,
@@ -117,6 +124,11 @@ pub struct BenchArgs {
     /// --pg.listen-url`).
     #[arg(long = "pg.listen-url")]
     pub pg_listen_url: Option<String>,
+}
+
+/// Whether workload `name` was asked for by name (the long ones run only then).
+fn named(args: &BenchArgs, name: &str) -> bool {
+    args.workload.iter().any(|w| w.eq_ignore_ascii_case(name))
 }
 
 fn wants(args: &BenchArgs, name: &str) -> bool {
@@ -215,6 +227,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     let store = Arc::new(PgStore::connect(&url, options).await?);
     let manager = Manager::new(store.clone());
     let n = args.tasks;
+    let wal = wal::Wal::connect(args.pg_listen_url.as_deref().unwrap_or(&url)).await?;
 
     if wants(&args, "W1a") {
         let m = fresh(&store, &manager, "w1a").await?;
@@ -239,6 +252,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     if wants(&args, "W1b") {
         let m = fresh(&store, &manager, "w1b").await?;
         reset_peak_rss();
+        let from = wal.mark().await?;
         let start = Instant::now();
         precreate(&m, n).await?;
         let rate = n as f64 / start.elapsed().as_secs_f64();
@@ -248,6 +262,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             format!("{n} tasks, 1,000 per call"),
             None,
         );
+        wal.report(&from, "W1b", n, &mut report).await?;
         report.add("W1b_peak_rss_mb", peak_rss_mb(), "", None);
         m.delete_queue("bench").await?;
     }
@@ -257,6 +272,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             let m = fresh(&store, &manager, &format!("w2-c{c}")).await?;
             backlog(&store, &m, n).await?;
             reset_peak_rss();
+            let from = wal.mark().await?;
             let rate = drain(&m, n, c).await?;
             report.add(
                 format!("W2_drain_c{c}_jobs_s"),
@@ -264,6 +280,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
                 format!("{n} tasks, worker runtime, no-op handlers"),
                 Some(&format!("claim_finish_100_c{c}")),
             );
+            wal.report(&from, &format!("W2_c{c}"), n, &mut report)
+                .await?;
             report.add(format!("W2_c{c}_peak_rss_mb"), peak_rss_mb(), "", None);
             m.delete_queue("bench").await?;
         }
@@ -386,31 +404,12 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         m.delete_queue("bench").await?;
     }
 
-    // Only when asked for: it lasts 20 minutes by default.
-    if args.workload.iter().any(|w| w.eq_ignore_ascii_case("soak")) {
-        let rate = match args.soak_rate {
-            Some(r) => r,
-            None => {
-                let m = fresh(&store, &manager, "soak-rate").await?;
-                backlog(&store, &m, 5_000).await?;
-                let c32 = drain(&m, 5_000, 32).await?;
-                m.delete_queue("bench").await?;
-                c32 / 2.0
-            }
-        };
-        let m = fresh(&store, &manager, "soak").await?;
-        let soak = soak::Soak {
-            url: &url,
-            rate: rate.max(1.0),
-            durations: [
-                args.soak_clean.to_std(),
-                args.soak_idle.to_std(),
-                args.soak_recovery.to_std(),
-            ],
-            autovacuum: args.soak_autovacuum == "on",
-        };
-        soak::run(&m, soak, &mut report).await?;
-        m.delete_queue("bench").await?;
+    // Only when asked for: they last 20 minutes and an hour by default.
+    if named(&args, "soak") {
+        soak::from_args(&store, &manager, &args, &url, &mut report).await?;
+    }
+    if named(&args, "churn") {
+        churn::run(&store, &manager, &args, &mut report).await?;
     }
 
     report.print_table();

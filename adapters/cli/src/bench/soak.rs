@@ -7,9 +7,11 @@
 
 use super::latency::percentile;
 use super::report::Report;
+use super::{BenchArgs, backlog, drain, fresh};
 use crate::error::CliError;
 use pgqueue_app::{Manager, Runtime, RuntimeConfig, Worker};
 use pgqueue_domain::TaskMeta;
+use pgqueue_postgres::PgStore;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -196,5 +198,40 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
         )
         .await
         .map_err(sql_error)?;
+    Ok(())
+}
+
+/// The soak as `pgqueue bench --workload soak` asks for it: the producer's rate from
+/// `--soak-rate` or half a measured c32 drain, the phases from their flags.
+pub(super) async fn from_args(
+    store: &PgStore,
+    manager: &Manager,
+    args: &BenchArgs,
+    url: &str,
+    report: &mut Report,
+) -> Result<(), CliError> {
+    let rate = match args.soak_rate {
+        Some(r) => r,
+        None => {
+            let m = fresh(store, manager, "soak-rate").await?;
+            backlog(store, &m, 5_000).await?;
+            let c32 = drain(&m, 5_000, 32).await?;
+            m.delete_queue("bench").await?;
+            c32 / 2.0
+        }
+    };
+    let m = fresh(store, manager, "soak").await?;
+    let soak = Soak {
+        url,
+        rate: rate.max(1.0),
+        durations: [
+            args.soak_clean.to_std(),
+            args.soak_idle.to_std(),
+            args.soak_recovery.to_std(),
+        ],
+        autovacuum: args.soak_autovacuum == "on",
+    };
+    run(&m, soak, report).await?;
+    m.delete_queue("bench").await?;
     Ok(())
 }
