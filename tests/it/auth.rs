@@ -96,8 +96,7 @@ async fn status(
     let path = path
         .replace("{name}", "q")
         .replace("{id}", &task.to_string());
-    pgqueue_client::install_tls_provider();
-    let http = reqwest::Client::builder()
+    let http = pgqueue_client::http_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();
@@ -332,8 +331,7 @@ async fn revoked_tokens_stop_within_five_seconds() {
 #[tokio::test]
 async fn cors_allows_listed_origins_only() {
     let s = authed(&["https://ops.example.com"]).await;
-    pgqueue_client::install_tls_provider();
-    let http = reqwest::Client::new();
+    let http = pgqueue_client::http_builder().build().unwrap();
     let preflight = |origin: &'static str| {
         http.request(Method::OPTIONS, format!("{}/task", s.base))
             .header("Origin", origin)

@@ -80,8 +80,7 @@ async fn migrations_run_on_their_own_and_run_can_refuse_to_apply_them() {
         &["--pg.schema", "fresh", "--no-migrate"],
     )
     .await;
-    pgqueue_client::install_tls_provider();
-    let http = reqwest::Client::new();
+    let http = pgqueue_client::http_builder().build().unwrap();
     let health = http
         .get(format!("http://{}/healthz", server.addr))
         .send()
@@ -161,8 +160,7 @@ async fn readiness_follows_the_storage_and_logs_can_be_json() {
     let addr = serving["fields"]["addr"].as_str().unwrap().to_string();
     assert_eq!(serving["level"], "INFO");
     // Open with --auth: orchestrators carry no token.
-    pgqueue_client::install_tls_provider();
-    let http = reqwest::Client::new();
+    let http = pgqueue_client::http_builder().build().unwrap();
     let ready = http
         .get(format!("http://{addr}/readyz"))
         .send()

@@ -178,8 +178,9 @@ async fn bad_event_requests_are_refused_with_an_envelope() {
             Ok(_) => panic!("expected a 400, got a stream"),
         }
     }
-    pgqueue_client::install_tls_provider();
-    let raw = reqwest::Client::new()
+    let raw = pgqueue_client::http_builder()
+        .build()
+        .unwrap()
         .get(format!(
             "{}/events",
             c.base_url().as_str().trim_end_matches('/')
@@ -196,7 +197,9 @@ async fn bad_event_requests_are_refused_with_an_envelope() {
     );
     // Not even text (schemathesis sent `\xc2\x84`): refused too, never a stream from now.
     let bytes = reqwest::header::HeaderValue::from_bytes(b"\xc2\x84").unwrap();
-    let raw = reqwest::Client::new()
+    let raw = pgqueue_client::http_builder()
+        .build()
+        .unwrap()
         .get(format!(
             "{}/events",
             c.base_url().as_str().trim_end_matches('/')

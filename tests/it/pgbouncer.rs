@@ -34,8 +34,7 @@ async fn leg(direct_listen: bool) {
     let (ca, cb) = (a.client(), b.client());
 
     // Health, and how wake-ups arrive.
-    pgqueue_client::install_tls_provider();
-    let http = reqwest::Client::new();
+    let http = pgqueue_client::http_builder().build().unwrap();
     for s in [&a, &b] {
         let ready = http
             .get(format!("http://{}/readyz", s.addr))

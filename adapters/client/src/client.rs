@@ -51,16 +51,14 @@ impl Client {
     /// A client of the API at `base_url`, prefix included (`http://127.0.0.1:8080/api`).
     /// Refuses an empty, unparsable or non-http(s) URL now rather than at the first call.
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        install_tls_provider();
-        let http = reqwest::Client::builder().build()?;
+        let http = http_builder().build()?;
         Self::with_http_client(base_url, http)
     }
 
     /// Like [`Client::new`], also trusting the PEM certificate(s) `ca_pem` for HTTPS (a
     /// private CA or a self-signed server), beside the system's roots.
     pub fn with_ca_cert(base_url: &str, ca_pem: &[u8]) -> Result<Self, ClientError> {
-        install_tls_provider();
-        let mut builder = reqwest::Client::builder();
+        let mut builder = http_builder();
         for cert in reqwest::Certificate::from_pem_bundle(ca_pem)? {
             builder = builder.add_root_certificate(cert);
         }
@@ -464,9 +462,19 @@ fn page(offset: Option<u64>, limit: Option<u64>) -> Vec<(&'static str, String)> 
     q
 }
 
+/// A reqwest client builder that can do HTTPS: reqwest is built without a TLS provider of
+/// its own (no aws-lc build) and panics when it finds none, so this installs *ring* first.
+/// Build your own client for [`Client::with_http_client`] from it. In this workspace clippy
+/// refuses `reqwest::Client::new`, `builder` and `reqwest::get` (`clippy.toml`), so nothing
+/// can forget.
+#[allow(clippy::disallowed_methods)]
+pub fn http_builder() -> reqwest::ClientBuilder {
+    install_tls_provider();
+    reqwest::Client::builder()
+}
+
 /// Makes *ring* the process's rustls provider (once; a provider installed before is kept).
-/// reqwest is built without one of its own (no aws-lc build), and panics when it finds none:
-/// call this before building a `reqwest::Client` yourself for [`Client::with_http_client`].
+/// [`http_builder`] calls it; call it yourself before building a reqwest client otherwise.
 pub fn install_tls_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

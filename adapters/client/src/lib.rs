@@ -20,7 +20,7 @@ mod client;
 mod error;
 mod types;
 
-pub use client::{Client, EventStream, install_tls_provider};
+pub use client::{Client, EventStream, http_builder, install_tls_provider};
 pub use error::ClientError;
 pub use types::{EventData, Listing, Release, ReleaseAnswer, ReleaseItem, SseEvent, TaskQuery};
 

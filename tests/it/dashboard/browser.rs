@@ -61,9 +61,11 @@ impl Chromedriver {
         };
         let status = format!("http://127.0.0.1:{port}/status");
         let start = Instant::now();
+        let http = pgqueue_client::http_builder()
+            .build()
+            .expect("an HTTP client");
         loop {
-            pgqueue_client::install_tls_provider();
-            if let Ok(res) = reqwest::get(&status).await
+            if let Ok(res) = http.get(&status).send().await
                 && let Ok(body) = res.json::<Value>().await
                 && body["value"]["ready"] == json!(true)
             {
