@@ -33,7 +33,7 @@ async fn the_soak_smoke_reports_every_phase() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for phase in ["clean", "idle_in_tx", "recovery"] {
-        for figure in [
+        for name in [
             "jobs_s",
             "claim_p50_ms",
             "claim_p99_ms",
@@ -41,20 +41,13 @@ async fn the_soak_smoke_reports_every_phase() {
             "dead_tuples",
             "tables_mb",
         ] {
-            let key = format!("soak_{phase}_{figure}");
-            let line = text
-                .lines()
-                .find(|l| l.starts_with("RESULT") && l.split('\t').nth(2) == Some(key.as_str()))
-                .unwrap_or_else(|| panic!("no {key} in {text}"));
-            let value: f64 = line.split('\t').nth(3).unwrap().parse().unwrap();
-            assert!(value.is_finite() && value >= 0.0, "{line}");
+            let value = figure(&text, &format!("soak_{phase}_{name}"));
+            assert!(
+                value.is_finite() && value >= 0.0,
+                "soak_{phase}_{name}: {value}"
+            );
         }
-        let jobs = text
-            .lines()
-            .find(|l| l.contains(&format!("soak_{phase}_jobs_s")))
-            .and_then(|l| l.split('\t').nth(3))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap();
+        let jobs = figure(&text, &format!("soak_{phase}_jobs_s"));
         assert!(
             jobs > 100.0,
             "{phase}: kept up with a 200/s producer? {jobs}"

@@ -207,19 +207,8 @@ impl PgStore {
         self.on_pool(true, work).await
     }
 
-    /// [`PgStore::with_conn`] that never wraps `work` in a transaction, for statements that
-    /// cannot run in one (VACUUM); `work` wraps its other statements itself.
-    async fn with_bare_conn<T, F>(&self, work: F) -> StoreResult<T>
-    where
-        F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
-            + for<'c> ConnFn<'c, T>
-            + Clone
-            + Send,
-        T: Send,
-    {
-        self.on_pool(false, work).await
-    }
-
+    /// [`PgStore::with_conn`], wrapping `work` in a transaction for an unprepared pool only
+    /// when `wrap` (VACUUM cannot run in one: its caller wraps its other statements itself).
     async fn on_pool<T, F>(&self, wrap: bool, work: F) -> StoreResult<T>
     where
         F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
@@ -521,7 +510,7 @@ impl Store for PgStore {
             .as_ref()
             .and_then(|u| u.set_path.as_deref());
         let schema = self.inner.schema.as_deref();
-        self.with_bare_conn(async |c| {
+        self.on_pool(false, async |c| {
             maintenance::maintain(c, force, &self.inner.horizon, schema, set_path).await
         })
         .await
