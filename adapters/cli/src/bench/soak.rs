@@ -3,14 +3,15 @@
 //! `idle_in_tx` (another connection holds `BEGIN; SELECT txid_current();` open, so vacuum can
 //! reclaim nothing), and `recovery`. Per phase it reports the completion rate, the claim
 //! latency (create → handler start) p50/p99, the queue depth at the end, and the dead tuples
-//! and size (tables + indexes) of pgqueue's tables.
+//! and size (tables + indexes) of pgqueue's tables. The queue's `ttl` is one minute and the
+//! runtime's clean-up runs every 10 s, so retention is bounded, as issue 17's targets assume.
 
 use super::latency::percentile;
 use super::report::Report;
 use super::{BenchArgs, backlog, drain, fresh};
 use crate::error::CliError;
 use pgqueue_app::{Manager, Runtime, RuntimeConfig, Worker};
-use pgqueue_domain::TaskMeta;
+use pgqueue_domain::{QueueMeta, TaskMeta};
 use pgqueue_postgres::PgStore;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -19,6 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The phases, in order.
 const PHASES: [&str; 3] = ["clean", "idle_in_tx", "recovery"];
+
+/// How often the soak's runtime deletes ended tasks past the queue's one-minute `ttl`.
+const CLEANUP_PERIOD: Duration = Duration::from_secs(10);
 
 /// What the soak is told to do.
 pub(super) struct Soak<'a> {
@@ -108,7 +112,14 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
     // maintenance, which vacuums when autovacuum is off.
     let (stop_runtime, runtime_stopped) = tokio::sync::oneshot::channel::<()>();
     let runtime = tokio::spawn(
-        Runtime::new(m.clone(), RuntimeConfig::default()).run(async {
+        Runtime::new(
+            m.clone(),
+            RuntimeConfig {
+                cleanup_period: CLEANUP_PERIOD,
+                ..RuntimeConfig::default()
+            },
+        )
+        .run(async {
             let _ = runtime_stopped.await;
         }),
     );
@@ -221,6 +232,16 @@ pub(super) async fn from_args(
         }
     };
     let m = fresh(store, manager, "soak").await?;
+    // Retention bounded as issue 17's target asks: ended tasks live a minute, and the
+    // runtime's clean-up looks every 10 s (below).
+    m.update_queue(
+        "bench",
+        QueueMeta {
+            ttl: Some(pgqueue_domain::Duration::from_secs(60)),
+            ..Default::default()
+        },
+    )
+    .await?;
     let soak = Soak {
         url,
         rate: rate.max(1.0),
