@@ -4,15 +4,14 @@
 //! figures per task.
 
 use pgqueue_tests::binary::{pgqueue, stderr};
-use pgqueue_tests::db::fresh_database;
+use pgqueue_tests::db::{TestDatabase, fresh_database};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_soak_smoke_reports_every_phase() {
     let db = fresh_database().await;
-    let out = tokio::process::Command::new(pgqueue())
-        .args([
-            "bench",
-            db.url(),
+    let text = bench(
+        &db,
+        &[
             "--workload",
             "soak",
             "--soak-rate",
@@ -25,13 +24,9 @@ async fn the_soak_smoke_reports_every_phase() {
             "3s",
             "--soak-autovacuum",
             "off",
-        ])
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+        ],
+    )
+    .await;
     for phase in ["clean", "idle_in_tx", "recovery"] {
         for name in [
             "jobs_s",
@@ -55,6 +50,20 @@ async fn the_soak_smoke_reports_every_phase() {
     }
 }
 
+/// Runs `pgqueue bench <db> <args…>`, which must succeed; answers what it printed.
+async fn bench(db: &TestDatabase, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(pgqueue())
+        .arg("bench")
+        .arg(db.url())
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The figure `key` of a bench run's output.
 fn figure(text: &str, key: &str) -> f64 {
     let line = text
@@ -67,10 +76,9 @@ fn figure(text: &str, key: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_churn_smoke_and_the_wal_figures_are_reported() {
     let db = fresh_database().await;
-    let out = tokio::process::Command::new(pgqueue())
-        .args([
-            "bench",
-            db.url(),
+    let text = bench(
+        &db,
+        &[
             "--workload",
             "churn",
             "--workload",
@@ -81,13 +89,9 @@ async fn the_churn_smoke_and_the_wal_figures_are_reported() {
             "8",
             "--churn-duration",
             "2s",
-        ])
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+        ],
+    )
+    .await;
     assert!(figure(&text, "churn_tasks") >= 1000.0, "{text}");
     for name in ["W1b", "W2_c8"] {
         let before = figure(&text, &format!("churn_{name}_before_jobs_s"));

@@ -91,6 +91,15 @@ async fn produce(
     tx: Frames,
     shutdown: watch::Receiver<bool>,
 ) {
+    // A new reader starts at the head as of its first frame, not as of its first read: a
+    // client that waits for the ping and then changes a task must see that change.
+    if last.is_none()
+        && let Ok(page) = manager
+            .next_events(None, &filter, Duration::ZERO, std::future::pending())
+            .await
+    {
+        last = Some(page.last);
+    }
     if tx.send(Ok(PING_FRAME.to_string())).await.is_err() {
         return;
     }
