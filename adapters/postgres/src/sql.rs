@@ -115,10 +115,18 @@ pub(crate) use retainable;
 
 /// Task `t` may be released or heartbeated by worker `$worker` (NULL: anyone), joined to its
 /// queue `q` (domain: `Task::check_holder`). A heartbeat adds that nobody asked it to stop.
+///
+/// The state is compared with a one-row subquery, not the literal, so that no partial index
+/// on `state = 'retained'` can serve the statement: the tasks are then found by id through
+/// the primary key, whatever the statistics say. With the literal, a generic plan of the
+/// batched release read every `tasks_retained` entry of the namespace and hash-joined them
+/// with the ids: cheap while few tasks are retained and the index is clean, but that index
+/// holds one dead entry per task claimed since the last vacuum, and every running task of
+/// the namespace, so each release grew with both (`tests/it/postgres/plans.rs`).
 macro_rules! holder_guard {
     ($worker:literal) => {
         concat!(
-            "t.state = 'retained' AND (",
+            "t.state = (SELECT 'retained'::text) AND (",
             $worker,
             "::text IS NULL OR t.worker = ",
             $worker,

@@ -67,3 +67,10 @@ pub async fn insert_waiting(
 pub fn claim_statements() -> [(&'static str, &'static str); 3] {
     crate::tasks::claim_statements()
 }
+
+/// The batched release statement, for plan tests. Parameters: `$1` now (NULL: the
+/// database's), `$2` namespace, `$3` task ids, `$4` whether each failed, `$5` results,
+/// `$6` worker names (NULL: anyone).
+pub fn release_statement() -> &'static str {
+    crate::tasks::release_statement()
+}

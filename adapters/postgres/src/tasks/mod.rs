@@ -25,6 +25,8 @@ pub(crate) use claim::{QueueFilter, claim};
 pub(crate) use create::create;
 pub(crate) use housekeeping::{clean_queue, clean_up, rescue};
 pub(crate) use operate::{cancel, delete, purge, retry, retry_many};
+#[cfg(feature = "test-support")]
+pub(crate) use release::release_statement;
 pub(crate) use release::{heartbeat, release_many};
 
 use crate::error::PgError;

@@ -31,6 +31,12 @@ const RELEASE: &str = recorded!(
        ELSE 'failed' END)"
 );
 
+/// The text of [`RELEASE`], for the plan tests (`support::release_statement`).
+#[cfg(feature = "test-support")]
+pub(crate) fn release_statement() -> &'static str {
+    RELEASE
+}
+
 /// Why a release or heartbeat changed nothing: unknown task, not retained, or retained by
 /// someone else (the same checks, in the same order, as the domain's `check_holder`).
 async fn refusal(
