@@ -16,7 +16,7 @@
 
 use crate::manager::Manager;
 use pgqueue_domain::{Duration as WireDuration, TickerMeta};
-use pgqueue_ports::{TickerScope, Wakeup};
+use pgqueue_ports::{Maintenance, TickerScope, Wakeup};
 use std::future::Future;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -175,10 +175,11 @@ impl Runtime {
         let store = self.manager.store().clone();
         while !*stop.borrow() {
             match store.maintain(false).await {
-                Ok(done) if done.vacuumed || done.analyzed => {
+                Ok(done) if done != Maintenance::default() => {
                     tracing::debug!(
                         vacuumed = done.vacuumed,
                         analyzed = done.analyzed,
+                        reindexed = done.reindexed,
                         "store maintained"
                     );
                 }

@@ -73,6 +73,9 @@ pub struct Maintenance {
     pub analyzed: bool,
     /// Dead rows were reclaimed.
     pub vacuumed: bool,
+    /// Indexes rebuilt because they were mostly empty pages (their size misleads the
+    /// planner; see the PostgreSQL adapter's `reindex` module).
+    pub reindexed: u32,
 }
 
 /// Which tickers a maturity question is about.

@@ -108,6 +108,7 @@ mod maintenance;
 mod migrate;
 mod options;
 mod queues;
+mod reindex;
 mod schema;
 mod sql;
 mod store;

@@ -17,6 +17,9 @@
 //! be removed, and a pass every 10 s would scan the whole, growing heap again and again for
 //! nothing. So a pass remembers the horizon it vacuumed at ([`Horizon`]) and skips the vacuum
 //! while the horizon has not moved since, logging once which session holds it.
+//!
+//! Each pass also rebuilds the indexes a burst left mostly empty (`reindex.rs`), which
+//! vacuum cannot shrink and which turn the claim's plan into a scan of the whole table.
 
 use crate::error::PgError;
 use diesel::QueryableByName;
@@ -55,7 +58,11 @@ pub(crate) fn due(stats: TableStats, force: bool, horizon_held: bool) -> Mainten
     let vacuumed =
         force || (on_our_own && !horizon_held && stats.dead > VACUUM_BASE + stats.live / 100);
     let analyzed = vacuumed || (on_our_own && stats.modified > ANALYZE_BASE + stats.live / 50);
-    Maintenance { analyzed, vacuumed }
+    Maintenance {
+        analyzed,
+        vacuumed,
+        reindexed: 0,
+    }
 }
 
 /// The oldest transaction of another session, which holds the cleanup horizon back.
@@ -158,6 +165,13 @@ pub(crate) async fn maintain(
         let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
         state.0 = holder.xid;
     }
+    // Whether or not autovacuum looks after the table (it never reindexes). Not while the
+    // horizon is held: a concurrent rebuild waits for every older snapshot to end, and it
+    // would have to keep each dead entry that snapshot may still see.
+    let mut todo = todo;
+    if !held {
+        todo.reindexed = crate::reindex::reindex_bloated(conn, schema, set_path).await?;
+    }
     if todo != Maintenance::default() {
         tracing::debug!(?stats, ?todo, "task table maintained");
     }
@@ -185,6 +199,7 @@ mod tests {
         let both = Maintenance {
             analyzed: true,
             vacuumed: true,
+            reindexed: 0,
         };
         assert_eq!(due(busy, true, false), both);
         assert_eq!(
@@ -210,7 +225,8 @@ mod tests {
             due(dead, false, false),
             Maintenance {
                 analyzed: true,
-                vacuumed: true
+                vacuumed: true,
+                reindexed: 0
             }
         );
         let changed = stats(1_000_000, 0, 21_001, false);
@@ -218,7 +234,8 @@ mod tests {
             due(changed, false, true),
             Maintenance {
                 analyzed: true,
-                vacuumed: false
+                vacuumed: false,
+                reindexed: 0
             }
         );
         // A burst into an empty table is analysed at once: its plans depend on it.

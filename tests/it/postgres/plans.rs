@@ -182,3 +182,82 @@ async fn the_release_probes_each_task_by_id() {
         );
     }
 }
+
+/// The generic claim plan once a burst has come and gone: 400,000 tasks created and all but
+/// 10,000 deleted, then vacuumed. The claim indexes keep their peak size (vacuum frees pages
+/// but never gives them back), so the planner prices a walk of them at thousands of pages and
+/// the generic claim reads the whole table and sorts it instead, on every claim. The
+/// maintenance pass rebuilds such indexes; afterwards the claim walks its index again and the
+/// index is the size of what it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_rebuilds_the_indexes_a_burst_left_empty() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let ns = Namespace::parse("big").unwrap();
+    let q = QueueName::parse("q1").unwrap();
+    let patch = QueueMeta::default().validate().unwrap();
+    store.create_queue(&ns, &q, &patch).await.unwrap();
+    support::insert_waiting(&store, &ns, std::slice::from_ref(&q), 400_000)
+        .await
+        .unwrap();
+    let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for step in ["DELETE FROM tasks WHERE id > 10000", "VACUUM tasks"] {
+        client.batch_execute(step).await.unwrap();
+    }
+    let pages = |name: &'static str| {
+        let client = &client;
+        async move {
+            let row = client
+                .query_one(
+                    "SELECT (pg_relation_size($1::text::regclass) / 8192)::bigint",
+                    &[&name],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    };
+    let before = pages("tasks_retainable").await;
+    assert!(
+        before > 1024,
+        "the burst grew the claim index: {before} pages"
+    );
+
+    let done = store.maintain(true).await.unwrap();
+    assert!(done.reindexed >= 2, "both claim indexes rebuilt: {done:?}");
+    let after = pages("tasks_retainable").await;
+    assert!(
+        after < 200,
+        "rebuilt to the size of 10,000 entries: {before} → {after} pages"
+    );
+    // Nothing left to rebuild.
+    assert_eq!(store.maintain(true).await.unwrap().reindexed, 0);
+
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan")
+        .await
+        .unwrap();
+    let (_, one) = support::claim_statements()
+        .into_iter()
+        .find(|(v, _)| *v == "one")
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "PREPARE claim_one (timestamptz, text, text[], text[], bigint) AS {one}"
+        ))
+        .await
+        .unwrap();
+    let (all, text) = explain(
+        &client,
+        "EXECUTE claim_one(NULL, 'big', ARRAY['w', 'w'], ARRAY['q1'], 2)",
+    )
+    .await;
+    assert!(
+        !all.iter()
+            .any(|n| n["Node Type"] == "Seq Scan" && n["Relation Name"] == "tasks"),
+        "a sequential scan of tasks in {text}"
+    );
+}
