@@ -66,7 +66,7 @@ pub(crate) fn due(stats: TableStats, force: bool, horizon_held: bool) -> Mainten
 }
 
 /// The oldest transaction of another session, which holds the cleanup horizon back.
-#[derive(QueryableByName, Debug, Clone, PartialEq, Eq)]
+#[derive(QueryableByName, Debug, Clone, PartialEq)]
 pub(crate) struct Holder {
     /// Its transaction id or snapshot xmin, whichever is older (as text: `xid` has no
     /// Rust type here, and only equality matters).
@@ -80,20 +80,33 @@ pub(crate) struct Holder {
     since: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     query: Option<String>,
+    /// How long its transaction has been open, in seconds.
+    #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+    open_for: Option<f64>,
 }
 
-/// What the last vacuum of this store saw: the horizon it could clean up to, and the holder
-/// last logged (so a holder is reported once, not every 10 s).
+/// A concurrent index rebuild waits for every transaction older than it to end; it is not
+/// started while another transaction of the database has been open longer than this (a
+/// queue's own transactions last milliseconds; a report or a forgotten session would keep the
+/// maintenance pass waiting).
+const REINDEX_IF_OPEN_AT_MOST_S: f64 = 5.0;
+
+/// What this store's maintenance remembers between passes: the horizon the last vacuum could
+/// clean up to, the holder last logged (so a holder is reported once, not every 10 s), and
+/// whether it has said that it may not rebuild a bloated index.
 #[derive(Debug, Default)]
 pub(crate) struct Horizon {
     state: Mutex<(Option<String>, Option<String>)>,
+    reindex_refused: std::sync::atomic::AtomicBool,
 }
 
-const HOLDER: &str = "SELECT h.xid, h.pid, h.state, h.since, h.query FROM (SELECT NULL) AS one \
+const HOLDER: &str = "SELECT h.xid, h.pid, h.state, h.since, h.query, h.open_for \
+     FROM (SELECT NULL) AS one \
      LEFT JOIN LATERAL (SELECT \
          (CASE WHEN age(a.backend_xid) >= coalesce(age(a.backend_xmin), 0) THEN a.backend_xid \
                ELSE a.backend_xmin END)::text AS xid, \
-         a.pid, a.state, a.xact_start::text AS since, left(a.query, 200) AS query \
+         a.pid, a.state, a.xact_start::text AS since, left(a.query, 200) AS query, \
+         extract(epoch FROM now() - a.xact_start)::float8 AS open_for \
        FROM pg_stat_activity a \
        WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() \
          AND (a.backend_xid IS NOT NULL OR a.backend_xmin IS NOT NULL) \
@@ -165,12 +178,14 @@ pub(crate) async fn maintain(
         let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
         state.0 = holder.xid;
     }
-    // Whether or not autovacuum looks after the table (it never reindexes). Not while the
-    // horizon is held: a concurrent rebuild waits for every older snapshot to end, and it
-    // would have to keep each dead entry that snapshot may still see.
+    // Whether or not autovacuum looks after the table (it never reindexes). Not while a
+    // transaction holds the horizon or has been open for long: a concurrent rebuild waits
+    // for every older snapshot to end, and it would have to keep each dead entry that
+    // snapshot may still see.
     let mut todo = todo;
-    if !held {
-        todo.reindexed = crate::reindex::reindex_bloated(conn, schema, set_path).await?;
+    if !held && holder.open_for.unwrap_or(0.0) <= REINDEX_IF_OPEN_AT_MOST_S {
+        todo.reindexed =
+            crate::reindex::reindex_bloated(conn, schema, set_path, &last.reindex_refused).await?;
     }
     if todo != Maintenance::default() {
         tracing::debug!(?stats, ?todo, "task table maintained");

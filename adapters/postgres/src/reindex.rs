@@ -18,6 +18,7 @@ use crate::error::PgError;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Indexes smaller than this many pages (8 MB) are never rebuilt: reading them is cheap
 /// whatever their density, and rebuilding would be busywork.
@@ -37,6 +38,10 @@ pub(crate) struct IndexSize {
     pub(crate) pages: i64,
     #[diesel(sql_type = BigInt)]
     pub(crate) entries: i64,
+    /// Whether this session may rebuild it (only the owner may; a least-privilege runtime
+    /// role is not).
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub(crate) owned: bool,
 }
 
 /// Whether an index of `pages` holding `entries` is worth rebuilding: large, and mostly
@@ -49,17 +54,19 @@ pub(crate) fn bloated(pages: i64, entries: i64) -> bool {
 /// rebuild, is not used by any plan and is not ours to judge).
 const SIZES: &str = "SELECT c.relname::text AS name, \
        (pg_relation_size(c.oid) / current_setting('block_size')::bigint) AS pages, \
-       c.reltuples::bigint AS entries \
+       c.reltuples::bigint AS entries, pg_has_role(c.relowner, 'USAGE') AS owned \
      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
      WHERE i.indrelid = 'tasks'::regclass AND i.indisvalid ORDER BY c.relname";
 
 /// Rebuilds the bloated indexes of the task table, one at a time; answers how many. The
 /// sizes are read in a transaction (after `set_path`, the unprepared pool's schema); each
-/// `REINDEX … CONCURRENTLY` runs outside any, naming the index in `schema`.
+/// `REINDEX … CONCURRENTLY` runs outside any, naming the index in `schema`. A bloated index
+/// this role does not own is reported once (`warned`) and left alone.
 pub(crate) async fn reindex_bloated(
     conn: &mut AsyncPgConnection,
     schema: Option<&str>,
     set_path: Option<&str>,
+    warned: &AtomicBool,
 ) -> Result<u32, PgError> {
     let sizes: Vec<IndexSize> = conn
         .transaction(async |conn| -> Result<Vec<IndexSize>, PgError> {
@@ -71,6 +78,18 @@ pub(crate) async fn reindex_bloated(
         .await?;
     let mut rebuilt = 0;
     for index in sizes.iter().filter(|i| bloated(i.pages, i.entries)) {
+        if !index.owned {
+            if !warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    index = %index.name,
+                    pages = index.pages,
+                    entries = index.entries,
+                    "an index of tasks is mostly empty pages, but only its owner may rebuild \
+                     it: run `REINDEX INDEX CONCURRENTLY` as the migrating role"
+                );
+            }
+            continue;
+        }
         let name = match schema {
             Some(s) => format!("\"{s}\".\"{}\"", index.name),
             None => format!("\"{}\"", index.name),
