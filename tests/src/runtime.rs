@@ -9,8 +9,8 @@
 
 use pgqueue_app::{Error, Manager, Runtime, RuntimeConfig, Worker};
 use pgqueue_domain::{
-    Duration as WireDuration, Outcome, Page, QueueMeta, Status, TaskFilter, TaskMeta, TickerMeta,
-    WorkerName,
+    Duration as WireDuration, EventFilter, Outcome, Page, QueueMeta, Status, TaskFilter, TaskMeta,
+    TickerMeta, WorkerName,
 };
 use pgqueue_ports::Store;
 use serde_json::{Value, json};
@@ -56,6 +56,7 @@ macro_rules! runtime_tests {
             ticker_loop_delivers_matured_tickers, clean_up_covers_every_namespace_and_queue,
             a_cancelled_handler_sees_its_signal_and_stops,
             a_worker_held_back_by_max_running_runs_at_the_limit_without_spinning,
+            the_runtime_forgets_events_past_their_retention,
         }
     };
     (@strings $($name:ident),* $(,)?) => { &[$(stringify!($name)),*] };
@@ -951,5 +952,82 @@ pub async fn a_worker_held_back_by_max_running_runs_at_the_limit_without_spinnin
     assert!(
         (1..=60).contains(&refused),
         "{refused} refused retains for 12 tasks: a held-back worker must sleep, not spin"
+    );
+}
+
+/// The runtime's maintenance forgets events older than `events_retention` (docs/events.md):
+/// a reader from before them is reset to the head, and a younger event is still there for a
+/// reader that resumes just before it.
+pub async fn the_runtime_forgets_events_past_their_retention(rt: Realtime) {
+    let m = rt.manager("prune");
+    queue(&m, "q", QueueMeta::default()).await;
+    m.create_tasks("q", vec![TaskMeta::new(json!("old")); 3])
+        .await
+        .unwrap();
+    // Old by 4 s against a retention of 3 s; the young event has 3 s before it is old too.
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    let young = m
+        .create_task("q", TaskMeta::new(json!("young")))
+        .await
+        .unwrap()
+        .into_task();
+    let all = m
+        .next_events(
+            Some(0),
+            &EventFilter::default(),
+            Duration::ZERO,
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    assert!(!all.reset, "nothing forgotten yet: {all:?}");
+    let last = all.events.last().expect("the young task's event").clone();
+    assert_eq!(last.task, Some(young.id));
+    assert!(all.events.len() >= 4, "the queue's and the tasks' events");
+
+    let (stop, shutdown) = shutdown_switch();
+    let run = tokio::spawn(
+        Runtime::new(
+            m.clone(),
+            RuntimeConfig {
+                maintenance_interval: Duration::from_millis(50),
+                events_retention: Duration::from_secs(3),
+                ..Default::default()
+            },
+        )
+        .run(shutdown),
+    );
+    eventually(
+        Duration::from_secs(10),
+        "a reader from the start reset",
+        || async {
+            let page = m
+                .next_events(
+                    Some(0),
+                    &EventFilter::default(),
+                    Duration::ZERO,
+                    std::future::pending(),
+                )
+                .await
+                .unwrap();
+            page.reset.then_some(())
+        },
+    )
+    .await;
+    let _ = stop.send(());
+    run.await.unwrap();
+    let resumed = m
+        .next_events(
+            Some(last.id - 1),
+            &EventFilter::default(),
+            Duration::ZERO,
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    assert!(!resumed.reset, "the young event is kept: {resumed:?}");
+    assert_eq!(
+        resumed.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![last.id]
     );
 }
