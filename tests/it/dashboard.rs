@@ -129,6 +129,38 @@ async fn retrying_a_failed_task_from_its_page_makes_it_new() {
     d.finish().await;
 }
 
+/// The failed page lists every queue's failures newest first, and its row button retries one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failed_page_shows_the_newest_failure_first() {
+    let d = Dash::start().await;
+    d.queue("emails", Some(1)).await;
+    d.queue("images", Some(1)).await;
+    let mut ids = Vec::new();
+    for q in ["emails", "images", "emails"] {
+        d.task(q, json!({"n": ids.len()})).await;
+        ids.push(d.work(q, true).await.id);
+    }
+    d.open("#/failed").await;
+    d.wait_count(r#"[data-testid="task-row"]"#, 3).await;
+    let mut shown = Vec::new();
+    for row in d
+        .page
+        .find_all(Locator::Css(r#"[data-testid="task-row"]"#))
+        .await
+        .unwrap()
+    {
+        let id = row.attr("data-task-id").await.unwrap().unwrap();
+        shown.push(id.parse::<i64>().unwrap());
+    }
+    ids.reverse();
+    assert_eq!(shown, ids, "newest first");
+    d.click(r#"[data-testid="task-row"]:first-child [data-testid="retry-row"]"#)
+        .await;
+    d.wait_count(r#"[data-testid="task-row"]"#, 2).await;
+    assert_eq!(d.api.get_task(ids[0]).await.unwrap().status, Status::New);
+    d.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_created_through_the_api_shows_in_the_live_feed_within_2s() {
     let d = Dash::start().await;

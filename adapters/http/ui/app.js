@@ -862,12 +862,17 @@
   function failedPage(q) {
     setNav('failed');
     const offset = intParam(q, 'offset');
+    // Newest failure first: `offset` counts from the newest, while the API lists by id,
+    // oldest first; so read the count, then the slice of ids that ends `offset` from the top.
     async function load(page) {
-      const list = await api('GET', '/task', { status: 'failed', offset, limit: PAGE });
-      const tasks = list.body || [];
-      if (!tasks.length && offset > 0 && list.count > 0) { location.replace('#/failed?offset=' + Math.floor((list.count - 1) / PAGE) * PAGE); return; }
+      const total = (await api('GET', '/task', { status: 'failed', offset: 0, limit: 0 })).count || 0;
+      if (offset > 0 && offset >= total && total > 0) { location.replace('#/failed?offset=' + Math.floor((total - 1) / PAGE) * PAGE); return; }
+      const end = Math.max(0, total - offset);
+      const start = Math.max(0, end - PAGE);
+      const list = await api('GET', '/task', { status: 'failed', offset: start, limit: end - start });
+      const tasks = (list.body || []).slice().reverse();
       page.render(list, () => [
-        h('div', { class: 'page-head' }, h('h1', null, 'Failed tasks'), h('span', { class: 'muted' }, 'all queues · ' + list.count + ' failed')),
+        h('div', { class: 'page-head' }, h('h1', null, 'Failed tasks'), h('span', { class: 'muted' }, 'all queues · ' + list.count + ' failed · newest first')),
         tasksTable(tasks, true, (t) => button('↻ Retry', 'retry-row', async () => { await api('POST', '/task/' + t.id + '/retry'); return 'task #' + t.id + ' is new again'; }, 'small')),
         pager(list.count, offset, PAGE, (off) => '#/failed?offset=' + off),
       ]);
