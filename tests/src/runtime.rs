@@ -955,6 +955,18 @@ pub async fn a_worker_held_back_by_max_running_runs_at_the_limit_without_spinnin
     );
 }
 
+/// The events of `m` after `last`, read once without waiting.
+async fn events_after(m: &Manager, last: u64) -> pgqueue_ports::EventPage {
+    m.next_events(
+        Some(last),
+        &EventFilter::default(),
+        Duration::ZERO,
+        std::future::pending(),
+    )
+    .await
+    .unwrap()
+}
+
 /// The runtime's maintenance forgets events older than `events_retention` (docs/events.md):
 /// a reader from before them is reset to the head, and a younger event is still there for a
 /// reader that resumes just before it.
@@ -971,15 +983,7 @@ pub async fn the_runtime_forgets_events_past_their_retention(rt: Realtime) {
         .await
         .unwrap()
         .into_task();
-    let all = m
-        .next_events(
-            Some(0),
-            &EventFilter::default(),
-            Duration::ZERO,
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
+    let all = events_after(&m, 0).await;
     assert!(!all.reset, "nothing forgotten yet: {all:?}");
     let last = all.events.last().expect("the young task's event").clone();
     assert_eq!(last.task, Some(young.id));
@@ -1001,30 +1005,14 @@ pub async fn the_runtime_forgets_events_past_their_retention(rt: Realtime) {
         Duration::from_secs(10),
         "a reader from the start reset",
         || async {
-            let page = m
-                .next_events(
-                    Some(0),
-                    &EventFilter::default(),
-                    Duration::ZERO,
-                    std::future::pending(),
-                )
-                .await
-                .unwrap();
+            let page = events_after(&m, 0).await;
             page.reset.then_some(())
         },
     )
     .await;
     let _ = stop.send(());
     run.await.unwrap();
-    let resumed = m
-        .next_events(
-            Some(last.id - 1),
-            &EventFilter::default(),
-            Duration::ZERO,
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
+    let resumed = events_after(&m, last.id - 1).await;
     assert!(!resumed.reset, "the young event is kept: {resumed:?}");
     assert_eq!(
         resumed.events.iter().map(|e| e.id).collect::<Vec<_>>(),
