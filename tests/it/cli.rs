@@ -555,10 +555,7 @@ async fn run_flags_choose_namespace_schema_credentials_and_prefix() {
     let q = s.json(&["--http.prefix", "v1", "create-queue", "q"]).await;
     assert_eq!(q["namespace"], json!("tenant"));
     // The tables live in the chosen schema.
-    let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = db.client().await;
     let row = client
         .query_one(
             "SELECT count(*) FROM jobs.queues WHERE namespace = 'tenant'",
@@ -764,10 +761,7 @@ async fn cron_commands_and_an_hourly_ticker_fires_once_after_downtime() {
     // Down across the maturity: the hour it waited for passes while no server runs.
     s.signal(libc::SIGTERM);
     s.child.wait().await.unwrap();
-    let (pg, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let pg = db.client().await;
     pg.execute(
         "UPDATE tickers SET next_at = next_at - interval '1 hour' WHERE name = 'h'",
         &[],

@@ -1302,14 +1302,7 @@ async fn maintenance_does_not_vacuum_again_behind_a_held_horizon() {
     churn().await;
     assert!(vacuumed_within(30).await, "dead rows are vacuumed");
 
-    let (holder, holder_conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(holder_conn);
-    holder
-        .batch_execute("BEGIN; SELECT txid_current();")
-        .await
-        .unwrap();
+    let holder = db.hold_horizon().await;
     churn().await;
     // The first pass since the horizon was taken runs (rows that died before it would go).
     assert!(

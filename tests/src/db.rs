@@ -50,6 +50,28 @@ impl TestDatabase {
         .await
     }
 
+    /// A plain connection to this database, for checks in SQL (its driver runs on a task of
+    /// its own and ends with the client).
+    pub async fn client(&self) -> tokio_postgres::Client {
+        match tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                client
+            }
+            Err(e) => panic!("cannot connect to the test database: {e}"),
+        }
+    }
+
+    /// A connection left inside `BEGIN; SELECT txid_current();`: while it lives, the cleanup
+    /// horizon cannot move (vacuum removes nothing that died after it began).
+    pub async fn hold_horizon(&self) -> tokio_postgres::Client {
+        let holder = self.client().await;
+        if let Err(e) = holder.batch_execute("BEGIN; SELECT txid_current();").await {
+            panic!("cannot hold the cleanup horizon: {e}");
+        }
+        holder
+    }
+
     /// A store on this database with explicit options.
     pub async fn store_with(&self, options: PgOptions) -> PgStore {
         match PgStore::connect(&self.url, options).await {

@@ -37,10 +37,7 @@ async fn four_servers_fire_each_second_once() {
     // A fire in flight when the pause landed commits within moments.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let (pg, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let pg = db.client().await;
     let rows = pg
         .query(
             "SELECT extract(epoch FROM date_trunc('second', created_at))::bigint \

@@ -8,20 +8,12 @@ use pgqueue_client::{Client, Release};
 use pgqueue_domain::{Duration as WireDuration, Namespace, QueueMeta, QueueName, Rate, TaskMeta};
 use pgqueue_ports::{StorageClock, Store};
 use pgqueue_tests::binary::Server;
-use pgqueue_tests::db::{TestDatabase, fresh_database};
+use pgqueue_tests::db::fresh_database;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;
-
-async fn sql(db: &TestDatabase) -> tokio_postgres::Client {
-    let (pg, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-        .await
-        .expect("connect for checks");
-    tokio::spawn(conn);
-    pg
-}
 
 async fn create_tasks(store: &dyn Store, queue: &str, n: usize) {
     let ns = Namespace::default();
@@ -107,7 +99,7 @@ async fn max_running_holds_across_servers_runtimes_and_retainers() {
     let (most_seen, samples) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let sampler = {
         let (pg, stop, most_seen, samples) = (
-            sql(&db).await,
+            db.client().await,
             stop.clone(),
             most_seen.clone(),
             samples.clone(),
@@ -157,7 +149,7 @@ async fn max_running_holds_across_servers_runtimes_and_retainers() {
         )));
     }
 
-    let pg = sql(&db).await;
+    let pg = db.client().await;
     let started = Instant::now();
     loop {
         let done: i64 = pg
@@ -331,7 +323,7 @@ async fn a_shared_rate_holds_over_ten_seconds_of_eager_retainers() {
     }
     embedded.await.unwrap().unwrap();
 
-    let pg = sql(&db).await;
+    let pg = db.client().await;
     let rows = pg
         .query(
             "SELECT (extract(epoch FROM started_at) * 1e6)::bigint FROM tasks \

@@ -75,11 +75,7 @@ async fn filled(
     support::insert_waiting(store, &ns, &queues, rows)
         .await
         .unwrap();
-    let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
+    db.client().await
 }
 
 /// Fills a fresh database with `rows` waiting tasks spread over `queues` (which must include
@@ -229,14 +225,7 @@ async fn maintenance_rebuilds_the_indexes_a_burst_left_empty() {
 
     // A transaction open for longer than a queue's own would keep a concurrent rebuild
     // waiting: none is started while it lasts.
-    let (holder, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    holder
-        .batch_execute("BEGIN; SELECT txid_current()")
-        .await
-        .unwrap();
+    let holder = db.hold_horizon().await;
     tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
     let done = store.maintain(true).await.unwrap();
     assert_eq!(done.reindexed, 0, "{done:?}");
