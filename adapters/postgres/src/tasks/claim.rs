@@ -95,61 +95,64 @@ macro_rules! claim_update {
 }
 pub(super) use claim_update;
 
-/// Queue `pq` has no limit (domain: `Limits::any`): its tasks are claimed by the plain
-/// statements below; a limited queue's go through `limited.rs`, one claim at a time.
-macro_rules! unlimited {
+/// Queue `pq` has a limit (domain: `Limits::any` is false): its tasks are claimed through
+/// `limited.rs`, one claim at a time, never by the plain statements below.
+macro_rules! has_limit {
     () => {
-        "pq.max_running IS NULL AND pq.rate_per_second IS NULL"
+        "(pq.max_running IS NOT NULL OR pq.rate_per_second IS NOT NULL)"
     };
 }
-pub(super) use unlimited;
+pub(super) use has_limit;
 
-/// The unpaused, unlimited queues of namespace `$2` that also satisfy `$names` (a condition
-/// on `pq`),
-/// as an array read once per statement (an InitPlan): a claim pays one look at `queues`,
-/// never one per task.
+/// Queue `pq`'s tasks are not claimed by the plain statements: it is paused or has a limit ([`has_limit`]).
+/// This implies the predicate of the partial index `queues_held` (migration
+/// `2026-12-02-030000_queues_held`): a namespace holds few such queues however many it has,
+/// and the claim reads them through that index.
+macro_rules! held {
+    () => {
+        concat!("(pq.paused_at IS NOT NULL OR ", has_limit!(), ")")
+    };
+}
+
+/// Task `r`'s queue is not [`held`]. The held queues of namespace `$2` are read once per
+/// statement into a hashed set (a hashed SubPlan), so each candidate row costs one lookup
+/// however many queues the namespace has. (The claim used to build an array of the
+/// namespace's unpaused, unlimited queues instead: a read of every queue per claim, and a
+/// comparison of each candidate with each of them.)
 ///
-/// The paused filter is written as "the task's queue is one of these", never as "is not one
-/// of the paused ones": with few distinct queue names the planner estimates
-/// `queue <> ALL(…)` at almost no rows (with a single queue, at none: `1 − 1/n_distinct`),
-/// then prefers sorting the whole backlog to walking the claim index. The plan tests hold
-/// every variant to the index, with one queue and with several.
-macro_rules! unpaused_queues {
-    ($names:literal) => {
+/// The queue condition of each claim is wrapped in `IS TRUE`, which keeps it a filter on the
+/// walk of the claim index: a bare `r.queue IN (SELECT …)` would become a semi-join, which a
+/// generic plan may carry out as a sort of every waiting task of the named queues.
+macro_rules! not_held {
+    () => {
         concat!(
-            "ARRAY(SELECT pq.name FROM queues pq WHERE pq.namespace = $2 AND ",
-            $names,
-            " AND pq.paused_at IS NULL AND ",
-            unlimited!(),
+            "NOT r.queue IN (SELECT pq.name FROM queues pq WHERE pq.namespace = $2 AND ",
+            held!(),
             ")"
         )
     };
 }
 
 const CLAIM_ANY: &str = claim_sql!(concat!(
-    "$4::text[] IS NOT NULL AND r.queue = ANY(",
-    unpaused_queues!("true"),
-    ")"
+    "$4::text[] IS NOT NULL AND (",
+    not_held!(),
+    ") IS TRUE"
 ));
 /// One queue: a paused or limited queue makes the whole scan a no-op (a one-time filter,
 /// which leaves the scan's estimate alone).
 const CLAIM_ONE: &str = claim_sql!(concat!(
     "r.queue = $4[1] AND NOT EXISTS (SELECT 1 FROM queues pq WHERE pq.namespace = $2 \
-       AND pq.name = $4[1] AND (pq.paused_at IS NOT NULL OR NOT (",
-    unlimited!(),
-    ")))"
+       AND pq.name = $4[1] AND ",
+    held!(),
+    ")"
 ));
-/// Several queues: each name is looked up by its key (`EXISTS` per element of `$4`), never
-/// tested against every queue of the namespace (`pq.name = ANY($4)` compares each queue with
-/// each name: with 1,000 of both, 9 ms per claim; as a join, or an `EXISTS` the planner may
-/// turn into one, it rescans the names per queue when the statistics of `queues` are stale,
-/// 90 ms). `OFFSET 0` keeps the `EXISTS` a probe of `queues_pkey` per name.
+/// Several queues: the names of `$4` as a hashed set too, never an array each candidate is
+/// compared with element by element (with 1,000 names, ~17 µs per row), nor a probe of
+/// `queues` per name (3 ms per claim with 1,000; `tests/it/postgres/plans.rs`).
 const CLAIM_SEVERAL: &str = claim_sql!(concat!(
-    "r.queue = ANY(ARRAY(SELECT n.name FROM unnest($4::text[]) AS n(name) \
-       WHERE EXISTS (SELECT 1 FROM queues pq WHERE pq.namespace = $2 AND pq.name = n.name \
-         AND pq.paused_at IS NULL AND ",
-    unlimited!(),
-    " OFFSET 0)))"
+    "(r.queue IN (SELECT n.name FROM unnest($4::text[]) AS n(name)) AND ",
+    not_held!(),
+    ") IS TRUE"
 ));
 
 /// Retains one task for each of `workers` (a name may repeat: a worker that buffers asks for
@@ -181,7 +184,7 @@ pub(crate) async fn claim(
     Ok(out)
 }
 
-/// The claim of [`claim`] over unlimited queues only.
+/// The claim of [`claim`] over unlimited, unpaused queues only.
 async fn claim_unlimited(
     conn: &mut AsyncPgConnection,
     now: Now,

@@ -21,7 +21,7 @@
 //! The instant of the claim is the read's: a task is never stamped `started_at` before the
 //! slot it took was free (the release that freed it committed before the read's snapshot).
 
-use super::claim::{claim_ctes, claim_update, unlimited};
+use super::claim::{claim_ctes, claim_update, has_limit};
 use super::{TaskRow, into_tasks};
 use crate::cached::cached;
 use crate::error::PgError;
@@ -34,13 +34,15 @@ use pgqueue_domain::{Bucket, Limits, Namespace, QueueName, Rate, Task, WorkerNam
 use pgqueue_ports::{Limited, StoreError};
 
 /// The unpaused limited queues of namespace `$1` among `$2` (empty: all), in name order (the
-/// memory adapter's order, byte-wise).
+/// memory adapter's order, byte-wise). Read through the partial index `queues_held`: every
+/// claim that comes back short asks, and the names of `$2` are compared with these few
+/// queues only, not with every queue of the namespace.
 const LIMITED_QUEUES: &str = concat!(
     "SELECT pq.name FROM queues pq WHERE pq.namespace = $1 \
        AND (cardinality($2::text[]) = 0 OR pq.name = ANY($2)) \
-       AND pq.paused_at IS NULL AND NOT (",
-    unlimited!(),
-    ") ORDER BY pq.name COLLATE \"C\""
+       AND pq.paused_at IS NULL AND ",
+    has_limit!(),
+    " ORDER BY pq.name COLLATE \"C\""
 );
 
 #[derive(QueryableByName)]

@@ -1,0 +1,1 @@
+DROP INDEX queues_held;
