@@ -36,6 +36,19 @@ pub(super) struct Soak<'a> {
     pub autovacuum: bool,
 }
 
+/// Who vacuums during the soak, for its notes: a table's `autovacuum_enabled` means nothing
+/// while the server's `autovacuum` is off (the launcher visits no table then), and pgqueue's
+/// own maintenance vacuums instead.
+fn vacuum_mode(asked: bool, server: bool) -> &'static str {
+    match (asked, server) {
+        (true, true) => "on",
+        (true, false) => {
+            "off (asked on, but the server's autovacuum is off: pgqueue's maintenance vacuums)"
+        }
+        (false, _) => "off",
+    }
+}
+
 /// Microseconds since the epoch: the create time a task carries to its handler.
 fn micros_now() -> u64 {
     SystemTime::now()
@@ -75,14 +88,23 @@ async fn tables(client: &tokio_postgres::Client) -> Result<(i64, f64), CliError>
 /// Runs the soak on the bench queue of `m` and reports each phase.
 pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Result<(), CliError> {
     let stats = connect(soak.url).await?;
-    let setting = if soak.autovacuum { "on" } else { "off" };
+    let asked = if soak.autovacuum { "on" } else { "off" };
     stats
         .batch_execute(&format!(
-            "ALTER TABLE tasks SET (autovacuum_enabled = {setting}); \
-             ALTER TABLE task_events SET (autovacuum_enabled = {setting})"
+            "ALTER TABLE tasks SET (autovacuum_enabled = {asked}); \
+             ALTER TABLE task_events SET (autovacuum_enabled = {asked})"
         ))
         .await
         .map_err(sql_error)?;
+    let server: bool = stats
+        .query_one("SELECT current_setting('autovacuum') = 'on'", &[])
+        .await
+        .map_err(sql_error)?
+        .get(0);
+    let setting = vacuum_mode(soak.autovacuum, server);
+    if soak.autovacuum && !server {
+        eprintln!("soak: autovacuum {setting}");
+    }
     let phase = Arc::new(AtomicUsize::new(0));
     let done: Arc<Vec<AtomicU64>> = Arc::new(PHASES.iter().map(|_| AtomicU64::new(0)).collect());
     let latencies: Arc<Mutex<Vec<Vec<f64>>>> = Arc::new(Mutex::new(vec![Vec::new(); PHASES.len()]));
@@ -255,4 +277,17 @@ pub(super) async fn from_args(
     run(&m, soak, report).await?;
     m.delete_queue("bench").await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vacuum_mode;
+
+    #[test]
+    fn a_table_asked_to_autovacuum_on_a_server_without_it_says_so() {
+        assert_eq!(vacuum_mode(true, true), "on");
+        assert!(vacuum_mode(true, false).starts_with("off (asked on"));
+        assert_eq!(vacuum_mode(false, true), "off");
+        assert_eq!(vacuum_mode(false, false), "off");
+    }
 }
