@@ -1252,6 +1252,50 @@ async fn maintenance_analyses_and_vacuums_when_autovacuum_will_not() {
     assert!(!again.vacuumed, "{again:?}");
 }
 
+/// The event log churns too (a row per changing statement, numbered by an update, pruned by
+/// a delete): when autovacuum will not look after it, maintenance vacuums it with the same
+/// threshold as the task table. Before, only `tasks` was looked after, and a 9-minute soak
+/// at 500 tasks/s left `task_events` at 207 MB with 224,000 dead rows, never vacuumed.
+#[tokio::test]
+async fn maintenance_vacuums_the_event_log_when_autovacuum_will_not() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "ALTER TABLE task_events SET (autovacuum_enabled = false); \
+             INSERT INTO task_events (at, namespaces, queues, tasks, kinds, statuses) \
+               SELECT now(), ARRAY['app'], ARRAY['q'], ARRAY[g], ARRAY['created'], ARRAY['new'] \
+               FROM generate_series(1, 3000) AS g; \
+             DELETE FROM task_events",
+        )
+        .await
+        .unwrap();
+    let vacuums = async || -> i64 {
+        strings(
+            db.url(),
+            "SELECT vacuum_count::text FROM pg_stat_user_tables \
+             WHERE relid = 'task_events'::regclass",
+        )
+        .await[0]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(vacuums().await, 0);
+    // 3,000 dead rows (> 1,000 + 1% of live): due as soon as the counters show them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while vacuums().await == 0 && std::time::Instant::now() < deadline {
+        store.maintain(false).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(vacuums().await, 1, "the event log was vacuumed once");
+    // Nothing left to do: the next passes leave it alone.
+    for _ in 0..3 {
+        store.maintain(false).await.unwrap();
+    }
+    assert_eq!(vacuums().await, 1);
+}
+
 /// While another session holds the cleanup horizon back (`BEGIN; SELECT txid_current();`
 /// left open), a vacuum can remove none of the rows that died since the last one: after that
 /// one pass, maintenance stops vacuuming (however many dead rows the counters show) until the

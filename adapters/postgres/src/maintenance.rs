@@ -1,4 +1,5 @@
-//! Housekeeping of the task table when the database will not do it.
+//! Housekeeping of the task table (and the event log, which churns as much) when the
+//! database will not do it.
 //!
 //! Tasks churn: every task is inserted, updated two or three times and deleted, and none of
 //! those updates is HOT (the claim indexes are partial on `state`). Without `ANALYZE` the
@@ -91,12 +92,17 @@ pub(crate) struct Holder {
 /// maintenance pass waiting).
 const REINDEX_IF_OPEN_AT_MOST_S: f64 = 5.0;
 
-/// What this store's maintenance remembers between passes: the horizon the last vacuum could
-/// clean up to, the holder last logged (so a holder is reported once, not every 10 s), and
-/// whether it has said that it may not rebuild a bloated index.
+/// The tables maintenance looks after: the tasks, and the event log (a row per changing
+/// statement, numbered by an update and pruned by a delete, so it churns as much).
+const TABLES: [&str; 2] = ["tasks", "task_events"];
+
+/// What this store's maintenance remembers between passes: for each of [`TABLES`] the
+/// horizon its last vacuum could clean up to, the holder last logged (so a holder is
+/// reported once, not every 10 s), and whether it has said that it may not rebuild a bloated
+/// index.
 #[derive(Debug, Default)]
 pub(crate) struct Horizon {
-    state: Mutex<(Option<String>, Option<String>)>,
+    state: Mutex<([Option<String>; TABLES.len()], Option<String>)>,
     reindex_refused: std::sync::atomic::AtomicBool,
 }
 
@@ -120,10 +126,11 @@ const STATS: &str = "SELECT s.n_live_tup AS live, s.n_dead_tup AS dead, \
                        FROM pg_options_to_table(c.reloptions) AS o \
                        WHERE o.option_name = 'autovacuum_enabled'), true) AS autovacuum \
      FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
-     WHERE s.relid = 'tasks'::regclass";
+     WHERE s.relid = $1::text::regclass";
 
-/// One housekeeping pass on `conn`; returns what it did. `last` is this store's memory of
-/// the horizon its previous vacuum ran at. The reads run in a transaction (preceded by
+/// One housekeeping pass on `conn`; returns what it did to the task table (the event log is
+/// looked after by the same rules, and logged). `last` is this store's memory of the
+/// horizon each table's previous vacuum ran at. The reads run in a transaction (preceded by
 /// `set_path`, the unprepared pool's schema) and VACUUM outside any, naming the table in
 /// `schema`, so the pass works on a pool that keeps no session state.
 pub(crate) async fn maintain(
@@ -134,63 +141,88 @@ pub(crate) async fn maintain(
     set_path: Option<&str>,
 ) -> Result<Maintenance, PgError> {
     let (stats, holder) = conn
-        .transaction(async |conn| -> Result<(TableStats, Holder), PgError> {
+        .transaction(async |conn| -> Result<(Vec<TableStats>, Holder), PgError> {
             if let Some(set) = set_path {
                 conn.batch_execute(set).await?;
             }
-            let stats: TableStats = diesel::sql_query(STATS).get_result(conn).await?;
+            let mut stats = Vec::with_capacity(TABLES.len());
+            for table in TABLES {
+                stats.push(
+                    diesel::sql_query(STATS)
+                        .bind::<Text, _>(table)
+                        .get_result(conn)
+                        .await?,
+                );
+            }
             let holder: Holder = diesel::sql_query(HOLDER).get_result(conn).await?;
             Ok((stats, holder))
         })
         .await?;
-    let table = match schema {
-        Some(s) => format!("\"{s}\".tasks"),
-        None => "tasks".to_string(),
-    };
-    let held = {
-        let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
-        let held = holder.xid.is_some() && holder.xid == state.0;
-        let would_vacuum = due(stats, force, false).vacuumed;
-        if held && would_vacuum && !force && state.1 != holder.xid {
-            tracing::warn!(
-                pid = holder.pid,
-                state = holder.state.as_deref().unwrap_or(""),
-                since = holder.since.as_deref().unwrap_or(""),
-                query = holder.query.as_deref().unwrap_or(""),
-                dead = stats.dead,
-                "vacuum of tasks skipped until this transaction ends: it holds back the \
-                 cleanup horizon, so a vacuum could remove none of the dead rows"
-            );
-            state.1 = holder.xid.clone();
+    let mut tasks = Maintenance::default();
+    let mut tasks_held = false;
+    for (i, (name, stats)) in TABLES.iter().zip(stats).enumerate() {
+        let held = held_back(last, i, name, stats, &holder, force);
+        let todo = due(stats, force, held);
+        let table = match schema {
+            Some(s) => format!("\"{s}\".{name}"),
+            None => name.to_string(),
+        };
+        // Simple-protocol statements: VACUUM refuses to run inside any transaction block.
+        if todo.vacuumed {
+            conn.batch_execute(&format!("VACUUM (ANALYZE, SKIP_LOCKED) {table}"))
+                .await?;
+            let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.0[i] = holder.xid.clone();
+        } else if todo.analyzed {
+            conn.batch_execute(&format!("ANALYZE (SKIP_LOCKED) {table}"))
+                .await?;
         }
-        held
-    };
-    let todo = due(stats, force, held);
-    // Simple-protocol statements: VACUUM refuses to run inside any transaction block.
-    if todo.vacuumed {
-        conn.batch_execute(&format!("VACUUM (ANALYZE, SKIP_LOCKED) {table}"))
-            .await?;
-    } else if todo.analyzed {
-        conn.batch_execute(&format!("ANALYZE (SKIP_LOCKED) {table}"))
-            .await?;
-    }
-    if todo.vacuumed {
-        let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.0 = holder.xid;
+        if todo != Maintenance::default() {
+            tracing::debug!(table = name, ?stats, ?todo, "table maintained");
+        }
+        if i == 0 {
+            (tasks, tasks_held) = (todo, held);
+        }
     }
     // Whether or not autovacuum looks after the table (it never reindexes). Not while a
     // transaction holds the horizon or has been open for long: a concurrent rebuild waits
     // for every older snapshot to end, and it would have to keep each dead entry that
     // snapshot may still see.
-    let mut todo = todo;
-    if !held && holder.open_for.unwrap_or(0.0) <= REINDEX_IF_OPEN_AT_MOST_S {
-        todo.reindexed =
+    if !tasks_held && holder.open_for.unwrap_or(0.0) <= REINDEX_IF_OPEN_AT_MOST_S {
+        tasks.reindexed =
             crate::reindex::reindex_bloated(conn, schema, set_path, &last.reindex_refused).await?;
     }
-    if todo != Maintenance::default() {
-        tracing::debug!(?stats, ?todo, "task table maintained");
+    Ok(tasks)
+}
+
+/// Whether table `i` (`name`) is held back: the horizon is where its last vacuum left it, so
+/// a vacuum now could remove nothing. The first time a holder keeps a due vacuum from
+/// running, says which session it is (once per holder, whichever table noticed).
+fn held_back(
+    last: &Horizon,
+    i: usize,
+    name: &str,
+    stats: TableStats,
+    holder: &Holder,
+    force: bool,
+) -> bool {
+    let mut state = last.state.lock().unwrap_or_else(|p| p.into_inner());
+    let held = holder.xid.is_some() && holder.xid == state.0[i];
+    let would_vacuum = due(stats, force, false).vacuumed;
+    if held && would_vacuum && !force && state.1 != holder.xid {
+        tracing::warn!(
+            pid = holder.pid,
+            state = holder.state.as_deref().unwrap_or(""),
+            since = holder.since.as_deref().unwrap_or(""),
+            query = holder.query.as_deref().unwrap_or(""),
+            table = name,
+            dead = stats.dead,
+            "vacuum skipped until this transaction ends: it holds back the cleanup horizon, \
+             so a vacuum could remove none of the dead rows"
+        );
+        state.1 = holder.xid.clone();
     }
-    Ok(todo)
+    held
 }
 
 #[cfg(test)]
