@@ -3,8 +3,9 @@
 //! `idle_in_tx` (another connection holds `BEGIN; SELECT txid_current();` open, so vacuum can
 //! reclaim nothing), and `recovery`. Per phase it reports the completion rate, the claim
 //! latency (create → handler start) p50/p99, the queue depth at the end, and the dead tuples
-//! and size (tables + indexes) of pgqueue's tables. The queue's `ttl` is one minute and the
-//! runtime's clean-up runs every 10 s, so retention is bounded, as issue 17's targets assume.
+//! and size (tables + indexes) of pgqueue's tables. The queue's `ttl` is one minute, task
+//! events are kept a minute, and the runtime's clean-up runs every 10 s, so retention is
+//! bounded, as issue 17's targets assume.
 
 use super::latency::percentile;
 use super::report::Report;
@@ -23,6 +24,11 @@ const PHASES: [&str; 3] = ["clean", "idle_in_tx", "recovery"];
 
 /// How often the soak's runtime deletes ended tasks past the queue's one-minute `ttl`.
 const CLEANUP_PERIOD: Duration = Duration::from_secs(10);
+
+/// How long the soak's runtime keeps task events: a minute, as the tasks' `ttl`, so that
+/// the event log's retention is bounded within the soak too (the default, an hour, would
+/// keep every event of a shorter soak and grow the tables for as long as it runs).
+const EVENTS_RETENTION: Duration = Duration::from_secs(60);
 
 /// What the soak is told to do.
 pub(super) struct Soak<'a> {
@@ -70,19 +76,34 @@ fn sql_error(e: tokio_postgres::Error) -> CliError {
 }
 
 /// Dead tuples and total size in MB of pgqueue's tables.
-async fn tables(client: &tokio_postgres::Client) -> Result<(i64, f64), CliError> {
+/// Dead tuples and size of pgqueue's tables, in total and of the event log alone.
+struct Tables {
+    dead: i64,
+    mb: f64,
+    events_dead: i64,
+    events_mb: f64,
+}
+
+async fn tables(client: &tokio_postgres::Client) -> Result<Tables, CliError> {
     let row = client
         .query_one(
             "SELECT coalesce(sum(n_dead_tup), 0)::bigint, \
-                    coalesce(sum(pg_total_relation_size(relid)), 0)::bigint \
+                    coalesce(sum(pg_total_relation_size(relid)), 0)::bigint, \
+                    coalesce(sum(n_dead_tup) FILTER (WHERE relname = 'task_events'), 0)::bigint, \
+                    coalesce(sum(pg_total_relation_size(relid)) \
+                      FILTER (WHERE relname = 'task_events'), 0)::bigint \
              FROM pg_stat_user_tables WHERE relname IN ('tasks', 'task_events', 'queues')",
             &[],
         )
         .await
         .map_err(sql_error)?;
-    let dead: i64 = row.get(0);
-    let bytes: i64 = row.get(1);
-    Ok((dead, bytes as f64 / 1_048_576.0))
+    let mb = |bytes: i64| bytes as f64 / 1_048_576.0;
+    Ok(Tables {
+        dead: row.get(0),
+        mb: mb(row.get(1)),
+        events_dead: row.get(2),
+        events_mb: mb(row.get(3)),
+    })
 }
 
 /// Runs the soak on the bench queue of `m` and reports each phase.
@@ -138,6 +159,7 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
             m.clone(),
             RuntimeConfig {
                 cleanup_period: CLEANUP_PERIOD,
+                events_retention: EVENTS_RETENTION,
                 ..RuntimeConfig::default()
             },
         )
@@ -158,7 +180,7 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
         } else {
             None
         };
-        let (dead_before, mb_before) = tables(&stats).await?;
+        let before = tables(&stats).await?;
         let start = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         let mut created = 0u64;
@@ -174,7 +196,7 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        let (dead, mb) = tables(&stats).await?;
+        let after = tables(&stats).await?;
         let depth = stats
             .query_one(
                 "SELECT count(*) FROM tasks WHERE queue = 'bench' AND namespace = $1 \
@@ -209,14 +231,20 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
         report.add(format!("soak_{name}_depth"), depth as f64, &note, None);
         report.add(
             format!("soak_{name}_dead_tuples"),
-            dead as f64,
-            format!("{note}; {dead_before} at the start"),
+            after.dead as f64,
+            format!(
+                "{note}; {} at the start; {} of them in task_events",
+                before.dead, after.events_dead
+            ),
             None,
         );
         report.add(
             format!("soak_{name}_tables_mb"),
-            mb,
-            format!("{note}; {mb_before:.1} MB at the start"),
+            after.mb,
+            format!(
+                "{note}; {:.1} MB at the start; task_events {:.1} MB",
+                before.mb, after.events_mb
+            ),
             None,
         );
     }
