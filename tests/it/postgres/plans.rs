@@ -92,21 +92,13 @@ async fn a_claim_naming_a_thousand_queues_walks_the_index_and_reads_queues_once(
 
     // Run (and rolled back), the claim looks at `queues` once, not once per name: probing
     // each of the 1,000 names by key cost 3 ms of an 8-ms claim of 64 tasks in `W2_queues`.
-    let (_, several) = support::claim_statements()
-        .into_iter()
-        .find(|(v, _)| *v == "several")
-        .unwrap();
+    // (`check_plans` prepared `claim_several` on this connection.)
     let all = format!("ARRAY['{}']", names.join("', '"));
-    client
-        .batch_execute(&format!(
-            "BEGIN; PREPARE run_several (timestamptz, text, text[], text[], bigint) AS {several}"
-        ))
-        .await
-        .unwrap();
+    client.batch_execute("BEGIN").await.unwrap();
     let (plan, text) = explain_with(
         &client,
         "ANALYZE, FORMAT JSON",
-        &format!("EXECUTE run_several(NULL, 'big', ARRAY['w', 'w'], {all}, 2)"),
+        &format!("EXECUTE claim_several(NULL, 'big', ARRAY['w', 'w'], {all}, 2)"),
     )
     .await;
     client.batch_execute("ROLLBACK").await.unwrap();
@@ -123,6 +115,20 @@ async fn a_claim_naming_a_thousand_queues_walks_the_index_and_reads_queues_once(
             .any(|n| n["Node Type"] == "Seq Scan" && n["Relation Name"] == "queues"),
         "a sequential scan of queues in {text}"
     );
+}
+
+/// Prepares the claim statement's `variant` (`any`, `one`, `several`) as `claim_{variant}`.
+async fn prepare_claim(client: &tokio_postgres::Client, variant: &str) {
+    let (_, sql) = support::claim_statements()
+        .into_iter()
+        .find(|(v, _)| *v == variant)
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "PREPARE claim_{variant} (timestamptz, text, text[], text[], bigint) AS {sql}"
+        ))
+        .await
+        .unwrap();
 }
 
 /// Creates `queues` in namespace `big` with `rows` waiting tasks spread over them, and
@@ -160,13 +166,8 @@ async fn check_plans(client: &tokio_postgres::Client, queues: &[&str]) {
         .batch_execute("SET plan_cache_mode = force_generic_plan")
         .await
         .unwrap();
-    for (variant, sql) in support::claim_statements() {
-        client
-            .batch_execute(&format!(
-                "PREPARE claim_{variant} (timestamptz, text, text[], text[], bigint) AS {sql}"
-            ))
-            .await
-            .unwrap();
+    for (variant, _) in support::claim_statements() {
+        prepare_claim(client, variant).await;
         let queues = match variant {
             "any" => "ARRAY[]::text[]".to_string(),
             "one" => "ARRAY['q1']".to_string(),
@@ -321,16 +322,7 @@ async fn maintenance_rebuilds_the_indexes_a_burst_left_empty() {
         .batch_execute("SET plan_cache_mode = force_generic_plan")
         .await
         .unwrap();
-    let (_, one) = support::claim_statements()
-        .into_iter()
-        .find(|(v, _)| *v == "one")
-        .unwrap();
-    client
-        .batch_execute(&format!(
-            "PREPARE claim_one (timestamptz, text, text[], text[], bigint) AS {one}"
-        ))
-        .await
-        .unwrap();
+    prepare_claim(&client, "one").await;
     let (all, text) = explain(
         &client,
         "EXECUTE claim_one(NULL, 'big', ARRAY['w', 'w'], ARRAY['q1'], 2)",
