@@ -118,6 +118,21 @@ fn shutdown_switch() -> (
     })
 }
 
+/// Starts `m`'s background runtime with `config`: the switch that stops it, and its task.
+fn spawn_runtime(
+    m: &Manager,
+    config: RuntimeConfig,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, shutdown) = shutdown_switch();
+    (
+        stop,
+        tokio::spawn(Runtime::new(m.clone(), config).run(shutdown)),
+    )
+}
+
 fn fast(worker: Worker) -> Worker {
     worker.poll_interval(Duration::from_millis(50))
 }
@@ -596,10 +611,8 @@ pub async fn worker_gives_up_a_task_taken_from_it(rt: Realtime) {
 pub async fn queue_ticker_fires_once_per_maturity_across_runtimes(rt: Realtime) {
     let m = rt.manager("qticks");
     queue(&m, "reports", QueueMeta::default()).await;
-    let (stop, shutdown) = shutdown_switch();
-    let (stop2, shutdown2) = shutdown_switch();
-    let a = tokio::spawn(Runtime::new(m.clone(), RuntimeConfig::default()).run(shutdown));
-    let b = tokio::spawn(Runtime::new(m.clone(), RuntimeConfig::default()).run(shutdown2));
+    let (stop, a) = spawn_runtime(&m, RuntimeConfig::default());
+    let (stop2, b) = spawn_runtime(&m, RuntimeConfig::default());
     let meta = TickerMeta {
         ticker: Some("tick".into()),
         interval: Some(WireDuration::from_millis(250)),
@@ -650,8 +663,7 @@ pub async fn ticker_created_during_a_long_sleep_fires_on_time(rt: Realtime) {
         max_ticker_sleep: Duration::from_secs(60),
         ..Default::default()
     };
-    let (stop, shutdown) = shutdown_switch();
-    let run = tokio::spawn(Runtime::new(m.clone(), config).run(shutdown));
+    let (stop, run) = spawn_runtime(&m, config);
     eventually(
         Duration::from_secs(5),
         "the far ticker's first maturity",
@@ -750,16 +762,12 @@ pub async fn clean_up_covers_every_namespace_and_queue(rt: Realtime) {
         .unwrap()
         .into_task();
     tokio::time::sleep(Duration::from_millis(250)).await; // expired at 100 ms, past retention at 200 ms
-    let (stop, shutdown) = shutdown_switch();
-    let run = tokio::spawn(
-        Runtime::new(
-            a.clone(),
-            RuntimeConfig {
-                cleanup_batch: 500,
-                ..Default::default()
-            },
-        )
-        .run(shutdown),
+    let (stop, run) = spawn_runtime(
+        &a,
+        RuntimeConfig {
+            cleanup_batch: 500,
+            ..Default::default()
+        },
     );
     eventually(
         Duration::from_secs(20),
@@ -989,17 +997,13 @@ pub async fn the_runtime_forgets_events_past_their_retention(rt: Realtime) {
     assert_eq!(last.task, Some(young.id));
     assert!(all.events.len() >= 4, "the queue's and the tasks' events");
 
-    let (stop, shutdown) = shutdown_switch();
-    let run = tokio::spawn(
-        Runtime::new(
-            m.clone(),
-            RuntimeConfig {
-                maintenance_interval: Duration::from_millis(50),
-                events_retention: Duration::from_secs(3),
-                ..Default::default()
-            },
-        )
-        .run(shutdown),
+    let (stop, run) = spawn_runtime(
+        &m,
+        RuntimeConfig {
+            maintenance_interval: Duration::from_millis(50),
+            events_retention: Duration::from_secs(3),
+            ..Default::default()
+        },
     );
     eventually(
         Duration::from_secs(10),
