@@ -75,8 +75,7 @@ fn sql_error(e: tokio_postgres::Error) -> CliError {
     CliError::Usage(format!("soak: {e}"))
 }
 
-/// Dead tuples and total size in MB of pgqueue's tables.
-/// Dead tuples and size of pgqueue's tables, in total and of the event log alone.
+/// Dead tuples and size in MB of pgqueue's tables, in total and of the event log alone.
 struct Tables {
     dead: i64,
     mb: f64,

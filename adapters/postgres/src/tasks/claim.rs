@@ -104,8 +104,8 @@ macro_rules! has_limit {
 }
 pub(super) use has_limit;
 
-/// Queue `pq`'s tasks are not claimed by the plain statements: it is paused or has a limit ([`has_limit`]).
-/// This implies the predicate of the partial index `queues_held` (migration
+/// Queue `pq`'s tasks are not claimed by the plain statements: it is paused or has a limit
+/// ([`has_limit`]). This implies the predicate of the partial index `queues_held` (migration
 /// `2026-12-02-030000_queues_held`): a namespace holds few such queues however many it has,
 /// and the claim reads them through that index.
 macro_rules! held {
