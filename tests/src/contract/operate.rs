@@ -295,6 +295,17 @@ pub async fn paused_queues_and_tickers_wait(s: Subject) {
         None,
         "any queue skips it too"
     );
+    let more = task(&m, "open", json!("open again")).await;
+    assert_eq!(
+        m.next_tasks("w", &["p", "open"], 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.id)
+            .collect::<Vec<_>>(),
+        vec![more.id],
+        "a claim naming it among others skips it too"
+    );
     assert_eq!(m.get_queue("p").await.unwrap().paused_at, paused.paused_at);
     let mut wakeups = s.store.signal().subscribe();
     let resumed = m.resume_queue("p").await.unwrap();
