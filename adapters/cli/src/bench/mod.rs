@@ -74,6 +74,12 @@ pub struct BenchArgs {
     /// Queues of the W2_queues drain (20 tasks each).
     #[arg(long, default_value_t = 1000)]
     pub queues: usize,
+    /// The worker runtime's prefetch in the W2 drain (default: the runtime's own, equal to
+    /// the concurrency). A claim asks for up to concurrency + prefetch tasks, so
+    /// `--concurrency 8 --prefetch 92` claims in batches of 100, the ceiling's
+    /// `claim_finish_100` shape.
+    #[arg(long)]
+    pub prefetch: Option<usize>,
     /// Tasks left waiting in the queue behind the W2_backlog drain.
     #[arg(long = "backlog-rows", default_value_t = 1_000_000)]
     pub backlog_rows: usize,
@@ -273,11 +279,12 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
             backlog(&store, &m, n).await?;
             reset_peak_rss();
             let from = wal.mark().await?;
-            let rate = drain(&m, n, c).await?;
+            let rate = drain_with(&m, n, c, args.prefetch).await?;
+            let prefetch = args.prefetch.unwrap_or(c);
             report.add(
                 format!("W2_drain_c{c}_jobs_s"),
                 rate,
-                format!("{n} tasks, worker runtime, no-op handlers"),
+                format!("{n} tasks, worker runtime, prefetch {prefetch}, no-op handlers"),
                 Some(&format!("claim_finish_100_c{c}")),
             );
             wal.report(&from, &format!("W2_c{c}"), n, &mut report)
