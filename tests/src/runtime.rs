@@ -507,13 +507,17 @@ pub async fn shutdown_leaves_overdue_handlers_to_rescue(rt: Realtime) {
 }
 
 /// A handler longer than its lease is kept alive by heartbeats: no rescue, no extra attempt.
+///
+/// The lease is a second (heartbeats every 500 ms) and the handler runs three of them: a
+/// 300 ms lease left only 150 ms of slack per beat, which a loaded CI machine running the
+/// whole suite on two cores overran once (the task was rescued and never released in time).
 pub async fn heartbeats_keep_long_handlers_alive(rt: Realtime) {
     let m = rt.manager("beats");
     queue(
         &m,
         "q",
         QueueMeta {
-            lease: Some(WireDuration::from_millis(300)),
+            lease: Some(WireDuration::from_secs(1)),
             ..Default::default()
         },
     )
@@ -530,7 +534,7 @@ pub async fn heartbeats_keep_long_handlers_alive(rt: Realtime) {
             let c = c.clone();
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(1200)).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
                 Ok::<_, String>(json!("slow"))
             }
         })
@@ -540,7 +544,7 @@ pub async fn heartbeats_keep_long_handlers_alive(rt: Realtime) {
     let (stop_w, shutdown_w) = shutdown_switch();
     let run = tokio::spawn(worker.run(shutdown_w));
     let done = eventually(
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "the slow task released",
         || async {
             let task = m.get_task(t.id).await.unwrap();
