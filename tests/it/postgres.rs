@@ -8,6 +8,7 @@ mod cron_race;
 mod limits_race;
 mod operate_race;
 mod plans;
+mod rebuild;
 mod schema;
 mod simulation;
 mod unique_race;

@@ -20,7 +20,8 @@
 //! while the horizon has not moved since, logging once which session holds it.
 //!
 //! Each pass also rebuilds the indexes a burst left mostly empty (`reindex.rs`), which
-//! vacuum cannot shrink and which turn the claim's plan into a scan of the whole table.
+//! vacuum cannot shrink and which turn the claim's plan into a scan of the whole table, and
+//! drops what an interrupted rebuild left behind.
 
 use crate::error::PgError;
 use diesel::QueryableByName;

@@ -13,6 +13,10 @@
 //! maintenance pass rebuilds such an index with `REINDEX INDEX CONCURRENTLY`, which blocks
 //! neither reads nor writes (Oban's `Reindexer` plugin answers the same problem daily; this
 //! one answers only when an index is measurably bloated).
+//!
+//! A rebuild that is interrupted (the server stopped during a pass) leaves an invalid copy
+//! of the index behind, which PostgreSQL may go on writing with every change of a task; the
+//! next pass drops it before it looks for bloat.
 
 use crate::error::PgError;
 use diesel::QueryableByName;
@@ -50,32 +54,116 @@ pub(crate) fn bloated(pages: i64, entries: i64) -> bool {
     entries >= 0 && pages >= MIN_PAGES && entries < pages.saturating_mul(MIN_ENTRIES_PER_PAGE)
 }
 
+/// No index of the task table is being built or rebuilt in this database right now
+/// (`pg_stat_progress_create_index`; a build whose table this role may not see counts as
+/// one). Then an invalid copy is a leftover, and a rebuild would not repeat one that
+/// another process is running (that one would wait for it, then rebuild the fresh index
+/// again).
+macro_rules! no_build {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p \
+           WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND (p.relid IS NULL OR p.relid = 'tasks'::regclass))"
+    };
+}
+
 /// The task table's valid indexes (an invalid one, left by an interrupted concurrent
-/// rebuild, is not used by any plan and is not ours to judge).
-const SIZES: &str = "SELECT c.relname::text AS name, \
+/// rebuild, is not used by any plan and is not ours to judge), none while `no_build!` does
+/// not hold.
+const SIZES: &str = concat!(
+    "SELECT c.relname::text AS name, \
        (pg_relation_size(c.oid) / current_setting('block_size')::bigint) AS pages, \
        c.reltuples::bigint AS entries, pg_has_role(c.relowner, 'USAGE') AS owned \
      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
-     WHERE i.indrelid = 'tasks'::regclass AND i.indisvalid ORDER BY c.relname";
+     WHERE i.indrelid = 'tasks'::regclass AND i.indisvalid AND ",
+    no_build!(),
+    " ORDER BY c.relname"
+);
 
-/// Rebuilds the bloated indexes of the task table, one at a time; answers how many. The
-/// sizes are read in a transaction (after `set_path`, the unprepared pool's schema); each
-/// `REINDEX … CONCURRENTLY` runs outside any, naming the index in `schema`. A bloated index
-/// this role does not own is reported once (`warned`) and left alone.
+/// The task table's leftovers of an interrupted `REINDEX … CONCURRENTLY` (a server stopped
+/// during a pass, a statement timeout): the half-built copy `<index>_ccnew[N]`, or the
+/// original `<index>_ccold[N]` when it stopped after the swap. Both are invalid, so no plan
+/// reads them, but one interrupted after its build is still written by every insert and
+/// update, for good. Listed only while `no_build!` holds, because a rebuild in progress
+/// has an invalid copy of the same name; an invalid index of any other name (an interrupted
+/// `CREATE INDEX CONCURRENTLY`) is not ours.
+const LEFTOVERS: &str = concat!(
+    "SELECT c.relname::text AS name \
+     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+     WHERE i.indrelid = 'tasks'::regclass AND NOT i.indisvalid \
+       AND c.relname ~ '_cc(new|old)[0-9]*$' AND pg_has_role(c.relowner, 'USAGE') AND ",
+    no_build!(),
+    " ORDER BY c.relname"
+);
+
+/// The name of a leftover of [`LEFTOVERS`].
+#[derive(QueryableByName, Debug)]
+struct Leftover {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+/// `index` qualified with `schema`, for the statements that run outside a transaction.
+fn qualified(schema: Option<&str>, index: &str) -> String {
+    match schema {
+        Some(s) => format!("\"{s}\".\"{index}\""),
+        None => format!("\"{index}\""),
+    }
+}
+
+/// The rows of catalog query `sql`, read in a transaction after `set_path` (the unprepared
+/// pool's schema, which must not outlive the transaction on a pooler's connection).
+async fn read<T>(
+    conn: &mut AsyncPgConnection,
+    set_path: Option<&str>,
+    sql: &'static str,
+) -> Result<Vec<T>, PgError>
+where
+    T: QueryableByName<diesel::pg::Pg> + Send + 'static,
+{
+    conn.transaction(async |conn| -> Result<Vec<T>, PgError> {
+        if let Some(set) = set_path {
+            conn.batch_execute(set).await?;
+        }
+        Ok(diesel::sql_query(sql).load(conn).await?)
+    })
+    .await
+}
+
+/// Drops the task table's [`LEFTOVERS`] with `DROP INDEX CONCURRENTLY`, which blocks neither
+/// reads nor writes.
+async fn drop_leftovers(
+    conn: &mut AsyncPgConnection,
+    schema: Option<&str>,
+    set_path: Option<&str>,
+) -> Result<(), PgError> {
+    let leftovers: Vec<Leftover> = read(conn, set_path, LEFTOVERS).await?;
+    for index in &leftovers {
+        tracing::warn!(
+            index = %index.name,
+            "dropping an invalid index of tasks that an interrupted rebuild left behind"
+        );
+        let name = qualified(schema, &index.name);
+        conn.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops what an interrupted rebuild left behind, then rebuilds the bloated indexes of the
+/// task table, one at a time; answers how many it rebuilt. The catalog is read in a
+/// transaction ([`read`]); each `DROP`/`REINDEX … CONCURRENTLY` runs outside any, naming the
+/// index in `schema`. A bloated index this role does not own is reported once (`warned`)
+/// and left alone.
 pub(crate) async fn reindex_bloated(
     conn: &mut AsyncPgConnection,
     schema: Option<&str>,
     set_path: Option<&str>,
     warned: &AtomicBool,
 ) -> Result<u32, PgError> {
-    let sizes: Vec<IndexSize> = conn
-        .transaction(async |conn| -> Result<Vec<IndexSize>, PgError> {
-            if let Some(set) = set_path {
-                conn.batch_execute(set).await?;
-            }
-            Ok(diesel::sql_query(SIZES).load(conn).await?)
-        })
-        .await?;
+    // First, so that an index a rebuild was interrupted on is not judged by its copy.
+    drop_leftovers(conn, schema, set_path).await?;
+    let sizes: Vec<IndexSize> = read(conn, set_path, SIZES).await?;
     let mut rebuilt = 0;
     for index in sizes.iter().filter(|i| bloated(i.pages, i.entries)) {
         if !index.owned {
@@ -90,10 +178,7 @@ pub(crate) async fn reindex_bloated(
             }
             continue;
         }
-        let name = match schema {
-            Some(s) => format!("\"{s}\".\"{}\"", index.name),
-            None => format!("\"{}\"", index.name),
-        };
+        let name = qualified(schema, &index.name);
         tracing::info!(
             index = %index.name,
             pages = index.pages,

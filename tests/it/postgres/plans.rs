@@ -318,6 +318,17 @@ async fn maintenance_rebuilds_the_indexes_a_burst_left_empty() {
     assert_eq!(pages(&client, "tasks_retainable").await, before);
     holder.batch_execute("COMMIT").await.unwrap();
 
+    // Nor while another build of the table's indexes runs (another process's pass): this
+    // one would wait for it and then rebuild again what that one rebuilt.
+    let (writer, rebuild) = super::rebuild::stalled_rebuild(&db, "tasks_finished").await;
+    let done = tokio::time::timeout(std::time::Duration::from_secs(30), store.maintain(true))
+        .await
+        .expect("the pass waited for the other build")
+        .unwrap();
+    assert_eq!(done.reindexed, 0, "{done:?}");
+    writer.batch_execute("COMMIT").await.unwrap();
+    rebuild.await.unwrap().unwrap();
+
     let done = store.maintain(true).await.unwrap();
     assert!(done.reindexed >= 2, "both claim indexes rebuilt: {done:?}");
     let after = pages(&client, "tasks_retainable").await;
