@@ -3,7 +3,7 @@
 //! One `pgbouncer` per test process, started on first use on a free port, as `nobody` when
 //! running as root (PgBouncer refuses root), and killed with the test process
 //! (`PR_SET_PDEATHSIG`). Its `*` database entry forwards every database name to the test
-//! server, so [`url`] turns any [`TestDatabase`] into a URL through the pooler. The server
+//! server, so [`url()`] turns any [`TestDatabase`] into a URL through the pooler. The server
 //! pool per database is small (4) so that the clients' transactions really are spread over
 //! shared server connections: anything that leaves session state behind (a prepared
 //! statement, a LISTEN, a lock) shows up as another client's failure. When `pgbouncer` is

@@ -7,8 +7,7 @@ use crate::types::{
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use pgqueue_domain::{Created, Queue, QueueMeta, TaskId, TaskMeta, TaskView, Ticker, TickerMeta};
-use reqwest::header::ACCEPT;
+use pgqueue_domain::{Created, Queue, QueueMeta, TaskId, TaskMeta, TaskView};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -46,6 +45,7 @@ struct NewTaskWire<'a> {
 
 mod events;
 mod operate;
+mod tickers;
 
 impl Client {
     /// A client of the API at `base_url`, prefix included (`http://127.0.0.1:8080/api`).
@@ -363,77 +363,6 @@ impl Client {
         let q = [("worker", worker.to_string())];
         self.call(self.request(Method::POST, &["task", &id.to_string(), "heartbeat"], &q)?)
             .await
-    }
-
-    // ---- tickers ----
-
-    /// Tickers ordered by name.
-    pub async fn list_tickers(
-        &self,
-        offset: Option<u64>,
-        limit: Option<u64>,
-    ) -> Result<Listing<Ticker>, ClientError> {
-        self.list(self.request(Method::GET, &["ticker"], &page(offset, limit))?)
-            .await
-    }
-
-    /// The ticker named `name`.
-    pub async fn get_ticker(&self, name: &str) -> Result<Ticker, ClientError> {
-        self.call(self.request(Method::GET, &["ticker", name], &[])?)
-            .await
-    }
-
-    /// Creates a ticker (`ticker` required); 409 if it exists.
-    pub async fn create_ticker(&self, meta: &TickerMeta) -> Result<Ticker, ClientError> {
-        self.call_with(self.request(Method::POST, &["ticker"], &[])?, meta)
-            .await
-    }
-
-    /// Changes the given fields; `ticker` renames.
-    pub async fn update_ticker(
-        &self,
-        name: &str,
-        meta: &TickerMeta,
-    ) -> Result<Ticker, ClientError> {
-        self.call_with(self.request(Method::PATCH, &["ticker", name], &[])?, meta)
-            .await
-    }
-
-    /// The ticker's next `n` maturities (default 5) strictly after `from` (default: now).
-    pub async fn ticker_schedule(
-        &self,
-        name: &str,
-        n: Option<u32>,
-        from: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> Result<Listing<chrono::DateTime<chrono::Utc>>, ClientError> {
-        let mut query = Vec::new();
-        if let Some(n) = n {
-            query.push(("n", n.to_string()));
-        }
-        if let Some(from) = from {
-            query.push((
-                "from",
-                from.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            ));
-        }
-        self.list(self.request(Method::GET, &["ticker", name, "schedule"], &query)?)
-            .await
-    }
-
-    /// Deletes the ticker; returns it.
-    pub async fn delete_ticker(&self, name: &str) -> Result<Ticker, ClientError> {
-        self.call(self.request(Method::DELETE, &["ticker", name], &[])?)
-            .await
-    }
-
-    /// Subscribes to matured tickers: `ticker` events (see [`SseEvent::ticker`]) and `ping`
-    /// keep-alives. Each ticker delivered here is consumed; dropping the stream ends the
-    /// subscription.
-    pub async fn next_ticker(&self) -> Result<EventStream, ClientError> {
-        let req = self
-            .request(Method::GET, &["ticker", "next"], &[])?
-            .header(ACCEPT, "text/event-stream");
-        Ok(sse_stream(check(req.send().await?).await?))
     }
 
     // ---- system ----

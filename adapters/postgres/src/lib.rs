@@ -4,8 +4,8 @@
 //! # Time
 //! Every decision (is a task due, expired, has a ticker matured, when does a lease end) is
 //! taken inside the statement that acts on it, at `coalesce($1, now())`: each statement binds
-//! the store's [`Clock`] answer as a nullable `timestamptz`. In production the clock is
-//! [`StorageClock`], which answers `NULL`, so every process uses the **database's** clock and
+//! the store's [`Clock`](pgqueue_ports::Clock) answer as a nullable `timestamptz`. In production the clock is
+//! [`StorageClock`](pgqueue_ports::StorageClock), which answers `NULL`, so every process uses the **database's** clock and
 //! servers on different hosts agree. Tests and simulations pass a
 //! [`ManualClock`](pgqueue_ports::ManualClock) and drive time by hand. `now()` is
 //! transaction-start time, so one statement sees one instant; statements return it beside
@@ -92,7 +92,7 @@
 //! makes sure one trailing NOTIFY follows at the window's end (`debounce.rs`): a burst costs
 //! a few NOTIFYs, not one per task, and no committed task goes unannounced. Creating, registering, updating or deleting
 //! a ticker notifies `ticker:<namespace>`. Each store runs one listener on a dedicated
-//! connection and relays these as [`Wakeup`](pgqueue_ports::Wakeup)s on [`Store::signal`];
+//! connection and relays these as [`Wakeup`](pgqueue_ports::Wakeup)s on [`Store::signal`](pgqueue_ports::Store::signal);
 //! after reconnecting it sends `Wakeup::Resync`.
 
 mod listen;

@@ -1,15 +1,15 @@
 //! [`PgStore`]: the [`Store`] port on a bb8 pool, plus transactional enqueue.
 
-use crate::connect::ConnSpec;
+mod open;
+mod pool;
+
 use crate::debounce::Debouncer;
-use crate::error::{PgError, never_sent};
-use crate::migrate::MigrationState;
-use crate::options::PgOptions;
+use crate::error::PgError;
 use crate::{events, listen, maintenance, migrate, queues, tasks, tickers};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::bb8::Pool;
 use pgqueue_domain::{
     Created, EventId, Namespace, NewTask, Outcome, Page, Queue, QueueName, QueuePatch, Status,
     StatusCount, Task, TaskFilter, TaskId, Ticker, TickerName, TickerPatch, WorkerName,
@@ -18,7 +18,6 @@ use pgqueue_ports::{
     Clock, EventPage, FiredTicker, Listing, Maintenance, Retained, Signal, Store, StoreError,
     StoreResult, TickerScope,
 };
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -47,7 +46,7 @@ struct Inner {
 }
 
 /// How statements run on a pool that keeps nothing between transactions (see
-/// [`PgOptions::prepared`]).
+/// [`PgOptions::prepared`](crate::PgOptions::prepared)).
 struct Unprepared {
     /// `SET LOCAL search_path …` for the schema option, run first in each transaction.
     set_path: Option<String>,
@@ -63,88 +62,6 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// Connects, applies pending migrations, opens the pool and starts the listener.
-    /// Fails with a message naming the server when it cannot be reached.
-    pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore, PgError> {
-        let schema = options.schema.as_deref().filter(|s| !s.is_empty());
-        if let Some(s) = schema.filter(|s| !migrate::valid_schema(s)) {
-            return Err(PgError::InvalidSchema(s.to_string()));
-        }
-        // Migrations and LISTEN want a session of their own: the direct URL when given.
-        let direct_url = options
-            .listen_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty());
-        // Without one, an unprepared store's URL leads through the pooler, so those
-        // connections keep nothing prepared either (migrations run in one transaction).
-        // Their schema is set by `SET LOCAL` (a pooler refuses startup options).
-        let set_path = schema.map(|s| format!("SET LOCAL search_path TO \"{s}\""));
-        let direct = match direct_url {
-            None if !options.prepared => {
-                ConnSpec::new(url, None, options.connect_timeout)?.unprepared()
-            }
-            _ => ConnSpec::new(direct_url.unwrap_or(url), schema, options.connect_timeout)?,
-        };
-        if options.migrate {
-            migrate::run(&direct, schema).await?;
-        } else {
-            migrate::require_current(&direct, set_path.as_deref()).await?;
-        }
-        let (pool, unprepared) = if options.prepared {
-            let spec = ConnSpec::new(url, schema, options.connect_timeout)?;
-            (spec.pool(options.pool_size).await?, None)
-        } else {
-            let spec = ConnSpec::new(url, None, options.connect_timeout)?.unprepared();
-            (
-                spec.pool(options.pool_size).await?,
-                Some(Unprepared { set_path }),
-            )
-        };
-        let signal = Signal::default();
-        let (stop, stopped) = watch::channel(false);
-        let store = PgStore {
-            inner: Arc::new(Inner {
-                pool,
-                clock: options.clock,
-                signal: signal.clone(),
-                stop,
-                debounce: Debouncer::new(options.notify_debounce),
-                horizon: maintenance::Horizon::default(),
-                schema: schema.map(str::to_string),
-                unprepared,
-            }),
-        };
-        let by_notify = listen::open(&store, &direct).await?;
-        tokio::spawn(listen::run(direct, by_notify, signal, stopped));
-        Ok(store)
-    }
-
-    /// Applies the pending migrations to the database at `url` and answers the state of
-    /// each (`pgqueue migrate`); refuses a schema newer than this binary.
-    pub async fn migrate(url: &str, options: &PgOptions) -> Result<Vec<MigrationState>, PgError> {
-        let spec = Self::spec(url, options)?;
-        migrate::run(&spec, options.schema.as_deref().filter(|s| !s.is_empty())).await?;
-        migrate::status(&mut spec.establish().await?, None).await
-    }
-
-    /// The state of each migration of this binary in the database at `url`, changing
-    /// nothing (`pgqueue migrate --status`); refuses a schema newer than this binary.
-    pub async fn migration_status(
-        url: &str,
-        options: &PgOptions,
-    ) -> Result<Vec<MigrationState>, PgError> {
-        let spec = Self::spec(url, options)?;
-        migrate::status(&mut spec.establish().await?, None).await
-    }
-
-    fn spec(url: &str, options: &PgOptions) -> Result<ConnSpec, PgError> {
-        let schema = options.schema.as_deref().filter(|s| !s.is_empty());
-        if let Some(s) = schema.filter(|s| !migrate::valid_schema(s)) {
-            return Err(PgError::InvalidSchema(s.to_string()));
-        }
-        ConnSpec::new(url, schema, options.connect_timeout)
-    }
-
     /// Stops the listener now (the pool closes when the last clone is dropped).
     pub fn close(&self) {
         let _ = self.inner.stop.send(true);
@@ -152,93 +69,6 @@ impl PgStore {
 
     fn now_param(&self) -> Option<DateTime<Utc>> {
         self.inner.clock.now()
-    }
-
-    /// A pooled connection, for the test-support helpers.
-    #[cfg(feature = "test-support")]
-    pub(crate) async fn connection(
-        &self,
-    ) -> Result<PooledConnection<'_, AsyncPgConnection>, PgError> {
-        self.conn().await
-    }
-
-    async fn conn(&self) -> Result<PooledConnection<'_, AsyncPgConnection>, PgError> {
-        self.inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| PgError::Pool(Box::new(e)))
-    }
-}
-
-/// An async closure over a connection whose future is `Send` (the store's futures must be):
-/// `AsyncFnOnce` alone cannot say so on stable Rust, so this names the future the closure
-/// returns and bounds it.
-pub(crate) trait ConnFn<'c, T>:
-    FnOnce(&'c mut AsyncPgConnection) -> <Self as ConnFn<'c, T>>::Fut
-{
-    /// The future the closure returns.
-    type Fut: Future<Output = Result<T, PgError>> + Send;
-}
-
-impl<'c, T, F, Fut> ConnFn<'c, T> for F
-where
-    F: FnOnce(&'c mut AsyncPgConnection) -> Fut,
-    Fut: Future<Output = Result<T, PgError>> + Send,
-{
-    type Fut = Fut;
-}
-
-impl PgStore {
-    /// Runs `work` on a pooled connection, and once more on another connection if the first
-    /// was found closed before the statement was sent (a backend killed while idle), which
-    /// cannot apply anything twice. Errors leave as the port's [`StoreError`].
-    ///
-    /// With `prepared: false` the work runs inside a transaction of its own (see
-    /// [`PgOptions::prepared`]).
-    pub(crate) async fn with_conn<T, F>(&self, work: F) -> StoreResult<T>
-    where
-        F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
-            + for<'c> ConnFn<'c, T>
-            + Clone
-            + Send,
-        T: Send,
-    {
-        self.on_pool(true, work).await
-    }
-
-    /// [`PgStore::with_conn`], wrapping `work` in a transaction for an unprepared pool only
-    /// when `wrap` (VACUUM cannot run in one: its caller wraps its other statements itself).
-    async fn on_pool<T, F>(&self, wrap: bool, work: F) -> StoreResult<T>
-    where
-        F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
-            + for<'c> ConnFn<'c, T>
-            + Clone
-            + Send,
-        T: Send,
-    {
-        let mut retried = false;
-        loop {
-            let mut pooled = self.conn().await?;
-            let done = match self.inner.unprepared.as_ref().filter(|_| wrap) {
-                None => (work.clone())(&mut pooled).await,
-                Some(u) => {
-                    let work = work.clone();
-                    pooled
-                        .transaction(async |c| {
-                            if let Some(set) = &u.set_path {
-                                c.batch_execute(set).await?;
-                            }
-                            work(c).await
-                        })
-                        .await
-                }
-            };
-            match done {
-                Err(e) if !retried && never_sent(&e) => retried = true,
-                other => return other.map_err(StoreError::from),
-            }
-        }
     }
 }
 
