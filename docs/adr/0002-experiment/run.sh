@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Measures ADR 0002's three storage shapes side by side with pgbench (see schema.sql).
+# Measures ADR 0002's storage shapes side by side with pgbench (see schema.sql).
 #   drain:  tasks/s and WAL bytes per task draining a prefilled queue, per shape, in
 #           alternating rounds (shape order a b c each round);
 #   pinned: claim latency per 10-s window at a fixed 500 tasks/s, first with a moving
 #           horizon, then while another session holds `BEGIN; SELECT txid_current();`,
 #           and the dead tuples left per task.
 # Usage: run.sh [URL] (default postgres://postgres@127.0.0.1:5432/opts; the database must
-# exist and is overwritten). Environment: ROUNDS (3), SECONDS_PER_RUN (10), WINDOWS (6),
+# exist and is overwritten). Environment: SHAPES (a b c d), ROUNDS (3), SECONDS_PER_RUN (10), WINDOWS (6),
 # FILL (800000).
 set -euo pipefail
 url=${1:-postgres://postgres@127.0.0.1:5432/opts}
 here=$(cd "$(dirname "$0")" && pwd)
+shapes=${SHAPES:-a b c d}
 rounds=${ROUNDS:-3}; secs=${SECONDS_PER_RUN:-10}; windows=${WINDOWS:-6}
 # Enough waiting tasks that no shape runs dry within a run (a run that did is marked).
 fill=${FILL:-800000}
@@ -19,7 +20,7 @@ ended() {
     case $1 in
         a) q -c "SELECT count(*) FROM a_tasks WHERE state = 'released'" ;;
         b) q -c "SELECT count(*) FROM b_history" ;;
-        c) q -c "SELECT count(*) FROM c_history" ;;
+        c|d) q -c "SELECT count(*) FROM c_history" ;;
     esac
 }
 # Empties every shape, then fills shape $1 with $2 waiting tasks (one queue, one priority).
@@ -27,11 +28,11 @@ fill() {
     q -c "TRUNCATE a_tasks, b_tasks, b_history, c_ready, c_leases, c_history" -c "SELECT setval('c_pos', 1, false)"
     case $1 in
         a|b) q -c "INSERT INTO $1_tasks (namespace, queue, payload) SELECT 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2)" ;;
-        c) q -c "INSERT INTO c_ready (seq, namespace, queue, payload) SELECT g, 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2) g" ;;
+        c|d) q -c "INSERT INTO c_ready (seq, namespace, queue, payload) SELECT g, 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2) g" ;;
     esac
     q -c "VACUUM (ANALYZE) a_tasks, b_tasks, b_history, c_ready, c_leases, c_history" -c "CHECKPOINT"
 }
-dead() { q -c "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname LIKE '$1\_%'"; }
+dead() { q -c "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname LIKE '${1/d/c}\_%'"; }
 lsn() { q -c "SELECT pg_current_wal_lsn()"; }
 q -f "$here/schema.sql" >/dev/null 2>&1
 
@@ -39,7 +40,7 @@ echo "# drain: shape clients batch round tasks_per_s wal_bytes_per_task"
 for cfg in "8 16" "8 100" "32 16"; do
     set -- $cfg
     for round in $(seq "$rounds"); do
-        for s in a b c; do
+        for s in $shapes; do
             fill "$s" "$fill" >/dev/null
             before=$(lsn)
             pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -f "$here/$s.sql" >/dev/null 2>&1
@@ -52,7 +53,7 @@ for cfg in "8 16" "8 100" "32 16"; do
 done
 
 echo "# pinned: shape phase window claim_ms release_ms; then dead tuples per task"
-for s in a b c; do
+for s in $shapes; do
     fill "$s" 200000 >/dev/null
     for phase in moving pinned; do
         holder=

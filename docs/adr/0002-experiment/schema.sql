@@ -4,7 +4,8 @@
 -- c_: option C's upper bound (immutable ready rows claimed by a sequence cursor, a narrow
 --     lease table, a narrow history). Drain only: no concurrent inserts, so the cursor's
 --     commit-order race, which a real C must solve, does not arise here.
-DROP TABLE IF EXISTS a_tasks, b_tasks, b_history, c_ready, c_leases, c_history;
+-- d (d.sql): C's tables, the claim serialised per lane by a lock on its head row (c_head).
+DROP TABLE IF EXISTS a_tasks, b_tasks, b_history, c_ready, c_leases, c_history, c_head;
 DROP SEQUENCE IF EXISTS c_pos;
 
 CREATE TABLE a_tasks (
@@ -53,3 +54,6 @@ CREATE TABLE c_history (
     id BIGINT PRIMARY KEY, namespace TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL,
     worker TEXT, finished_at TIMESTAMPTZ NOT NULL, result JSONB
 ) WITH (autovacuum_enabled = off);
+-- One lane's head row: shape d's claim locks it (awa's queue_claim_heads).
+CREATE TABLE c_head (lane INT PRIMARY KEY);
+INSERT INTO c_head VALUES (1);
