@@ -478,6 +478,72 @@ mod tests {
         assert!(parse_time("2026-01-02T15:04:05Z").is_ok());
     }
 
+    /// Every flag read from the environment, with its variable, from every command.
+    fn env_flags(cmd: &clap::Command, out: &mut Vec<(String, String)>) {
+        for arg in cmd.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                let flag = match arg.get_long() {
+                    Some(long) => format!("--{long}"),
+                    None => arg.get_id().to_string().to_uppercase(),
+                };
+                out.push((flag, env.to_string_lossy().into_owned()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            env_flags(sub, out);
+        }
+    }
+
+    /// The docs name each flag's variable in a table row (`| `--flag …` | `VAR` | …`, a
+    /// row's flags and variables in the same order) or in prose; both must be the code's.
+    #[test]
+    fn environment_variables_are_the_documented_ones() {
+        let cli_md = include_str!("../../../docs/cli.md");
+        let docs = [cli_md, include_str!("../../../docs/deploy.md")].concat();
+        let mut flags = Vec::new();
+        env_flags(&Cli::command(), &mut flags);
+        assert!(flags.len() > 20, "{flags:?}");
+        let mut problems: Vec<String> = flags
+            .iter()
+            .filter(|(_, env)| !docs.contains(env.as_str()))
+            .map(|(flag, env)| format!("{flag}'s {env} is not documented"))
+            .collect();
+        let quoted = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .filter_map(|w| w.split_whitespace().next().map(str::to_string))
+                .collect()
+        };
+        let mut checked = 0;
+        for row in cli_md.lines().filter(|l| l.starts_with("| `--")) {
+            let cells: Vec<&str> = row.split('|').collect();
+            let (named, vars) = (quoted(cells[1]), quoted(cells[2]));
+            let vars: Vec<&String> = vars.iter().filter(|v| v.starts_with("PGQUEUE_")).collect();
+            if vars.is_empty() {
+                continue;
+            }
+            if named.len() != vars.len() {
+                problems.push(format!("row {row:?}: {named:?} against {vars:?}"));
+                continue;
+            }
+            for (flag, var) in named.iter().zip(vars) {
+                let flag = flag.split(['=', '[']).next().unwrap_or(flag);
+                let code: Vec<&String> = flags
+                    .iter()
+                    .filter(|(f, _)| f == flag)
+                    .map(|(_, e)| e)
+                    .collect();
+                if code.is_empty() || code.iter().any(|e| *e != var) {
+                    problems.push(format!("{flag}: docs {var}, code {code:?}"));
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(problems, Vec::<String>::new());
+        assert!(checked > 15, "only {checked} documented variables checked");
+    }
+
     #[test]
     fn flags_have_their_documented_names() {
         let cli = Cli::try_parse_from([

@@ -1,6 +1,6 @@
 //! pgqueue's REST API on warp.
 //!
-//! [`routes`] is the whole API as one warp filter; [`serve`] runs it on a listener the caller
+//! [`routes()`] is the whole API as one warp filter; [`serve`] runs it on a listener the caller
 //! bound (port 0 in tests) until a shutdown future resolves, ending open SSE streams so the
 //! graceful shutdown does not wait for them forever.
 //!

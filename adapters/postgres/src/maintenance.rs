@@ -95,7 +95,10 @@ const REINDEX_IF_OPEN_AT_MOST_S: f64 = 5.0;
 
 /// The tables maintenance looks after: the tasks, and the event log (a row per changing
 /// statement, numbered by an update and pruned by a delete, so it churns as much).
-const TABLES: [&str; 2] = ["tasks", "task_events"];
+const TABLES: [&str; 2] = [TASKS, "task_events"];
+
+/// The task table: the pass answers what it did to this one.
+const TASKS: &str = "tasks";
 
 /// What this store's maintenance remembers between passes: for each of [`TABLES`] the
 /// horizon its last vacuum could clean up to, the holder last logged (so a holder is
@@ -181,7 +184,7 @@ pub(crate) async fn maintain(
         if todo != Maintenance::default() {
             tracing::debug!(table = name, ?stats, ?todo, "table maintained");
         }
-        if i == 0 {
+        if *name == TASKS {
             (tasks, tasks_held) = (todo, held);
         }
     }

@@ -132,7 +132,7 @@ impl ReadRow {
 }
 
 /// The claim of one limited queue `$4[1]` at the read's instant: the row is locked only if
-/// its `claim_seq` is still `$6` (`gate`); then the claim of [`claim_sql`](super::claim),
+/// its `claim_seq` is still `$6` (`gate`); then the claim of [`claim_sql`](mod@super::claim),
 /// and the row's `claim_seq` bumped and its bucket debited (domain:
 /// `Admission::bucket_after`: `$7`, the refilled tokens at `$8`, less the tasks taken; a
 /// claim that took nothing, or a queue without a rate (`$7` NULL), leaves it).
