@@ -1300,9 +1300,10 @@ async fn maintenance_vacuums_the_event_log_when_autovacuum_will_not() {
 /// While another session holds the cleanup horizon back (`BEGIN; SELECT txid_current();`
 /// left open), a vacuum can remove none of the rows that died since the last one: after that
 /// one pass, maintenance stops vacuuming (however many dead rows the counters show) until the
-/// horizon moves, then vacuums again.
+/// horizon moves, then vacuums again. It says once, naming the holder's backend, why.
 #[tokio::test]
 async fn maintenance_does_not_vacuum_again_behind_a_held_horizon() {
+    let (logs, _guard) = pgqueue_tests::logs::Logs::capture();
     let db = fresh_database().await;
     let store = db.store(Arc::new(StorageClock)).await;
     let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
@@ -1363,6 +1364,17 @@ async fn maintenance_does_not_vacuum_again_behind_a_held_horizon() {
         assert!(!done.vacuumed, "a pass that could remove nothing: {done:?}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let said = logs.lines_with("vacuum skipped until this transaction ends");
+    assert_eq!(said.len(), 1, "said once over six passes: {said:?}");
+    assert!(
+        said[0].contains(&format!("pid={pid}")) && said[0].contains("txid_current"),
+        "names the holder's backend and its statement: {said:?}"
+    );
     holder.batch_execute("COMMIT").await.unwrap();
     assert!(vacuumed_within(30).await, "the horizon moved: vacuum again");
     assert!(dead().await < 1000, "and now the rows are gone");

@@ -8,6 +8,7 @@
 pub mod binary;
 pub mod contract;
 pub mod db;
+pub mod logs;
 pub mod pgbouncer;
 pub mod runtime;
 pub mod served;
