@@ -6,6 +6,9 @@
 //! and the event stream, and checks the database afterwards. The pooler has 4 server
 //! connections per database, so every transaction of both servers shares them: a statement
 //! left prepared, a LISTEN or a lock left on a session fails another client's request.
+//! A last test runs two servers with different `--pg.schema` through the same pooler: a
+//! schema set for the session instead of the transaction would send one server's rows into
+//! the other's tables.
 
 use futures::StreamExt;
 use pgqueue_client::{ReleaseItem, TaskQuery};
@@ -221,4 +224,78 @@ async fn through_pgbouncer_with_a_direct_listen_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn through_pgbouncer_alone_polling_for_wakeups() {
     leg(false).await;
+}
+
+/// Two servers with different schemas share the pooler's four server connections: each
+/// transaction sets its own `search_path`, so every task lands in its server's schema and
+/// each server lists only its own, however the pooler interleaves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn through_pgbouncer_each_schema_keeps_its_own_rows() {
+    let db = fresh_database().await;
+    let pooled = pgbouncer::url(&db);
+    let run = |schema: &'static str| {
+        vec![
+            "--pg.prepared=false",
+            "--pg.pool-size",
+            "4",
+            "--pg.schema",
+            schema,
+        ]
+    };
+    let a = Server::start_with(Some(&pooled), "127.0.0.1:0", &[], &run("alpha")).await;
+    let b = Server::start_with(Some(&pooled), "127.0.0.1:0", &[], &run("beta")).await;
+    let clients = [(a.client(), "alpha", 300usize), (b.client(), "beta", 200)];
+    for (c, _, _) in &clients {
+        c.create_queue(&QueueMeta {
+            queue: Some("q".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    // Interleaved single creates from both servers, so their transactions share connections.
+    let creators = clients.iter().map(|(c, schema, n)| {
+        let (c, schema, n) = (c.clone(), *schema, *n);
+        tokio::spawn(async move {
+            for i in 0..n {
+                c.create_task("q", &TaskMeta::new(json!({ "schema": schema, "i": i })))
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    for done in futures::future::join_all(creators).await {
+        done.unwrap();
+    }
+    let sql = db.client().await;
+    for (c, schema, n) in &clients {
+        let listed = c
+            .list_tasks(&TaskQuery {
+                limit: Some(0),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.count, *n as u64, "{schema} lists its own tasks");
+        let row = sql
+            .query_one(
+                &format!(
+                    "SELECT count(*), count(*) FILTER (WHERE payload->>'schema' = '{schema}') \
+                     FROM \"{schema}\".tasks"
+                ),
+                &[],
+            )
+            .await
+            .unwrap();
+        let (all, own): (i64, i64) = (row.get(0), row.get(1));
+        assert_eq!((all, own), (*n as i64, *n as i64), "{schema}'s table");
+    }
+    let public = sql
+        .query_one("SELECT to_regclass('public.tasks') IS NULL", &[])
+        .await
+        .unwrap();
+    assert!(
+        public.get::<_, bool>(0),
+        "nothing was created outside the schemas"
+    );
 }
