@@ -75,6 +75,54 @@ async fn the_overview_shows_each_queues_counts_by_status() {
     d.finish().await;
 }
 
+/// With `--auth` the page first asks for a token (nothing of the namespace shows before);
+/// once given one it shows the queues and their live counts, and a wrong token is refused
+/// with the form again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_auth_the_page_asks_for_a_token_and_then_shows_the_queues() {
+    let (d, token) = Dash::start_authed().await;
+    d.queue("emails", None).await;
+    d.task("emails", json!({"to": "a@example.com"})).await;
+    d.open("#/").await;
+    let form = within_2s(&d, r#"[data-testid="token-input"]"#, Instant::now()).await;
+    assert!(
+        d.page
+            .find(Locator::Css(r#"tr[data-testid="queue-row-emails"]"#))
+            .await
+            .is_err(),
+        "no queue is shown before a token is given"
+    );
+    form.send_keys("pgq_not-a-real-token").await.unwrap();
+    d.click(r#"[data-testid="token-submit"]"#).await;
+    let start = Instant::now();
+    while !d
+        .page
+        .source()
+        .await
+        .unwrap()
+        .contains("The server refused the token")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "a wrong token is not said to be refused"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    let form = d
+        .page
+        .find(Locator::Css(r#"[data-testid="token-input"]"#))
+        .await
+        .unwrap();
+    form.clear().await.unwrap();
+    form.send_keys(&token).await.unwrap();
+    d.click(r#"[data-testid="token-submit"]"#).await;
+    d.wait_text(&status_cell("emails", "new"), "1").await;
+    d.wait_live().await;
+    d.task("emails", json!({"to": "b@example.com"})).await;
+    d.wait_text(&status_cell("emails", "new"), "2").await;
+    d.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pausing_a_queue_from_its_page_stops_retains_and_resuming_restarts_them() {
     let d = Dash::start().await;

@@ -132,23 +132,59 @@ pub(super) struct Dash {
 
 impl Dash {
     pub async fn start() -> Dash {
-        let ((db, server), driver) = tokio::join!(
+        Self::start_with(false).await.0
+    }
+
+    /// A server with `--auth`, and a token of every scope for its namespace (`pgqueue token create`),
+    /// which `api` sends; the page has none until it is typed in.
+    pub async fn start_authed() -> (Dash, String) {
+        let (dash, token) = Self::start_with(true).await;
+        (dash, token.expect("a token"))
+    }
+
+    async fn start_with(auth: bool) -> (Dash, Option<String>) {
+        let ((db, server, token), driver) = tokio::join!(
             async {
                 let db = fresh_database().await;
-                let server = Server::on(&db).await;
-                (db, server)
+                if !auth {
+                    let server = Server::on(&db).await;
+                    return (db, server, None);
+                }
+                let out = tokio::process::Command::new(pgqueue_tests::binary::pgqueue())
+                    .args(["token", "create", db.url(), "--namespace", "default"])
+                    .args([
+                        "--scope",
+                        "read,enqueue,consume,admin",
+                        "--name",
+                        "dashboard",
+                    ])
+                    .env_remove("DATABASE_URL")
+                    .output()
+                    .await
+                    .unwrap();
+                assert!(out.status.success(), "token create: {out:?}");
+                let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+                let token = created["token"].as_str().unwrap().to_string();
+                let server =
+                    Server::start_with(Some(db.url()), "127.0.0.1:0", &[], &["--auth"]).await;
+                (db, server, Some(token))
             },
             Chromedriver::start()
         );
         let page = driver.browser().await;
-        Dash {
+        let api = match &token {
+            Some(t) => server.client().token(t.clone()),
+            None => server.client(),
+        };
+        let dash = Dash {
             base: format!("http://{}/", server.addr),
-            api: server.client(),
+            api,
             page,
             _server: server,
             _db: db,
             _driver: driver,
-        }
+        };
+        (dash, token)
     }
 
     /// Opens `#/…` as a typed-in address (a full page load).
