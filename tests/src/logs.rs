@@ -4,8 +4,9 @@
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::fmt::MakeWriter;
 
-/// The log lines written while its guard is held, on the current thread only (so tests run
-/// in parallel do not see each other's lines; use a current-thread runtime).
+/// The log lines written while its guard is held, on the current thread only, so tests run
+/// in parallel do not see each other's lines: what the test's own future logs is caught
+/// (on any runtime flavour, it is polled on the test's thread), not what spawned tasks log.
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<Vec<u8>>>);
 

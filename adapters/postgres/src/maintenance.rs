@@ -100,6 +100,16 @@ const TABLES: [&str; 2] = [TASKS, "task_events"];
 /// The task table: the pass answers what it did to this one.
 const TASKS: &str = "tasks";
 
+/// Table or index `name` qualified with `schema`, for the statements that run outside a
+/// transaction (VACUUM, and the concurrent index builds and drops), where the unprepared
+/// pool's `SET LOCAL search_path` does not reach.
+pub(crate) fn qualified(schema: Option<&str>, name: &str) -> String {
+    match schema {
+        Some(s) => format!("\"{s}\".\"{name}\""),
+        None => format!("\"{name}\""),
+    }
+}
+
 /// What this store's maintenance remembers between passes: for each of [`TABLES`] the
 /// horizon its last vacuum could clean up to, the holder last logged (so a holder is
 /// reported once, not every 10 s), and whether it has said that it may not rebuild a bloated
@@ -167,10 +177,7 @@ pub(crate) async fn maintain(
     for (i, (name, stats)) in TABLES.iter().zip(stats).enumerate() {
         let held = held_back(last, i, name, stats, &holder, force);
         let todo = due(stats, force, held);
-        let table = match schema {
-            Some(s) => format!("\"{s}\".{name}"),
-            None => name.to_string(),
-        };
+        let table = qualified(schema, name);
         // Simple-protocol statements: VACUUM refuses to run inside any transaction block.
         if todo.vacuumed {
             conn.batch_execute(&format!("VACUUM (ANALYZE, SKIP_LOCKED) {table}"))

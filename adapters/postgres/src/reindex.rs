@@ -19,6 +19,7 @@
 //! next pass drops it before it looks for bloat.
 
 use crate::error::PgError;
+use crate::maintenance::qualified;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -101,14 +102,6 @@ const LEFTOVERS: &str = concat!(
 struct Leftover {
     #[diesel(sql_type = Text)]
     name: String,
-}
-
-/// `index` qualified with `schema`, for the statements that run outside a transaction.
-fn qualified(schema: Option<&str>, index: &str) -> String {
-    match schema {
-        Some(s) => format!("\"{s}\".\"{index}\""),
-        None => format!("\"{index}\""),
-    }
 }
 
 /// The rows of catalog query `sql`, read in a transaction after `set_path` (the unprepared
