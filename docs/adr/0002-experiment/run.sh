@@ -6,7 +6,8 @@
 #           horizon, then while another session holds `BEGIN; SELECT txid_current();`,
 #           and the dead tuples left per task.
 # Usage: run.sh [URL] (default postgres://postgres@127.0.0.1:5432/opts; the database must
-# exist and is overwritten). Environment: SHAPES (a b c d), ROUNDS (3), SECONDS_PER_RUN (10), WINDOWS (6),
+# exist and is overwritten). Environment: SHAPES (a b c d; also a1: a's release of the
+# previous batch and the next claim in one transaction), ROUNDS (3), SECONDS_PER_RUN (10), WINDOWS (6),
 # FILL (800000).
 set -euo pipefail
 url=${1:-postgres://postgres@127.0.0.1:5432/opts}
@@ -18,7 +19,7 @@ fill=${FILL:-800000}
 q() { psql "$url" -XAtq "$@"; }
 ended() {
     case $1 in
-        a) q -c "SELECT count(*) FROM a_tasks WHERE state = 'released'" ;;
+        a|a1) q -c "SELECT count(*) FROM a_tasks WHERE state = 'released'" ;;
         b) q -c "SELECT count(*) FROM b_history" ;;
         c|d) q -c "SELECT count(*) FROM c_history" ;;
     esac
@@ -27,12 +28,12 @@ ended() {
 fill() {
     q -c "TRUNCATE a_tasks, b_tasks, b_history, c_ready, c_leases, c_history" -c "SELECT setval('c_pos', 1, false)"
     case $1 in
-        a|b) q -c "INSERT INTO $1_tasks (namespace, queue, payload) SELECT 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2)" ;;
+        a|a1|b) q -c "INSERT INTO ${1%1}_tasks (namespace, queue, payload) SELECT 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2)" ;;
         c|d) q -c "INSERT INTO c_ready (seq, namespace, queue, payload) SELECT g, 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2) g" ;;
     esac
     q -c "VACUUM (ANALYZE) a_tasks, b_tasks, b_history, c_ready, c_leases, c_history" -c "CHECKPOINT"
 }
-dead() { q -c "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname LIKE '${1/d/c}\_%'"; }
+dead() { q -c "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname LIKE '$(echo "${1%1}" | tr d c)\_%'"; }
 lsn() { q -c "SELECT pg_current_wal_lsn()"; }
 q -f "$here/schema.sql" >/dev/null 2>&1
 
@@ -43,7 +44,7 @@ for cfg in "8 16" "8 100" "32 16"; do
         for s in $shapes; do
             fill "$s" "$fill" >/dev/null
             before=$(lsn)
-            pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -f "$here/$s.sql" >/dev/null 2>&1
+            pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -D ids='{}' -f "$here/$s.sql" >/dev/null 2>&1
             n=$(ended "$s")
             wal=$(q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$before')")
             dry=; [ "$n" -ge "$fill" ] && dry=" (ran dry: a lower bound)"
@@ -64,7 +65,7 @@ for s in $shapes; do
             dead_before=$(dead "$s"); ended_before=$(ended "$s")
         fi
         for w in $(seq "$windows"); do
-            out=$(pgbench "$url" -n -c 4 -j 2 -R 500 -T 10 -r -D k=1 -f "$here/$s.sql" 2>&1)
+            out=$(pgbench "$url" -n -c 4 -j 2 -R 500 -T 10 -r -D k=1 -D ids='{}' -f "$here/$s.sql" 2>&1)
             claim=$(echo "$out" | awk '/WITH/ && !/DELETE/ {print $1; exit}')
             release=$(echo "$out" | awk '/UPDATE a_tasks SET state = .released|WITH d AS/ {print $1; exit}')
             echo "pinned $s $phase $w $claim $release"

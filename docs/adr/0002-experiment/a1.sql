@@ -1,0 +1,11 @@
+-- Today's shape, the previous batch's release and the next claim in ONE transaction.
+BEGIN;
+UPDATE a_tasks SET state = 'released', finished_at = now(), lease_expires_at = NULL, result = '"ok"'
+ WHERE id = ANY(':ids'::bigint[]) AND worker = 'w' AND state = 'retained';
+WITH c AS (SELECT id FROM a_tasks WHERE namespace = 'ns' AND queue = 'q' AND state IN ('new', 'retry')
+           ORDER BY priority DESC, created_at, id LIMIT :k FOR UPDATE SKIP LOCKED),
+     u AS (UPDATE a_tasks t SET state = 'retained', worker = 'w', lease_expires_at = now() + interval '30 s'
+           FROM c WHERE t.id = c.id RETURNING t.id)
+SELECT coalesce(array_agg(id), '{}') AS ids FROM u
+\gset
+COMMIT;
