@@ -356,16 +356,12 @@ async fn maintenance_rebuilds_the_indexes_a_burst_left_empty() {
     );
 }
 
-/// A least-privilege runtime role (docs/deploy.md: it may read and write the tables, not own
-/// them) may not rebuild an index: its maintenance leaves the bloated index alone and the
-/// pass still succeeds, instead of failing every 10 s. It says so once, naming an index and
-/// what to run.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_role_that_owns_nothing_leaves_bloated_indexes_alone() {
-    let (logs, _guard) = pgqueue_tests::logs::Logs::capture();
-    let db = fresh_database().await;
-    let owner = db.store(Arc::new(StorageClock)).await;
-    let client = after_a_burst(&db, &owner).await;
+/// A store connected as a least-privilege runtime role (docs/deploy.md: it may read and
+/// write the tables, not own them), created by `client` (the owner) if it does not exist.
+pub(super) async fn runtime_role_store(
+    db: &pgqueue_tests::db::TestDatabase,
+    client: &tokio_postgres::Client,
+) -> pgqueue_postgres::PgStore {
     client
         .batch_execute(
             "DO $$ BEGIN CREATE ROLE pgqueue_test_runtime LOGIN; \
@@ -379,7 +375,7 @@ async fn a_role_that_owns_nothing_leaves_bloated_indexes_alone() {
         .unwrap();
     let mut url = url::Url::parse(db.url()).unwrap();
     url.set_username("pgqueue_test_runtime").unwrap();
-    let runtime = pgqueue_postgres::PgStore::connect(
+    pgqueue_postgres::PgStore::connect(
         url.as_str(),
         pgqueue_postgres::PgOptions {
             pool_size: 2,
@@ -388,7 +384,20 @@ async fn a_role_that_owns_nothing_leaves_bloated_indexes_alone() {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// A least-privilege runtime role (docs/deploy.md: it may read and write the tables, not own
+/// them) may not rebuild an index: its maintenance leaves the bloated index alone and the
+/// pass still succeeds, instead of failing every 10 s. It says so once, naming an index and
+/// what to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_owns_nothing_leaves_bloated_indexes_alone() {
+    let (logs, _guard) = pgqueue_tests::logs::Logs::capture();
+    let db = fresh_database().await;
+    let owner = db.store(Arc::new(StorageClock)).await;
+    let client = after_a_burst(&db, &owner).await;
+    let runtime = runtime_role_store(&db, &client).await;
     let before = pages(&client, "tasks_retainable").await;
     for _ in 0..2 {
         let done = runtime.maintain(true).await.unwrap();

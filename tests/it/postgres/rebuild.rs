@@ -136,3 +136,51 @@ async fn maintenance_never_drops_the_copy_of_a_rebuild_in_progress() {
     store.maintain(false).await.unwrap();
     assert_eq!(invalid(&client).await, Vec::<String>::new());
 }
+
+/// Only a role that may rebuild an index may drop its leftover (`DROP INDEX` needs the
+/// owner too): a least-privilege runtime role's pass leaves it alone and still succeeds,
+/// and the owner's pass drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_owns_nothing_leaves_a_leftover_to_the_owner() {
+    let db = fresh_database().await;
+    let owner = db.store(Arc::new(StorageClock)).await;
+    let client = db.client().await;
+    interrupt_a_rebuild(&db, "tasks_queue").await;
+    let runtime = super::plans::runtime_role_store(&db, &client).await;
+
+    for _ in 0..2 {
+        runtime.maintain(false).await.unwrap();
+    }
+    assert_eq!(invalid(&client).await, ["tasks_queue_ccnew"]);
+
+    owner.maintain(false).await.unwrap();
+    assert_eq!(invalid(&client).await, Vec::<String>::new());
+}
+
+/// A rebuild stopped after its swap leaves the original index invalid as `<index>_ccold`.
+/// Stopping one exactly there is not something a test can time, so this makes an invalid
+/// index of that name the way an interrupted build does (a concurrent build stopped by a
+/// statement timeout while a writer keeps it waiting): the pass drops it like a `_ccnew`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_drops_the_original_a_rebuild_stopped_after_its_swap_left() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let client = db.client().await;
+    let writer = writer(&db).await;
+    client
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "CREATE INDEX CONCURRENTLY tasks_queue_ccold ON tasks (namespace, queue, id)",
+        )
+        .await
+        .unwrap_err();
+    writer.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(invalid(&client).await, ["tasks_queue_ccold"]);
+
+    store.maintain(false).await.unwrap();
+    assert_eq!(invalid(&client).await, Vec::<String>::new());
+    assert!(valid(&client, "tasks_queue").await);
+}
