@@ -67,9 +67,13 @@ BEGIN
     xmin := pg_snapshot_xmin(pg_current_snapshot());
     SELECT last_value INTO cur FROM e_cursor;
     expected := l.frontier;
-    FOR r IN SELECT e.pos, s.pos IS NOT NULL AS spent FROM e_ready e
-             LEFT JOIN e_spent s USING (pos) WHERE e.pos >= l.frontier AND e.pos < cur
-             ORDER BY e.pos LOOP
+    -- The walk ends on the cursor itself (a spent sentinel), so missing positions at the
+    -- end are met like those between rows.
+    FOR r IN SELECT w.pos, w.spent FROM (
+               SELECT e.pos, s.pos IS NOT NULL AS spent FROM e_ready e
+               LEFT JOIN e_spent s USING (pos) WHERE e.pos >= l.frontier AND e.pos < cur
+               UNION ALL SELECT cur, true) w
+             ORDER BY w.pos LOOP
         WHILE passing AND expected < r.pos LOOP
             IF expected < l.fence_upto AND l.fence_xid <= xmin THEN
                 expected := expected + 1;
@@ -88,17 +92,7 @@ BEGIN
             expected := r.pos + 1;
         END IF;
     END LOOP;
-    WHILE passing AND expected < cur LOOP
-        IF expected < l.fence_upto AND l.fence_xid <= xmin THEN
-            expected := expected + 1;
-        ELSE
-            IF l.fence_upto IS NULL OR expected >= l.fence_upto THEN
-                l.fence_upto := cur;
-                l.fence_xid := pg_snapshot_xmax(pg_current_snapshot());
-            END IF;
-            passing := false;
-        END IF;
-    END LOOP;
+    expected := least(expected, cur);
     -- Only when something moved: a version per sweep would pile up under a held horizon.
     UPDATE e_sweep SET frontier = expected, fence_upto = l.fence_upto, fence_xid = l.fence_xid
      WHERE lane = 1 AND (frontier, fence_upto, fence_xid)
