@@ -35,16 +35,19 @@ async fn writer(db: &TestDatabase) -> tokio_postgres::Client {
 /// Rebuilds `index` and stops the rebuild by a statement timeout while a writer keeps it
 /// waiting, as a server stopped during its maintenance pass would: its copy stays behind.
 async fn interrupt_a_rebuild(db: &TestDatabase, index: &str) {
+    interrupt(db, &format!("REINDEX INDEX CONCURRENTLY {index}")).await;
+}
+
+/// Runs a concurrent index build and stops it by a statement timeout while a writer keeps
+/// it waiting: the invalid index it made stays behind.
+async fn interrupt(db: &TestDatabase, build: &str) {
     let writer = writer(db).await;
     let client = db.client().await;
     client
         .batch_execute("SET statement_timeout = '300ms'")
         .await
         .unwrap();
-    let err = client
-        .batch_execute(&format!("REINDEX INDEX CONCURRENTLY {index}"))
-        .await
-        .unwrap_err();
+    let err = client.batch_execute(build).await.unwrap_err();
     assert_eq!(
         err.code(),
         Some(&tokio_postgres::error::SqlState::QUERY_CANCELED),
@@ -166,18 +169,11 @@ async fn maintenance_drops_the_original_a_rebuild_stopped_after_its_swap_left() 
     let db = fresh_database().await;
     let store = db.store(Arc::new(StorageClock)).await;
     let client = db.client().await;
-    let writer = writer(&db).await;
-    client
-        .batch_execute("SET statement_timeout = '300ms'")
-        .await
-        .unwrap();
-    client
-        .batch_execute(
-            "CREATE INDEX CONCURRENTLY tasks_queue_ccold ON tasks (namespace, queue, id)",
-        )
-        .await
-        .unwrap_err();
-    writer.batch_execute("COMMIT").await.unwrap();
+    interrupt(
+        &db,
+        "CREATE INDEX CONCURRENTLY tasks_queue_ccold ON tasks (namespace, queue, id)",
+    )
+    .await;
     assert_eq!(invalid(&client).await, ["tasks_queue_ccold"]);
 
     store.maintain(false).await.unwrap();
