@@ -8,9 +8,11 @@
 //! becomes visible only later. This model says how the plane stays exactly-once and loses
 //! nothing anyway, and checks it over every interleaving of small cases:
 //!
-//! - Claims and sweeps of a lane hold the lane's lock (one at a time), see a snapshot taken
-//!   when they start, and record a receipt per position they take; a position has at most one
-//!   receipt or tombstone (a primary key), which is what makes claims exactly-once.
+//! - Claims and sweeps see a snapshot taken when they start and record a receipt per
+//!   position they take; a position has at most one receipt or tombstone (a primary key),
+//!   which is what makes claims exactly-once. Claims hold the lane's lock (one at a time);
+//!   here each claim and each sweep is one atomic step (the SQL race of ADR 0002 checks a
+//!   sweep that runs beside the claims).
 //! - The claim cursor may pass an invisible position whenever its *skip policy* says so
 //!   (never, always, or once a claim saw it missing for a while): the policy only decides
 //!   latency and order, never safety, because of the sweep.
@@ -408,7 +410,7 @@ fn explore(rules: Rules, inserters: &[u8]) -> Result<usize, String> {
 }
 
 /// Three inserting transactions of one task each (the negative controls: a violation is
-/// found long before the ~4 million states of the whole space).
+/// found long before the 1–5 million states of the whole space).
 const INSERTS: &[u8] = &[1, 1, 1];
 /// What the sound rules are checked on, whole, within a debug build's test time: two
 /// transactions of one task, and two of which the first inserts a batch of two.
