@@ -24,9 +24,10 @@
 //! drops what an interrupted rebuild left behind.
 
 use crate::error::PgError;
+use crate::store::in_schema;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use pgqueue_ports::Maintenance;
 use std::sync::Mutex;
 
@@ -154,11 +155,10 @@ pub(crate) async fn maintain(
     schema: Option<&str>,
     set_path: Option<&str>,
 ) -> Result<Maintenance, PgError> {
-    let (stats, holder) = conn
-        .transaction(async |conn| -> Result<(Vec<TableStats>, Holder), PgError> {
-            if let Some(set) = set_path {
-                conn.batch_execute(set).await?;
-            }
+    let (stats, holder) = in_schema(
+        conn,
+        set_path,
+        async |conn| -> Result<(Vec<TableStats>, Holder), PgError> {
             let mut stats = Vec::with_capacity(TABLES.len());
             for table in TABLES {
                 stats.push(
@@ -170,8 +170,9 @@ pub(crate) async fn maintain(
             }
             let holder: Holder = diesel::sql_query(HOLDER).get_result(conn).await?;
             Ok((stats, holder))
-        })
-        .await?;
+        },
+    )
+    .await?;
     let mut tasks = Maintenance::default();
     let mut tasks_held = false;
     for (i, (name, stats)) in TABLES.iter().zip(stats).enumerate() {

@@ -7,6 +7,7 @@
 
 use crate::connect::ConnSpec;
 use crate::error::PgError;
+use crate::store::in_schema;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
@@ -73,14 +74,7 @@ pub(crate) async fn status(
     set_path: Option<&str>,
 ) -> Result<Vec<MigrationState>, PgError> {
     let known = embedded()?;
-    let done = conn
-        .transaction(async |c| {
-            if let Some(set) = set_path {
-                c.batch_execute(set).await?;
-            }
-            applied(c).await
-        })
-        .await?;
+    let done = in_schema(conn, set_path, async |c| applied(c).await).await?;
     if let Some(unknown) = done.iter().find(|v| !known.iter().any(|(k, _)| k == *v)) {
         return Err(PgError::Migrate(
             format!(

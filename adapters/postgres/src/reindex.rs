@@ -20,9 +20,10 @@
 
 use crate::error::PgError;
 use crate::maintenance::qualified;
+use crate::store::in_schema;
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Indexes smaller than this many pages (8 MB) are never rebuilt: reading them is cheap
@@ -114,11 +115,8 @@ async fn read<T>(
 where
     T: QueryableByName<diesel::pg::Pg> + Send + 'static,
 {
-    conn.transaction(async |conn| -> Result<Vec<T>, PgError> {
-        if let Some(set) = set_path {
-            conn.batch_execute(set).await?;
-        }
-        Ok(diesel::sql_query(sql).load(conn).await?)
+    in_schema(conn, set_path, async |c| {
+        Ok(diesel::sql_query(sql).load(c).await?)
     })
     .await
 }

@@ -3,6 +3,8 @@
 mod open;
 mod pool;
 
+pub(crate) use pool::in_schema;
+
 use crate::debounce::Debouncer;
 use crate::error::PgError;
 use crate::{events, listen, maintenance, migrate, queues, tasks, tickers};

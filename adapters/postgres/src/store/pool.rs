@@ -45,6 +45,29 @@ where
     type Fut = Fut;
 }
 
+/// Runs `work` in a transaction of its own that first runs `set_path` when given (`SET LOCAL
+/// search_path …`, an unprepared pool's schema). A transaction-mode pooler hands the
+/// connection to other clients between transactions, so the schema must not outlive this one.
+pub(crate) async fn in_schema<T, F>(
+    conn: &mut AsyncPgConnection,
+    set_path: Option<&str>,
+    work: F,
+) -> Result<T, PgError>
+where
+    F: for<'c> AsyncFnOnce(&'c mut AsyncPgConnection) -> Result<T, PgError>
+        + for<'c> ConnFn<'c, T>
+        + Send,
+    T: Send,
+{
+    conn.transaction(async |c| {
+        if let Some(set) = set_path {
+            c.batch_execute(set).await?;
+        }
+        work(c).await
+    })
+    .await
+}
+
 impl PgStore {
     /// Runs `work` on a pooled connection, and once more on another connection if the first
     /// was found closed before the statement was sent (a backend killed while idle), which
@@ -78,17 +101,7 @@ impl PgStore {
             let mut pooled = self.conn().await?;
             let done = match self.inner.unprepared.as_ref().filter(|_| wrap) {
                 None => (work.clone())(&mut pooled).await,
-                Some(u) => {
-                    let work = work.clone();
-                    pooled
-                        .transaction(async |c| {
-                            if let Some(set) = &u.set_path {
-                                c.batch_execute(set).await?;
-                            }
-                            work(c).await
-                        })
-                        .await
-                }
+                Some(u) => in_schema(&mut pooled, u.set_path.as_deref(), work.clone()).await,
             };
             match done {
                 Err(e) if !retried && never_sent(&e) => retried = true,
