@@ -6,9 +6,10 @@
 #           horizon, then while another session holds `BEGIN; SELECT txid_current();`,
 #           and the dead tuples left per task.
 # Usage: run.sh [URL] (default postgres://postgres@127.0.0.1:5432/opts; the database must
-# exist and is overwritten). Environment: SHAPES (a b c d; also a1: a's release of the
+# exist and is overwritten). Environment: SHAPES (a b c d e; also a1: a's release of the
 # previous batch and the next claim in one transaction), ROUNDS (3), SECONDS_PER_RUN (10), WINDOWS (6),
-# FILL (800000).
+# FILL (800000), PHASES (drain pinned), PREPARED (0; 1: the pinned phase with prepared
+# statements and generic plans, as pgqueue runs its own, so no statement is planned per call).
 set -euo pipefail
 url=${1:-postgres://postgres@127.0.0.1:5432/opts}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,21 +23,35 @@ ended() {
         a|a1) q -c "SELECT count(*) FROM a_tasks WHERE state = 'released'" ;;
         b) q -c "SELECT count(*) FROM b_history" ;;
         c|d) q -c "SELECT count(*) FROM c_history" ;;
+        e) q -c "SELECT count(*) FROM e_tasks WHERE state = 'released'" ;;
     esac
 }
 # Empties every shape, then fills shape $1 with $2 waiting tasks (one queue, one priority).
 fill() {
-    q -c "TRUNCATE a_tasks, b_tasks, b_history, c_ready, c_leases, c_history" -c "SELECT setval('c_pos', 1, false)"
+    q -c "TRUNCATE a_tasks, b_tasks, e_tasks, b_history, c_ready, c_leases, c_history" -c "SELECT setval('c_pos', 1, false)"
     case $1 in
-        a|a1|b) q -c "INSERT INTO ${1%1}_tasks (namespace, queue, payload) SELECT 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2)" ;;
+        a|a1|b|e) q -c "INSERT INTO ${1%1}_tasks (namespace, queue, payload) SELECT 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2)" ;;
         c|d) q -c "INSERT INTO c_ready (seq, namespace, queue, payload) SELECT g, 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2) g" ;;
     esac
-    q -c "VACUUM (ANALYZE) a_tasks, b_tasks, b_history, c_ready, c_leases, c_history" -c "CHECKPOINT"
+    q -c "VACUUM (ANALYZE) a_tasks, b_tasks, e_tasks, b_history, c_ready, c_leases, c_history" -c "CHECKPOINT"
 }
 dead() { q -c "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname LIKE '$(echo "${1%1}" | tr d c)\_%'"; }
 lsn() { q -c "SELECT pg_current_wal_lsn()"; }
 q -f "$here/schema.sql" >/dev/null 2>&1
+phases=${PHASES:-drain pinned}
+# The script pgbench runs for shape $1 in the pinned phase: as written, or with its quoted
+# variables made parameters for the prepared protocol.
+script() {
+    if [ "${PREPARED:-0}" = 1 ]; then
+        sed "s/':ids'/:ids/" "$here/$1.sql" > "/tmp/run-$1.sql"; echo "/tmp/run-$1.sql"
+    else
+        echo "$here/$1.sql"
+    fi
+}
+pinned_mode=(); [ "${PREPARED:-0}" = 1 ] && pinned_mode=(-M prepared)
+export PGOPTIONS="${PGOPTIONS:-}"; [ "${PREPARED:-0}" = 1 ] && PGOPTIONS="$PGOPTIONS -c plan_cache_mode=force_generic_plan"
 
+case " $phases " in *" drain "*)
 echo "# drain: shape clients batch round tasks_per_s wal_bytes_per_task"
 for cfg in "8 16" "8 100" "32 16"; do
     set -- $cfg
@@ -44,15 +59,17 @@ for cfg in "8 16" "8 100" "32 16"; do
         for s in $shapes; do
             fill "$s" "$fill" >/dev/null
             before=$(lsn)
-            pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -D ids='{}' -f "$here/$s.sql" >/dev/null 2>&1
+            pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -D ids='{}' -D floor=0 -f "$here/$s.sql" >/dev/null 2>&1
             n=$(ended "$s")
             wal=$(q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$before')")
             dry=; [ "$n" -ge "$fill" ] && dry=" (ran dry: a lower bound)"
             echo "drain $s c$1 k$2 $round $((n / secs)) $((wal / (n > 0 ? n : 1)))$dry"
         done
     done
-done
+done ;;
+esac
 
+case " $phases " in *" pinned "*)
 echo "# pinned: shape phase window claim_ms release_ms; then dead tuples per task"
 for s in $shapes; do
     fill "$s" 200000 >/dev/null
@@ -65,9 +82,11 @@ for s in $shapes; do
             dead_before=$(dead "$s"); ended_before=$(ended "$s")
         fi
         for w in $(seq "$windows"); do
-            out=$(pgbench "$url" -n -c 4 -j 2 -R 500 -T 10 -r -D k=1 -D ids='{}' -f "$here/$s.sql" 2>&1)
+            # e's floor is each client's memory: carried from one window's pgbench to the next.
+            floor=0; [ "$s" = e ] && floor=$(q -c "SELECT coalesce(max(id) + 1, 0) FROM e_tasks WHERE state = 'released'")
+            out=$(pgbench "$url" -n "${pinned_mode[@]}" -c 4 -j 2 -R 500 -T 10 -r -D k=1 -D ids='{}' -D floor="$floor" -f "$(script "$s")" 2>&1)
             claim=$(echo "$out" | awk '/WITH/ && !/DELETE/ {print $1; exit}')
-            release=$(echo "$out" | awk '/UPDATE a_tasks SET state = .released|WITH d AS/ {print $1; exit}')
+            release=$(echo "$out" | awk '/UPDATE [ae]_tasks SET state = .released|WITH d AS/ {print $1; exit}')
             echo "pinned $s $phase $w $claim $release"
         done
         if [ -n "$holder" ]; then
@@ -77,4 +96,5 @@ for s in $shapes; do
             q -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()" >/dev/null
         fi
     done
-done
+done ;;
+esac

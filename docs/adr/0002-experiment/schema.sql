@@ -5,7 +5,9 @@
 --     lease table, a narrow history). Drain only: no concurrent inserts, so the cursor's
 --     commit-order race, which a real C must solve, does not arise here.
 -- d (d.sql): C's tables, the claim serialised per lane by a lock on its head row (c_head).
-DROP TABLE IF EXISTS a_tasks, b_tasks, b_history, c_ready, c_leases, c_history, c_head;
+-- e_ (e.sql): a's table whose claim walks fresh tasks from a floor and merges a late set:
+--     the claim index split in two (fresh by id; late by creation), the other five as a's.
+DROP TABLE IF EXISTS a_tasks, b_tasks, e_tasks, b_history, c_ready, c_leases, c_history, c_head;
 DROP SEQUENCE IF EXISTS c_pos;
 
 CREATE TABLE a_tasks (
@@ -57,3 +59,19 @@ CREATE TABLE c_history (
 -- One lane's head row: shape d's claim locks it (awa's queue_claim_heads).
 CREATE TABLE c_head (lane INT PRIMARY KEY);
 INSERT INTO c_head VALUES (1);
+
+CREATE TABLE e_tasks (LIKE a_tasks INCLUDING DEFAULTS) WITH (fillfactor = 90, autovacuum_enabled = off);
+ALTER TABLE e_tasks ADD PRIMARY KEY (id);
+ALTER TABLE e_tasks ADD COLUMN late BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE e_tasks ALTER COLUMN id SET DEFAULT nextval('a_tasks_id_seq');
+CREATE INDEX e_fresh_by_queue ON e_tasks (namespace, queue, priority DESC, id)
+    WHERE state = 'new' AND NOT late;
+CREATE INDEX e_late_by_queue ON e_tasks (namespace, queue, priority DESC, created_at, id)
+    WHERE state IN ('new', 'retry') AND late;
+CREATE INDEX e_retainable ON e_tasks (namespace, priority DESC, created_at, id)
+    WHERE state IN ('new', 'retry');
+CREATE UNIQUE INDEX e_unique_key ON e_tasks (namespace, queue, unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('new', 'retry', 'retained');
+CREATE INDEX e_finished ON e_tasks (finished_at) WHERE state IN ('released', 'failed', 'cancelled');
+CREATE INDEX e_retained ON e_tasks (namespace, queue, lease_expires_at) WHERE state = 'retained';
+CREATE INDEX e_queue ON e_tasks (namespace, queue, id);
