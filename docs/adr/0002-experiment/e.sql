@@ -4,8 +4,9 @@
 -- probe is paid for). A lane is one (namespace, queue, priority): a floor bounds the index
 -- walk only with the priority fixed. :floor is the client's own hint (a pgbench variable, as
 -- it would be a worker process's memory): the id after the last task it took that was
--- created more than 100 ms ago. Passing a task never loses it (its row still says 'new');
--- whatever is left below a floor is found when floors are forgotten (not measured here).
+-- created more than :lag ago (run.sh: 100 ms; live.sh: 0 and 100 ms). Passing a task never
+-- loses it (its row still says 'new'); whatever is left below a floor is found when floors
+-- are forgotten (not measured here).
 WITH f AS (SELECT id, priority, created_at FROM e_tasks
             WHERE namespace = 'ns' AND queue = 'q' AND priority = 0 AND state = 'new' AND NOT late
               AND id >= :floor ORDER BY id LIMIT :k FOR UPDATE SKIP LOCKED),
@@ -17,7 +18,7 @@ WITH f AS (SELECT id, priority, created_at FROM e_tasks
      u AS (UPDATE e_tasks t SET state = 'retained', worker = 'w', lease_expires_at = now() + interval '30 s'
            FROM c WHERE t.id = c.id AND t.state IN ('new', 'retry') RETURNING t.id, t.created_at)
 SELECT coalesce(array_agg(id), '{}') AS ids,
-       coalesce(max(id) FILTER (WHERE created_at < now() - interval '100 ms') + 1, :floor) AS floor FROM u
+       coalesce(max(id) FILTER (WHERE created_at < now() - interval ':lag') + 1, :floor) AS floor FROM u
 \gset
 UPDATE e_tasks SET state = 'released', finished_at = now(), lease_expires_at = NULL, result = '"ok"'
  WHERE id = ANY(':ids'::bigint[]) AND worker = 'w' AND (state = 'retained') IS TRUE;

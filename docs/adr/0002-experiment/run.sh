@@ -43,7 +43,7 @@ phases=${PHASES:-drain pinned}
 # variables made parameters for the prepared protocol.
 script() {
     if [ "${PREPARED:-0}" = 1 ]; then
-        sed "s/':ids'/:ids/" "$here/$1.sql" > "/tmp/run-$1.sql"; echo "/tmp/run-$1.sql"
+        sed -e "s/':ids'/:ids/" -e "s/interval ':lag'/:lag::interval/" "$here/$1.sql" > "/tmp/run-$1.sql"; echo "/tmp/run-$1.sql"
     else
         echo "$here/$1.sql"
     fi
@@ -59,7 +59,7 @@ for cfg in "8 16" "8 100" "32 16"; do
         for s in $shapes; do
             fill "$s" "$fill" >/dev/null
             before=$(lsn)
-            pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -D ids='{}' -D floor=0 -f "$here/$s.sql" >/dev/null 2>&1
+            pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -D ids='{}' -D floor=0 -D lag='100 ms' -f "$here/$s.sql" >/dev/null 2>&1
             n=$(ended "$s")
             wal=$(q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$before')")
             dry=; [ "$n" -ge "$fill" ] && dry=" (ran dry: a lower bound)"
@@ -84,7 +84,7 @@ for s in $shapes; do
         for w in $(seq "$windows"); do
             # e's floor is each client's memory: carried from one window's pgbench to the next.
             floor=0; [ "$s" = e ] && floor=$(q -c "SELECT coalesce(max(id) + 1, 0) FROM e_tasks WHERE state = 'released'")
-            out=$(pgbench "$url" -n "${pinned_mode[@]}" -c 4 -j 2 -R 500 -T 10 -r -D k=1 -D ids='{}' -D floor="$floor" -f "$(script "$s")" 2>&1)
+            out=$(pgbench "$url" -n "${pinned_mode[@]}" -c 4 -j 2 -R 500 -T 10 -r -D k=1 -D ids='{}' -D floor="$floor" -D lag='100 ms' -f "$(script "$s")" 2>&1)
             claim=$(echo "$out" | awk '/WITH/ && !/DELETE/ {print $1; exit}')
             release=$(echo "$out" | awk '/UPDATE [ae]_tasks SET state = .released|WITH d AS/ {print $1; exit}')
             echo "pinned $s $phase $w $claim $release"
