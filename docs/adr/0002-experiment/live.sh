@@ -2,7 +2,7 @@
 # Shape e's floor on a near-empty queue, as a soak runs it: 2 producers insert fresh tasks at
 # 500/s in all, 4 claimers (one task per claim, up to 700 claims/s, so empty claims happen)
 # keep up; a minute with the horizon moving, then a minute while another session holds
-# `BEGIN; SELECT txid_current();`. Per shape (a; e with each floor lag of LAGS): the mean
+# `BEGIN; SELECT txid_current();`. Per run of RUNS (shape:lag, `|`-separated): the mean
 # latency of a claim and its release per 10-s window (pgbench --progress), and, once the
 # producers have stopped, the tasks the floors left behind: waiting, with an id below one a
 # claim took (a real floor finds them when it is forgotten; this counts what it must find).
@@ -10,7 +10,7 @@
 set -euo pipefail
 url=${1:-postgres://postgres@127.0.0.1:5432/opts}
 here=$(cd "$(dirname "$0")" && pwd)
-lags=${LAGS:-"0 ms|100 ms"}
+runs=${RUNS:-"a:0 ms|e:0 ms|e:100 ms|f:0 ms"}
 q() { psql "$url" -XAtq "$@"; }
 q -f "$here/schema.sql" >/dev/null 2>&1
 printf '%s\n' "INSERT INTO :tbl (namespace, queue, payload) VALUES ('ns', 'q', '{\"n\": 1}');" > /tmp/live-insert.sql
@@ -27,7 +27,9 @@ run() { # shape table lag
             sleep 1
         fi
         floor=$(q -c "SELECT coalesce(max(id) + 1, 0) FROM $2 WHERE state <> 'new'")
-        pgbench "$url" -n -c 4 -j 2 -R 700 -T 60 -P 10 -D k=1 -D ids='{}' -D floor="$floor" -D lag="$3" \
+        last=$(q -c "SELECT created_at, id FROM $2 WHERE state <> 'new' ORDER BY created_at DESC, id DESC LIMIT 1")
+        fc=-infinity; fid=0; [ -n "$last" ] && { fc=${last%|*}; fid=${last#*|}; }
+        pgbench "$url" -n -c 4 -j 2 -R 700 -T 60 -P 10 -D k=1 -D ids='{}' -D floor="$floor" -D lag="$3" -D fc="$fc" -D fid="$fid" \
             -f "$here/$1.sql" 2>&1 | awk -v s="$1" -v l="$3" -v p="$phase" \
             '/^progress:/ {for (i = 1; i <= NF; i++) if ($i == "lat") print "live", s, "lag=" l, p, $2, $(i + 1)}'
         if [ -n "$holder" ]; then
@@ -39,6 +41,8 @@ run() { # shape table lag
     echo "left $1 lag=$3: $(q -c "SELECT count(*) FROM $2 WHERE state = 'new' AND id < (SELECT max(id) FROM $2 WHERE state <> 'new')") waiting below a claimed id, of $(q -c "SELECT count(*) FROM $2") created"
 }
 echo "# live: shape lag phase seconds latency_ms (claim + release); then the tasks left behind"
-run a a_tasks "0 ms"
-IFS='|' read -ra each <<< "$lags"
-for lag in "${each[@]}"; do run e e_tasks "$lag"; done
+IFS='|' read -ra each <<< "$runs"
+for r in "${each[@]}"; do
+    shape=${r%%:*}
+    run "$shape" "$(echo "$shape" | tr f a)_tasks" "${r#*:}"
+done

@@ -6,7 +6,7 @@
 #           horizon, then while another session holds `BEGIN; SELECT txid_current();`,
 #           and the dead tuples left per task.
 # Usage: run.sh [URL] (default postgres://postgres@127.0.0.1:5432/opts; the database must
-# exist and is overwritten). Environment: SHAPES (a b c d e; also a1: a's release of the
+# exist and is overwritten). Environment: SHAPES (a b c d e f; also a1: a's release of the
 # previous batch and the next claim in one transaction), ROUNDS (3), SECONDS_PER_RUN (10), WINDOWS (6),
 # FILL (800000), PHASES (drain pinned), PREPARED (0; 1: the pinned phase with prepared
 # statements and generic plans, as pgqueue runs its own, so no statement is planned per call).
@@ -20,7 +20,7 @@ fill=${FILL:-800000}
 q() { psql "$url" -XAtq "$@"; }
 ended() {
     case $1 in
-        a|a1) q -c "SELECT count(*) FROM a_tasks WHERE state = 'released'" ;;
+        a|a1|f) q -c "SELECT count(*) FROM a_tasks WHERE state = 'released'" ;;
         b) q -c "SELECT count(*) FROM b_history" ;;
         c|d) q -c "SELECT count(*) FROM c_history" ;;
         e) q -c "SELECT count(*) FROM e_tasks WHERE state = 'released'" ;;
@@ -30,12 +30,12 @@ ended() {
 fill() {
     q -c "TRUNCATE a_tasks, b_tasks, e_tasks, b_history, c_ready, c_leases, c_history" -c "SELECT setval('c_pos', 1, false)"
     case $1 in
-        a|a1|b|e) q -c "INSERT INTO ${1%1}_tasks (namespace, queue, payload) SELECT 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2)" ;;
+        a|a1|b|e|f) q -c "INSERT INTO $(echo "${1%1}" | tr f a)_tasks (namespace, queue, payload) SELECT 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2)" ;;
         c|d) q -c "INSERT INTO c_ready (seq, namespace, queue, payload) SELECT g, 'ns', 'q', '{\"n\": 1}' FROM generate_series(1, $2) g" ;;
     esac
     q -c "VACUUM (ANALYZE) a_tasks, b_tasks, e_tasks, b_history, c_ready, c_leases, c_history" -c "CHECKPOINT"
 }
-dead() { q -c "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname LIKE '$(echo "${1%1}" | tr d c)\_%'"; }
+dead() { q -c "SELECT coalesce(sum(n_dead_tup), 0) FROM pg_stat_user_tables WHERE relname LIKE '$(echo "${1%1}" | tr df ca)\_%'"; }
 lsn() { q -c "SELECT pg_current_wal_lsn()"; }
 q -f "$here/schema.sql" >/dev/null 2>&1
 phases=${PHASES:-drain pinned}
@@ -59,7 +59,7 @@ for cfg in "8 16" "8 100" "32 16"; do
         for s in $shapes; do
             fill "$s" "$fill" >/dev/null
             before=$(lsn)
-            pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -D ids='{}' -D floor=0 -D lag='100 ms' -f "$here/$s.sql" >/dev/null 2>&1
+            pgbench "$url" -n -c "$1" -j 2 -T "$secs" -D k="$2" -D ids='{}' -D floor=0 -D lag='100 ms' -D fc=-infinity -D fid=0 -f "$here/$s.sql" >/dev/null 2>&1
             n=$(ended "$s")
             wal=$(q -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$before')")
             dry=; [ "$n" -ge "$fill" ] && dry=" (ran dry: a lower bound)"
@@ -84,7 +84,12 @@ for s in $shapes; do
         for w in $(seq "$windows"); do
             # e's floor is each client's memory: carried from one window's pgbench to the next.
             floor=0; [ "$s" = e ] && floor=$(q -c "SELECT coalesce(max(id) + 1, 0) FROM e_tasks WHERE state = 'released'")
-            out=$(pgbench "$url" -n "${pinned_mode[@]}" -c 4 -j 2 -R 500 -T 10 -r -D k=1 -D ids='{}' -D floor="$floor" -D lag='100 ms' -f "$(script "$s")" 2>&1)
+            fc=-infinity; fid=0
+            if [ "$s" = f ]; then
+                last=$(q -c "SELECT created_at, id FROM a_tasks WHERE state = 'released' ORDER BY created_at DESC, id DESC LIMIT 1")
+                [ -n "$last" ] && { fc=${last%|*}; fid=${last#*|}; }
+            fi
+            out=$(pgbench "$url" -n "${pinned_mode[@]}" -c 4 -j 2 -R 500 -T 10 -r -D k=1 -D ids='{}' -D floor="$floor" -D lag='100 ms' -D fc="$fc" -D fid="$fid" -f "$(script "$s")" 2>&1)
             claim=$(echo "$out" | awk '/WITH/ && !/DELETE/ {print $1; exit}')
             release=$(echo "$out" | awk '/UPDATE [ae]_tasks SET state = .released|WITH d AS/ {print $1; exit}')
             echo "pinned $s $phase $w $claim $release"
