@@ -105,31 +105,30 @@ struct Leftover {
     name: String,
 }
 
-/// The rows of catalog query `sql`, read in a transaction after `set_path` (the unprepared
-/// pool's schema, which must not outlive the transaction on a pooler's connection).
-async fn read<T>(
+/// The task table's [`LEFTOVERS`] and its valid indexes' [`SIZES`], read in one transaction
+/// after `set_path` (the unprepared pool's schema, which must not outlive the transaction on
+/// a pooler's connection). Dropping a leftover changes neither list's other rows: leftovers
+/// are invalid, and only valid indexes are sized.
+async fn catalog(
     conn: &mut AsyncPgConnection,
     set_path: Option<&str>,
-    sql: &'static str,
-) -> Result<Vec<T>, PgError>
-where
-    T: QueryableByName<diesel::pg::Pg> + Send + 'static,
-{
+) -> Result<(Vec<Leftover>, Vec<IndexSize>), PgError> {
     in_schema(conn, set_path, async |c| {
-        Ok(diesel::sql_query(sql).load(c).await?)
+        let leftovers = diesel::sql_query(LEFTOVERS).load(c).await?;
+        let sizes = diesel::sql_query(SIZES).load(c).await?;
+        Ok((leftovers, sizes))
     })
     .await
 }
 
-/// Drops the task table's [`LEFTOVERS`] with `DROP INDEX CONCURRENTLY`, which blocks neither
+/// Drops `leftovers` (see [`LEFTOVERS`]) with `DROP INDEX CONCURRENTLY`, which blocks neither
 /// reads nor writes.
 async fn drop_leftovers(
     conn: &mut AsyncPgConnection,
     schema: Option<&str>,
-    set_path: Option<&str>,
+    leftovers: &[Leftover],
 ) -> Result<(), PgError> {
-    let leftovers: Vec<Leftover> = read(conn, set_path, LEFTOVERS).await?;
-    for index in &leftovers {
+    for index in leftovers {
         tracing::warn!(
             index = %index.name,
             "dropping an invalid index of tasks that an interrupted rebuild left behind"
@@ -142,9 +141,9 @@ async fn drop_leftovers(
 }
 
 /// Drops what an interrupted rebuild left behind, then rebuilds the bloated indexes of the
-/// task table, one at a time; answers how many it rebuilt. The catalog is read in a
-/// transaction ([`read`]); each `DROP`/`REINDEX … CONCURRENTLY` runs outside any, naming the
-/// index in `schema`. A bloated index this role does not own is reported once (`warned`)
+/// task table, one at a time; answers how many it rebuilt. The catalog is read in one
+/// transaction ([`catalog`]); each `DROP`/`REINDEX … CONCURRENTLY` runs outside any, naming
+/// the index in `schema`. A bloated index this role does not own is reported once (`warned`)
 /// and left alone.
 pub(crate) async fn reindex_bloated(
     conn: &mut AsyncPgConnection,
@@ -152,9 +151,9 @@ pub(crate) async fn reindex_bloated(
     set_path: Option<&str>,
     warned: &AtomicBool,
 ) -> Result<u32, PgError> {
-    // First, so that an index a rebuild was interrupted on is not judged by its copy.
-    drop_leftovers(conn, schema, set_path).await?;
-    let sizes: Vec<IndexSize> = read(conn, set_path, SIZES).await?;
+    let (leftovers, sizes) = catalog(conn, set_path).await?;
+    // First, so that no rebuild runs beside a leftover that every write still pays for.
+    drop_leftovers(conn, schema, &leftovers).await?;
     let mut rebuilt = 0;
     for index in sizes.iter().filter(|i| bloated(i.pages, i.entries)) {
         if !index.owned {
