@@ -5,6 +5,7 @@
 //! adapter (`postgres/simulation.rs`).
 
 mod cron_race;
+mod floors;
 mod limits_race;
 mod operate_race;
 mod plans;

@@ -19,9 +19,15 @@ use tokio_postgres::config::Host;
 /// statement on every execution while its custom plans look cheaper than the generic one,
 /// and the hot-path statements are small enough that planning was a good part of their cost
 /// (a server coalescing single retains and releases went from ~1,400 to ~1,900 tasks/s).
-/// Only named prepared statements, the hot path's, are affected. Options in the URL come
-/// after it, so a URL may still choose otherwise.
-const GENERIC_PLANS: &str = "-c plan_cache_mode=force_generic_plan";
+/// Only named prepared statements, the hot path's, are affected.
+///
+/// JIT compilation is off for the same connections: every statement pgqueue runs touches a
+/// few rows through an index, and a compilation costs 50–100 ms each time it runs (nothing
+/// keeps it). A generic plan's estimate can still pass `jit_above_cost` when the statistics
+/// of a deep or bloated queue make every row look expensive; it did for the one-queue claim
+/// in the soak under a held horizon (~100 ms of JIT per 0.4 ms claim, the queue fell
+/// behind). Options in the URL come after these, so a URL may still choose otherwise.
+const GENERIC_PLANS: &str = "-c plan_cache_mode=force_generic_plan -c jit=off";
 
 /// Where and how to connect; cheap to clone into every connection attempt.
 #[derive(Clone)]
@@ -111,7 +117,7 @@ impl ConnSpec {
     }
 
     /// A pool of `size` connections opened by [`ConnSpec::establish`], whose prepared
-    /// statements use generic plans (see [`GENERIC_PLANS`]).
+    /// statements use generic plans and no JIT (see [`GENERIC_PLANS`]).
     /// For an unprepared spec (a transaction-mode pooler) the connections keep no
     /// statement prepared and get no startup options of ours: a pooler rejects or drops
     /// them, and a plan setting would only make one-shot statements plan worse.

@@ -40,6 +40,12 @@
 //!   priority first, then the oldest), for one queue or for several or any; finished rows
 //!   never enter these indexes, so the claim does not slow down as history grows, and it
 //!   never sorts the backlog (a plan test holds this with 1,000,000 waiting tasks).
+//! - `tasks_late_by_queue (namespace, queue, priority DESC, created_at, id) WHERE state =
+//!   'retry' OR (state = 'new' AND delayed_at IS NOT NULL)`: the tasks that became
+//!   retainable after their creation. A one-queue claim walks each priority from a floor past
+//!   the last task it took (`tasks/floors.rs`: under a held horizon the claim then does not
+//!   step over the entries of every task claimed since), and reads these first, from below
+//!   the floor.
 //! - `tasks_unique_key (namespace, queue, unique_key) UNIQUE WHERE unique_key IS NOT NULL AND
 //!   state IN ('new','retry','retained')`: a key is held once while its task waits or runs;
 //!   tasks without a key are not in it.

@@ -45,6 +45,8 @@ struct Inner {
     schema: Option<String>,
     /// `Some` with `prepared: false`: how each pooled statement is wrapped.
     unprepared: Option<Unprepared>,
+    /// Where one-queue claims start each priority (see `tasks/floors.rs`).
+    floors: tasks::Floors,
 }
 
 /// How statements run on a pool that keeps nothing between transactions (see
@@ -120,13 +122,21 @@ impl Store for PgStore {
         name: &QueueName,
         patch: &QueuePatch,
     ) -> StoreResult<Queue> {
-        self.with_conn(async |c| queues::update(c, ns, name, patch).await)
-            .await
+        let queue = self
+            .with_conn(async |c| queues::update(c, ns, name, patch).await)
+            .await?;
+        // A rename moves the tasks under another name, below what is known of its floors.
+        self.inner.floors.forget(ns, name);
+        self.inner.floors.forget(ns, &queue.name);
+        Ok(queue)
     }
 
     async fn delete_queue(&self, ns: &Namespace, name: &QueueName) -> StoreResult<Queue> {
-        self.with_conn(async |c| queues::delete(c, ns, name).await)
-            .await
+        let queue = self
+            .with_conn(async |c| queues::delete(c, ns, name).await)
+            .await?;
+        self.inner.floors.forget(ns, name);
+        Ok(queue)
     }
 
     async fn list_queues(&self, ns: &Namespace, page: Page) -> StoreResult<Listing<Queue>> {
@@ -195,7 +205,8 @@ impl Store for PgStore {
         let now = self.now_param();
         let workers = vec![worker; limit as usize];
         let filter = tasks::QueueFilter::of(queues);
-        self.with_conn(async |c| tasks::claim(c, now, ns, &workers, filter).await)
+        let floors = &self.inner.floors;
+        self.with_conn(async |c| tasks::claim(c, now, ns, &workers, filter, floors).await)
             .await
     }
 
@@ -208,7 +219,8 @@ impl Store for PgStore {
         let now = self.now_param();
         let workers: Vec<&WorkerName> = workers.iter().collect();
         let filter = tasks::QueueFilter::of(queues);
-        self.with_conn(async |c| tasks::claim(c, now, ns, &workers, filter).await)
+        let floors = &self.inner.floors;
+        self.with_conn(async |c| tasks::claim(c, now, ns, &workers, filter, floors).await)
             .await
     }
 
@@ -266,6 +278,8 @@ impl Store for PgStore {
         let task = self
             .with_conn(async |c| tasks::retry(c, now, ns, id).await)
             .await?;
+        // Retried, it waits under its old key, below what is known of the queue's floors.
+        self.inner.floors.forget(ns, &task.queue);
         let channel = format!("task:{ns}:{}", task.queue);
         self.with_conn(async |c| listen::notify(c, &channel).await)
             .await?;
@@ -280,8 +294,11 @@ impl Store for PgStore {
         limit: u32,
     ) -> StoreResult<u64> {
         let now = self.now_param();
-        self.with_conn(async |c| tasks::retry_many(c, now, ns, queue, statuses, limit).await)
-            .await
+        let retried = self
+            .with_conn(async |c| tasks::retry_many(c, now, ns, queue, statuses, limit).await)
+            .await?;
+        self.inner.floors.forget(ns, queue);
+        Ok(retried)
     }
 
     async fn delete_task(&self, ns: &Namespace, id: TaskId) -> StoreResult<Task> {

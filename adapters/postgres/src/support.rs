@@ -61,6 +61,22 @@ pub async fn insert_waiting(
     Ok(n as u64)
 }
 
+/// The value of setting `name` in the sessions of the store's pool (as its hot-path
+/// statements run), for tests of how pooled connections are set up.
+pub async fn pooled_setting(store: &PgStore, name: &str) -> Result<String, PgError> {
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let mut conn = store.connection().await?;
+    let row: Setting = diesel::sql_query("SELECT current_setting($1) AS value")
+        .bind::<Text, _>(name)
+        .get_result(&mut conn)
+        .await?;
+    Ok(row.value)
+}
+
 /// The claim statement's three variants (`any`, `one`, `several` queues), for plan tests.
 /// Parameters: `$1` now (NULL: the database's), `$2` namespace, `$3` worker names,
 /// `$4` queue names, `$5` how many.

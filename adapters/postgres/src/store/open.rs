@@ -62,6 +62,7 @@ impl PgStore {
                 horizon: maintenance::Horizon::default(),
                 schema: schema.map(str::to_string),
                 unprepared,
+                floors: crate::tasks::Floors::default(),
             }),
         };
         let by_notify = listen::open(&store, &direct).await?;

@@ -2,18 +2,20 @@
 //! `Task::retain`), locking candidates with `FOR UPDATE SKIP LOCKED` so that concurrent
 //! retainers neither block nor share.
 
+use super::floors::Floors;
 use super::{TaskRow, into_tasks, limited};
 use crate::cached::cached;
 use crate::error::PgError;
 use crate::sql::{Now, lease_end, recorded, retainable, with_now};
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Nullable, SmallInt, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Namespace, QueueName, Task, WorkerName};
 use pgqueue_ports::Retained;
+use std::time::Instant;
 
 /// Which queues a claim takes from. Each variant is its own prepared statement, so each gets
-/// a plan that fits it: one queue walks `tasks_retainable_by_queue` in claim order; any queue,
-/// or several, walks `tasks_retainable`.
+/// a plan that fits it: one queue walks `tasks_retainable_by_queue` in claim order, each
+/// priority from its floor (`floors.rs`); any queue, or several, walks `tasks_retainable`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum QueueFilter<'a> {
     /// Every queue of the namespace.
@@ -138,14 +140,6 @@ const CLAIM_ANY: &str = claim_sql!(concat!(
     not_held!(),
     ") IS TRUE"
 ));
-/// One queue: a paused or limited queue makes the whole scan a no-op (a one-time filter,
-/// which leaves the scan's estimate alone).
-const CLAIM_ONE: &str = claim_sql!(concat!(
-    "r.queue = $4[1] AND NOT EXISTS (SELECT 1 FROM queues pq WHERE pq.namespace = $2 \
-       AND pq.name = $4[1] AND ",
-    held!(),
-    ")"
-));
 /// Several queues: the names of `$4` as a hashed set too, never an array each candidate is
 /// compared with element by element (with 1,000 names, ~17 µs per row), nor a probe of
 /// `queues` per name (3 ms per claim with 1,000; `tests/it/postgres/plans.rs`).
@@ -154,6 +148,81 @@ const CLAIM_SEVERAL: &str = claim_sql!(concat!(
     not_held!(),
     ") IS TRUE"
 ));
+
+/// Task `r` is late: it becomes retainable after its creation (a failed attempt's retry, a
+/// delayed task), so it may wait below a lane's floor. The predicate of `tasks_late_by_queue`
+/// (migration `2026-12-04-000000_tasks_late`), which the claim reads below each floor.
+macro_rules! late {
+    () => {
+        "(r.state = 'retry' OR (r.state = 'new' AND r.delayed_at IS NOT NULL))"
+    };
+}
+
+/// One arm of the floored claim: the retainable tasks of queue `$4[1]` matching `$cond`, in
+/// claim order, each locked as the claim pulls it (`SKIP LOCKED`). Its own `LIMIT` makes it
+/// planned as the walk of an index it is (planned alone, an arm without one could sort).
+macro_rules! floored_arm {
+    ($($cond:tt)+) => {
+        concat!(
+            "SELECT * FROM (SELECT r.id, r.priority, r.created_at FROM tasks r, c \
+               WHERE r.namespace = $2 AND r.queue = $4[1] AND ",
+            $($cond)+,
+            " AND ",
+            retainable!(),
+            " ORDER BY r.priority DESC, r.created_at, r.id LIMIT $5 FOR UPDATE OF r SKIP LOCKED) a"
+        )
+    };
+}
+
+/// One queue, walked from floors (`floors.rs`). `$6` are the priorities this store knows
+/// tasks of, highest first, `$7`/`$8` each one's floor (`created_at`, `id` of the last task
+/// taken from it). The claim reads, highest priority first: the tasks above the highest
+/// known priority; then for each known lane its late tasks at or below its floor
+/// ([`late`]), the lane above its floor, and the priorities between it and the next known
+/// one. Each range holds none of the others' entries (so none of the dead ones a held
+/// horizon keeps behind the floors), and their concatenation is the claim order. The lanes
+/// are the outer side of a nested loop under the `LIMIT`, so a row is locked only when it
+/// is taken. The lanes and gaps come from `unnest`s of `$6` (the planner guesses 10 rows
+/// for each) and one row, never a `generate_series` (guessed 1,000 rows in a generic plan:
+/// with a deep queue's statistics that put the estimate past `jit_above_cost`, and each
+/// claim then spent ~100 ms compiling itself; the soak's `idle_in_tx`, 2026-12-04). With
+/// no lane known this is the plain one-queue claim. A paused or limited
+/// queue makes the whole walk a no-op (a one-time filter, which leaves the scans' estimates
+/// alone).
+const CLAIM_ONE: &str = recorded!(
+    concat!(
+        with_now!(),
+        ", w AS (SELECT w.name, w.k FROM unnest($3::text[]) WITH ORDINALITY AS w(name, k)), \
+         picked AS ( \
+           SELECT x.id, row_number() OVER (ORDER BY x.priority DESC, x.created_at, x.id) AS k \
+           FROM (SELECT x.* FROM ( \
+             SELECT 2 * k.i AS ord, true AS known, k.p AS prio, k.fc, k.fid, 0 AS lo, 0 AS hi \
+               FROM unnest($6::smallint[], $7::timestamptz[], $8::bigint[]) WITH ORDINALITY AS k(p, fc, fid, i) \
+             UNION ALL \
+             SELECT 2 * g.i - 1, false, 0::smallint, NULL, NULL, g.p, coalesce(($6::smallint[])[g.i - 1], 32768) \
+               FROM unnest($6::smallint[]) WITH ORDINALITY AS g(p, i) \
+             UNION ALL \
+             SELECT 2 * coalesce(cardinality($6::smallint[]), 0) + 1, false, 0::smallint, NULL, NULL, \
+                    -32769, coalesce(($6::smallint[])[cardinality($6::smallint[])], 32768) \
+             ORDER BY 1) l \
+           CROSS JOIN LATERAL (",
+        floored_arm!(
+            "l.known AND r.priority = l.prio AND ",
+            late!(),
+            " AND (r.created_at, r.id) <= (l.fc, l.fid)"
+        ),
+        " UNION ALL ",
+        floored_arm!("l.known AND r.priority = l.prio AND (r.created_at, r.id) > (l.fc, l.fid)"),
+        " UNION ALL ",
+        floored_arm!("NOT l.known AND r.priority > l.lo AND r.priority < l.hi"),
+        ") x WHERE NOT EXISTS (SELECT 1 FROM queues pq WHERE pq.namespace = $2 \
+             AND pq.name = $4[1] AND ",
+        held!(),
+        ") LIMIT $5) x) "
+    ),
+    claim_update!(),
+    "'retained'"
+);
 
 /// Retains one task for each of `workers` (a name may repeat: a worker that buffers asks for
 /// several), in claim order; task `i` of the answer goes to `workers[i]`, and the answer is
@@ -165,9 +234,10 @@ pub(crate) async fn claim(
     ns: &Namespace,
     workers: &[&WorkerName],
     queues: QueueFilter<'_>,
+    floors: &Floors,
 ) -> Result<Retained, PgError> {
     let mut out = Retained {
-        tasks: claim_unlimited(conn, now, ns, workers, queues).await?,
+        tasks: claim_unlimited(conn, now, ns, workers, queues, floors).await?,
         limited: Vec::new(),
     };
     if out.tasks.len() < workers.len() {
@@ -191,6 +261,7 @@ async fn claim_unlimited(
     ns: &Namespace,
     workers: &[&WorkerName],
     queues: QueueFilter<'_>,
+    floors: &Floors,
 ) -> Result<Vec<Task>, PgError> {
     if workers.is_empty() {
         return Ok(Vec::new());
@@ -210,7 +281,25 @@ async fn claim_unlimited(
     struct Several;
     let rows: Vec<TaskRow> = match queues {
         QueueFilter::Any => cached::<Any, _>(statement(CLAIM_ANY)).load(conn).await?,
-        QueueFilter::One(_) => cached::<One, _>(statement(CLAIM_ONE)).load(conn).await?,
+        QueueFilter::One(queue) => {
+            let lanes = floors.lanes(ns, queue, Instant::now());
+            let rows = cached::<One, _>(
+                statement(CLAIM_ONE)
+                    .bind::<Array<SmallInt>, _>(lanes.priorities)
+                    .bind::<Array<Timestamptz>, _>(lanes.created_at)
+                    .bind::<Array<BigInt>, _>(lanes.ids),
+            )
+            .load(conn)
+            .await;
+            match rows {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // It may have rolled back after taking tasks past the floors.
+                    floors.forget(ns, queue);
+                    return Err(e.into());
+                }
+            }
+        }
         QueueFilter::Several(_) => {
             cached::<Several, _>(statement(CLAIM_SEVERAL))
                 .load(conn)
@@ -218,7 +307,11 @@ async fn claim_unlimited(
         }
     };
     // Claim order is the names' order: the k-th in claim order went to the k-th name.
-    into_tasks(rows, Task::claim_order)
+    let tasks = into_tasks(rows, Task::claim_order)?;
+    if let QueueFilter::One(queue) = queues {
+        floors.learn(ns, queue, &tasks, Instant::now());
+    }
+    Ok(tasks)
 }
 
 /// The three variants' text, for the plan tests (`support::claim_statements`).

@@ -4,6 +4,7 @@
 //!
 //! - `create.rs`: the insert, one statement for any batch; `keyed.rs`: the unique-key path;
 //! - `claim.rs`: retaining, one statement per claim, in three queue-filter variants;
+//!   `floors.rs`: where a one-queue claim starts each priority, kept in the store's memory;
 //! - `limited.rs`: retaining from queues with `max_running` or `rate`, taking turns on the
 //!   queue's row;
 //! - `release.rs`: releases (one or many in one statement) and heartbeats;
@@ -13,6 +14,7 @@
 
 mod claim;
 mod create;
+mod floors;
 mod housekeeping;
 mod keyed;
 mod limited;
@@ -23,6 +25,7 @@ mod release;
 pub(crate) use claim::claim_statements;
 pub(crate) use claim::{QueueFilter, claim};
 pub(crate) use create::create;
+pub(crate) use floors::Floors;
 pub(crate) use housekeeping::{clean_queue, clean_up, rescue};
 pub(crate) use operate::{cancel, delete, purge, retry, retry_many};
 #[cfg(feature = "test-support")]

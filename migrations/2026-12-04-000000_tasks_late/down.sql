@@ -1,0 +1,1 @@
+DROP INDEX tasks_late_by_queue;
