@@ -101,7 +101,9 @@ impl Floors {
         let mut out = Lanes::default();
         for (p, floor) in known.lanes.iter().rev() {
             let (at, id) = if trailing {
-                (floor.0 - TRAILING, 0)
+                // Checked: a floor near the calendar's start must not panic the claim.
+                let at = floor.0.checked_sub_signed(TRAILING);
+                (at.unwrap_or(DateTime::<Utc>::MIN_UTC), 0)
             } else {
                 *floor
             };
@@ -184,6 +186,20 @@ mod tests {
         f.known_for_tests(&ns, &q, &[(0, 5)], t0);
         f.forget(&ns, &q);
         assert_eq!(f.lanes(&ns, &q, t0), Lanes::default());
+    }
+
+    #[test]
+    fn a_floor_at_the_calendars_start_trails_to_it_without_panicking() {
+        let f = Floors::default();
+        let (ns, q) = (Namespace::default(), QueueName::parse("q").unwrap());
+        let t0 = Instant::now();
+        f.known_for_tests(&ns, &q, &[(0, 5)], t0);
+        if let Some(k) = f.queues().get_mut(&(ns.clone(), q.clone())) {
+            k.lanes.insert(0, (DateTime::<Utc>::MIN_UTC, 5));
+        }
+        let trailing = f.lanes(&ns, &q, t0 + PERIOD);
+        assert_eq!(trailing.created_at, vec![DateTime::<Utc>::MIN_UTC]);
+        assert_eq!(trailing.ids, vec![0]);
     }
 
     impl Floors {
