@@ -97,7 +97,9 @@
 //! (2 ms) of a queue's last wake-up, a create inserts quietly instead and, once committed,
 //! makes sure one trailing NOTIFY follows at the window's end (`debounce.rs`): a burst costs
 //! a few NOTIFYs, not one per task, and no committed task goes unannounced. Creating, registering, updating or deleting
-//! a ticker notifies `ticker:<namespace>`. Each store runs one listener on a dedicated
+//! a ticker notifies `ticker:<namespace>`. An operator's retry and a queue's rename also
+//! notify `floor:<namespace>:<queue>`: tasks wait below what claims know of that queue's
+//! floors, and every store forgets them (`tasks/floors.rs`). Each store runs one listener on a dedicated
 //! connection and relays these as [`Wakeup`](pgqueue_ports::Wakeup)s on [`Store::signal`](pgqueue_ports::Store::signal);
 //! after reconnecting it sends `Wakeup::Resync`.
 

@@ -2,7 +2,9 @@
 //!
 //! Statements that make work available notify channel [`CHANNEL`] with `task:<ns>:<queue>` or
 //! `ticker:<ns>` (names cannot contain `:`). The listener turns them into
-//! [`Wakeup`]s on the store's [`Signal`]. The connection is never
+//! [`Wakeup`]s on the store's [`Signal`]. An operator's retry or a rename, which put tasks
+//! below what claims know of their queue's floors (`tasks/floors.rs`), also send
+//! `floor:<ns>:<queue>`, on which every store forgets that queue's floors. The connection is never
 //! pooled: a pooled connection would be handed to a statement and stop listening. When it
 //! dies, the listener reconnects with backoff, listens again and sends [`Wakeup::Resync`]
 //! because notifications sent meanwhile are lost. It stops when the store is dropped or
@@ -11,10 +13,12 @@
 use crate::connect::ConnSpec;
 use crate::error::PgError;
 use crate::store::PgStore;
+use crate::tasks::Floors;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures::StreamExt;
 use pgqueue_domain::{Namespace, QueueName};
 use pgqueue_ports::{Signal, Store, Wakeup};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -31,19 +35,51 @@ pub(crate) async fn subscribe(spec: &ConnSpec) -> Result<AsyncPgConnection, PgEr
     Ok(conn)
 }
 
-/// Parses a notification payload into a wake-up; `None` for anything unknown.
-pub(crate) fn parse(payload: &str) -> Option<Wakeup> {
+/// What a notification says.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Heard {
+    /// Work may be there: tell the store's signal.
+    Wake(Wakeup),
+    /// Tasks of this queue may wait below its floors: forget them (a `task:` notification
+    /// for the queue comes with it, so processes that do not know this one still wake).
+    BelowFloors(Namespace, QueueName),
+}
+
+/// Parses a notification payload; `None` for anything unknown.
+pub(crate) fn parse(payload: &str) -> Option<Heard> {
     let mut parts = payload.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("task"), Some(ns), Some(queue), None) => Some(Wakeup::Task {
+        (Some("task"), Some(ns), Some(queue), None) => Some(Heard::Wake(Wakeup::Task {
             namespace: Namespace::parse(ns).ok()?,
             queue: QueueName::parse(queue).ok()?,
-        }),
-        (Some("ticker"), Some(ns), None, None) => Some(Wakeup::Ticker {
+        })),
+        (Some("ticker"), Some(ns), None, None) => Some(Heard::Wake(Wakeup::Ticker {
             namespace: Namespace::parse(ns).ok()?,
-        }),
+        })),
+        (Some("floor"), Some(ns), Some(queue), None) => Some(Heard::BelowFloors(
+            Namespace::parse(ns).ok()?,
+            QueueName::parse(queue).ok()?,
+        )),
         _ => None,
     }
+}
+
+/// Tells every store that tasks of `queue` wait below its floors, and wakes its workers
+/// (delivered when the transaction commits: a claim that then forgets sees the tasks).
+pub(crate) async fn notify_below_floors(
+    conn: &mut AsyncPgConnection,
+    ns: &Namespace,
+    queue: &QueueName,
+) -> Result<(), PgError> {
+    diesel::sql_query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+        .bind::<diesel::sql_types::Text, _>(CHANNEL)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(vec![
+            format!("task:{ns}:{queue}"),
+            format!("floor:{ns}:{queue}"),
+        ])
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// How long the start-up check waits for its own notification.
@@ -112,11 +148,13 @@ pub(crate) async fn open(store: &PgStore, spec: &ConnSpec) -> Result<Listening, 
 }
 
 /// Relays notifications (or, when polling, wakes everyone every [`POLL`]) until `stop`
-/// fires (or its sender, the store, is dropped).
+/// fires (or its sender, the store, is dropped). Polling, it hears no `floor:`: another
+/// process's retry then waits until the floors are forgotten anyway (a minute at most).
 pub(crate) async fn run(
     spec: ConnSpec,
     listening: Listening,
     signal: Signal,
+    floors: Arc<Floors>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut conn = match listening {
@@ -136,7 +174,8 @@ pub(crate) async fn run(
                     _ = stop.changed() => return,
                     item = stream.next() => match item {
                         Some(Ok(n)) => match parse(&n.payload) {
-                            Some(w) => signal.send(w),
+                            Some(Heard::Wake(w)) => signal.send(w),
+                            Some(Heard::BelowFloors(ns, queue)) => floors.forget(&ns, &queue),
                             None => tracing::debug!(payload = %n.payload, "unknown notification"),
                         },
                         Some(Err(e)) => {
@@ -191,19 +230,25 @@ mod tests {
 
     #[test]
     fn payloads_map_to_wakeups() {
+        let emails = QueueName::parse("emails").unwrap();
         assert_eq!(
             parse("task:default:emails"),
-            Some(Wakeup::Task {
+            Some(Heard::Wake(Wakeup::Task {
                 namespace: Namespace::default(),
-                queue: QueueName::parse("emails").unwrap()
-            })
+                queue: emails.clone()
+            }))
         );
         assert_eq!(
             parse("ticker:pgqueue"),
-            Some(Wakeup::Ticker {
+            Some(Heard::Wake(Wakeup::Ticker {
                 namespace: Namespace::system()
-            })
+            }))
         );
+        assert_eq!(
+            parse("floor:default:emails"),
+            Some(Heard::BelowFloors(Namespace::default(), emails))
+        );
+        assert_eq!(parse("floor:default"), None);
         assert_eq!(parse("task:default"), None);
         assert_eq!(parse("other"), None);
     }

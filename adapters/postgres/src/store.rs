@@ -46,7 +46,7 @@ struct Inner {
     /// `Some` with `prepared: false`: how each pooled statement is wrapped.
     unprepared: Option<Unprepared>,
     /// Where one-queue claims start each priority (see `tasks/floors.rs`).
-    floors: tasks::Floors,
+    floors: Arc<tasks::Floors>,
 }
 
 /// How statements run on a pool that keeps nothing between transactions (see
@@ -125,9 +125,14 @@ impl Store for PgStore {
         let queue = self
             .with_conn(async |c| queues::update(c, ns, name, patch).await)
             .await?;
-        // A rename moves the tasks under another name, below what is known of its floors.
+        // A rename moves the tasks under another name, below what is known of its floors
+        // (here and in every other process: the notification tells them).
         self.inner.floors.forget(ns, name);
         self.inner.floors.forget(ns, &queue.name);
+        if queue.name != *name {
+            self.with_conn(async |c| listen::notify_below_floors(c, ns, &queue.name).await)
+                .await?;
+        }
         Ok(queue)
     }
 
@@ -278,10 +283,10 @@ impl Store for PgStore {
         let task = self
             .with_conn(async |c| tasks::retry(c, now, ns, id).await)
             .await?;
-        // Retried, it waits under its old key, below what is known of the queue's floors.
+        // Retried, it waits under its old key, below what is known of the queue's floors
+        // (here and in every other process: the notification tells them).
         self.inner.floors.forget(ns, &task.queue);
-        let channel = format!("task:{ns}:{}", task.queue);
-        self.with_conn(async |c| listen::notify(c, &channel).await)
+        self.with_conn(async |c| listen::notify_below_floors(c, ns, &task.queue).await)
             .await?;
         Ok(task)
     }

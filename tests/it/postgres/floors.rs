@@ -360,3 +360,114 @@ async fn two_stores_claiming_behind_floors_take_each_task_once() {
         .get(0);
     assert_eq!(waiting, 0, "none left waiting in the table");
 }
+
+/// Claims one task of `q` from `store` until one comes or `within` passes.
+async fn claim_within(
+    store: &pgqueue_postgres::PgStore,
+    app: &Namespace,
+    q: &QueueName,
+    within: Duration,
+) -> Option<Value> {
+    let me = worker("w");
+    let start = Instant::now();
+    while start.elapsed() < within {
+        let got = store
+            .retain_tasks(app, &me, std::slice::from_ref(q), 1)
+            .await
+            .unwrap();
+        if let Some(t) = got.tasks.into_iter().next() {
+            return Some(t.payload);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// The worker's process knows a floor above an old task; an operator's process retries it
+/// (one by one, then by status): the worker claims it at once — well before its floors'
+/// `FORGET_AFTER`, and the task is older than the trailing walk reaches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_processs_operator_retry_is_claimed_at_once() {
+    let db = fresh_database().await;
+    let clock = manual();
+    let (workers, operator) = (db.store(clock.clone()).await, db.store(clock.clone()).await);
+    let (app, q) = app_queue(&operator).await;
+    let old = operator
+        .create_tasks(&app, &q, &[task(json!("old 1")), task(json!("old 2"))])
+        .await
+        .unwrap();
+    for made in &old {
+        operator.cancel_task(&app, made.task().id).await.unwrap();
+    }
+    clock.advance(TimeDelta::minutes(1));
+    operator
+        .create_tasks(&app, &q, &[task(json!("young"))])
+        .await
+        .unwrap();
+    let soon = Duration::from_secs(5);
+    assert_eq!(
+        claim_within(&workers, &app, &q, soon).await,
+        Some(json!("young"))
+    );
+    operator.retry_task(&app, old[0].task().id).await.unwrap();
+    assert_eq!(
+        claim_within(&workers, &app, &q, soon).await,
+        Some(json!("old 1")),
+        "retried one by one in another process"
+    );
+    // The claim of "old 1" taught the worker's floors its key; "old 2" is below it.
+    let retried = operator
+        .retry_tasks(&app, &q, &[pgqueue_domain::Status::Cancelled], 10)
+        .await
+        .unwrap();
+    assert_eq!(retried, 1);
+    assert_eq!(
+        claim_within(&workers, &app, &q, soon).await,
+        Some(json!("old 2")),
+        "retried by status in another process"
+    );
+}
+
+/// The worker's process knows floors of queue `b`; another process deletes `b` and renames
+/// `a`, whose task is older than those floors, to `b`: the worker claims it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_processs_rename_is_claimed_at_once() {
+    let db = fresh_database().await;
+    let clock = manual();
+    let (workers, operator) = (db.store(clock.clone()).await, db.store(clock.clone()).await);
+    let (app, a, b) = (ns("app"), queue("a"), queue("b"));
+    for name in [&a, &b] {
+        operator
+            .create_queue(&app, name, &QueuePatch::default())
+            .await
+            .unwrap();
+    }
+    operator
+        .create_tasks(&app, &a, &[task(json!("from a"))])
+        .await
+        .unwrap();
+    clock.advance(TimeDelta::minutes(1));
+    operator
+        .create_tasks(&app, &b, &[task(json!("from b"))])
+        .await
+        .unwrap();
+    let soon = Duration::from_secs(5);
+    assert_eq!(
+        claim_within(&workers, &app, &b, soon).await,
+        Some(json!("from b"))
+    );
+    operator.delete_queue(&app, &b).await.unwrap();
+    let rename = pgqueue_domain::QueueMeta {
+        queue: Some("b".into()),
+        ..Default::default()
+    };
+    operator
+        .update_queue(&app, &a, &rename.validate().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_within(&workers, &app, &b, soon).await,
+        Some(json!("from a")),
+        "renamed in another process"
+    );
+}

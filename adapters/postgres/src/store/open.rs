@@ -62,11 +62,12 @@ impl PgStore {
                 horizon: maintenance::Horizon::default(),
                 schema: schema.map(str::to_string),
                 unprepared,
-                floors: crate::tasks::Floors::default(),
+                floors: Arc::default(),
             }),
         };
         let by_notify = listen::open(&store, &direct).await?;
-        tokio::spawn(listen::run(direct, by_notify, signal, stopped));
+        let floors = store.inner.floors.clone();
+        tokio::spawn(listen::run(direct, by_notify, signal, floors, stopped));
         Ok(store)
     }
 

@@ -279,10 +279,12 @@ async fn claim_unlimited(
     struct Any;
     struct One;
     struct Several;
+    let mut seen = None;
     let rows: Vec<TaskRow> = match queues {
         QueueFilter::Any => cached::<Any, _>(statement(CLAIM_ANY)).load(conn).await?,
         QueueFilter::One(queue) => {
-            let lanes = floors.lanes(ns, queue, Instant::now());
+            let (lanes, epoch) = floors.lanes(ns, queue, Instant::now());
+            seen = Some(epoch);
             let rows = cached::<One, _>(
                 statement(CLAIM_ONE)
                     .bind::<Array<SmallInt>, _>(lanes.priorities)
@@ -308,8 +310,8 @@ async fn claim_unlimited(
     };
     // Claim order is the names' order: the k-th in claim order went to the k-th name.
     let tasks = into_tasks(rows, Task::claim_order)?;
-    if let QueueFilter::One(queue) = queues {
-        floors.learn(ns, queue, &tasks, Instant::now());
+    if let (QueueFilter::One(queue), Some(seen)) = (queues, seen) {
+        floors.learn(ns, queue, &tasks, seen, Instant::now());
     }
     Ok(tasks)
 }

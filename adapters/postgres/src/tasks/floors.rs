@@ -26,7 +26,12 @@
 //!   walks from the head, as every claim did before (under a held horizon, that one claim
 //!   pays the walk over everything claimed since);
 //! - at once, where this store knows something waits below a floor: a failed claim, an
-//!   operator's retry, a queue deleted or renamed.
+//!   operator's retry, a queue deleted or renamed — its own, or another process's, which
+//!   says so with a `floor:<namespace>:<queue>` notification (`listen.rs`).
+//!
+//! A claim in flight while its queue is forgotten began before what was forgotten for (its
+//! snapshot may not see the retried task) and must not learn floors above it: every forget
+//! starts a new [`Seen`] epoch, and a claim learns only within the epoch its lanes came from.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -69,30 +74,44 @@ pub(crate) struct Lanes {
     pub(crate) ids: Vec<i64>,
 }
 
+/// The epoch a claim's lanes were read in: what it learns counts only if no queue was
+/// forgotten since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen(u64);
+
+/// What the lock guards: every queue's lanes and the number of forgets so far.
+#[derive(Debug, Default)]
+struct State {
+    queues: HashMap<(Namespace, QueueName), Known>,
+    epoch: u64,
+}
+
 /// The floors of every queue this store claims from.
 #[derive(Debug, Default)]
 pub(crate) struct Floors {
-    queues: Mutex<HashMap<(Namespace, QueueName), Known>>,
+    state: Mutex<State>,
 }
 
 impl Floors {
-    fn queues(&self) -> std::sync::MutexGuard<'_, HashMap<(Namespace, QueueName), Known>> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock leaves hints at worst: keep using them.
-        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The lanes of `queue` and the floor to read each from at `now`: none once they are
     /// older than [`FORGET_AFTER`] (they are dropped, so the claim walks from the head); at
-    /// the end of a [`PERIOD`], [`TRAILING`] before each floor (the trailing walk).
-    pub(crate) fn lanes(&self, ns: &Namespace, queue: &QueueName, now: Instant) -> Lanes {
-        let mut queues = self.queues();
+    /// the end of a [`PERIOD`], [`TRAILING`] before each floor (the trailing walk); with the
+    /// epoch to learn in.
+    pub(crate) fn lanes(&self, ns: &Namespace, queue: &QueueName, now: Instant) -> (Lanes, Seen) {
+        let mut state = self.state();
+        let seen = Seen(state.epoch);
         let key = (ns.clone(), queue.clone());
-        let Some(known) = queues.get_mut(&key) else {
-            return Lanes::default();
+        let Some(known) = state.queues.get_mut(&key) else {
+            return (Lanes::default(), seen);
         };
         if now.duration_since(known.born) >= FORGET_AFTER {
-            queues.remove(&key);
-            return Lanes::default();
+            state.queues.remove(&key);
+            return (Lanes::default(), seen);
         }
         let trailing = now.duration_since(known.period) >= PERIOD;
         if trailing {
@@ -111,18 +130,27 @@ impl Floors {
             out.created_at.push(at);
             out.ids.push(id);
         }
-        out
+        (out, seen)
     }
 
     /// Learns from the tasks a claim of `queue` took: each one's lane moves its floor up to
     /// it (concurrent claims keep the larger), and a lane seen for the first time is known
-    /// from now on.
-    pub(crate) fn learn(&self, ns: &Namespace, queue: &QueueName, taken: &[Task], now: Instant) {
-        if taken.is_empty() {
+    /// from now on; nothing, if a queue was forgotten since the claim read its lanes in
+    /// `seen`.
+    pub(crate) fn learn(
+        &self,
+        ns: &Namespace,
+        queue: &QueueName,
+        taken: &[Task],
+        seen: Seen,
+        now: Instant,
+    ) {
+        let mut state = self.state();
+        if taken.is_empty() || state.epoch != seen.0 {
             return;
         }
-        let mut queues = self.queues();
-        let known = queues
+        let known = state
+            .queues
             .entry((ns.clone(), queue.clone()))
             .or_insert_with(|| Known {
                 born: now,
@@ -141,7 +169,9 @@ impl Floors {
 
     /// Forgets what is known of `queue`: something may now wait below its floors.
     pub(crate) fn forget(&self, ns: &Namespace, queue: &QueueName) {
-        self.queues().remove(&(ns.clone(), queue.clone()));
+        let mut state = self.state();
+        state.epoch += 1;
+        state.queues.remove(&(ns.clone(), queue.clone()));
     }
 }
 
@@ -161,7 +191,7 @@ mod tests {
     fn an_unknown_queue_has_no_lanes() {
         let f = Floors::default();
         let (ns, q) = (Namespace::default(), QueueName::parse("q").unwrap());
-        assert_eq!(f.lanes(&ns, &q, Instant::now()), Lanes::default());
+        assert_eq!(f.lanes(&ns, &q, Instant::now()).0, Lanes::default());
     }
 
     #[test]
@@ -171,21 +201,48 @@ mod tests {
         let t0 = Instant::now();
         f.known_for_tests(&ns, &q, &[(0, 5), (10, 3)], t0);
         let at = DateTime::<Utc>::UNIX_EPOCH;
-        let lanes = f.lanes(&ns, &q, t0);
+        let lanes = f.lanes(&ns, &q, t0).0;
         assert_eq!(lanes_of(&lanes), vec![(10, 3), (0, 5)]);
         assert_eq!(lanes.created_at, vec![at, at]);
         // A period later, one claim starts TRAILING before each floor; the next from it.
-        let trailing = f.lanes(&ns, &q, t0 + PERIOD);
+        let trailing = f.lanes(&ns, &q, t0 + PERIOD).0;
         assert_eq!(lanes_of(&trailing), vec![(10, 0), (0, 0)]);
         assert_eq!(trailing.created_at, vec![at - TRAILING, at - TRAILING]);
         assert_eq!(
-            lanes_of(&f.lanes(&ns, &q, t0 + PERIOD)),
+            lanes_of(&f.lanes(&ns, &q, t0 + PERIOD).0),
             vec![(10, 3), (0, 5)]
         );
-        assert_eq!(f.lanes(&ns, &q, t0 + FORGET_AFTER), Lanes::default());
+        assert_eq!(f.lanes(&ns, &q, t0 + FORGET_AFTER).0, Lanes::default());
         f.known_for_tests(&ns, &q, &[(0, 5)], t0);
         f.forget(&ns, &q);
-        assert_eq!(f.lanes(&ns, &q, t0), Lanes::default());
+        assert_eq!(f.lanes(&ns, &q, t0).0, Lanes::default());
+    }
+
+    #[test]
+    fn a_claim_that_read_its_lanes_before_a_forget_learns_nothing() {
+        let f = Floors::default();
+        let (ns, q) = (Namespace::default(), QueueName::parse("q").unwrap());
+        let queue = pgqueue_domain::Queue::new(ns.clone(), q.clone());
+        let taken = |id| {
+            let new = pgqueue_domain::TaskMeta::new(serde_json::json!(id));
+            Task::create(
+                id,
+                &queue,
+                new.validate().unwrap(),
+                DateTime::<Utc>::UNIX_EPOCH,
+            )
+        };
+        let t0 = Instant::now();
+        // In flight while the queue is forgotten (an operator's retry committed meanwhile):
+        // learning from it would put the floor above the retried task again.
+        let (_, before) = f.lanes(&ns, &q, t0);
+        f.forget(&ns, &q);
+        f.learn(&ns, &q, &[taken(7)], before, t0);
+        assert_eq!(f.lanes(&ns, &q, t0).0, Lanes::default(), "nothing learnt");
+        // A claim that read its lanes after the forget learns.
+        let (_, after) = f.lanes(&ns, &q, t0);
+        f.learn(&ns, &q, &[taken(7)], after, t0);
+        assert_eq!(lanes_of(&f.lanes(&ns, &q, t0).0), vec![(0, 7)]);
     }
 
     #[test]
@@ -194,10 +251,10 @@ mod tests {
         let (ns, q) = (Namespace::default(), QueueName::parse("q").unwrap());
         let t0 = Instant::now();
         f.known_for_tests(&ns, &q, &[(0, 5)], t0);
-        if let Some(k) = f.queues().get_mut(&(ns.clone(), q.clone())) {
+        if let Some(k) = f.state().queues.get_mut(&(ns.clone(), q.clone())) {
             k.lanes.insert(0, (DateTime::<Utc>::MIN_UTC, 5));
         }
-        let trailing = f.lanes(&ns, &q, t0 + PERIOD);
+        let trailing = f.lanes(&ns, &q, t0 + PERIOD).0;
         assert_eq!(trailing.created_at, vec![DateTime::<Utc>::MIN_UTC]);
         assert_eq!(trailing.ids, vec![0]);
     }
@@ -205,7 +262,7 @@ mod tests {
     impl Floors {
         fn known_for_tests(&self, ns: &Namespace, q: &QueueName, lanes: &[(i16, i64)], t: Instant) {
             let at = DateTime::<Utc>::UNIX_EPOCH;
-            self.queues().insert(
+            self.state().queues.insert(
                 (ns.clone(), q.clone()),
                 Known {
                     born: t,

@@ -202,7 +202,7 @@ pub(crate) async fn retry_many(
             .into());
         }
         if retried > 0 {
-            crate::listen::notify(conn, &format!("task:{ns}:{queue}")).await?;
+            crate::listen::notify_below_floors(conn, ns, queue).await?;
         }
         Ok(retried)
     })
