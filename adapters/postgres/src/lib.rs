@@ -99,7 +99,8 @@
 //! a few NOTIFYs, not one per task, and no committed task goes unannounced. Creating, registering, updating or deleting
 //! a ticker notifies `ticker:<namespace>`. An operator's retry and a queue's rename also
 //! notify `floor:<namespace>:<queue>`: tasks wait below what claims know of that queue's
-//! floors, and every store forgets them (`tasks/floors.rs`). Each store runs one listener on a dedicated
+//! floors, and every store forgets them (`tasks/floors.rs`); so does a create whose
+//! transaction was open more than a second before it. Each store runs one listener on a dedicated
 //! connection and relays these as [`Wakeup`](pgqueue_ports::Wakeup)s on [`Store::signal`](pgqueue_ports::Store::signal);
 //! after reconnecting it sends `Wakeup::Resync`.
 

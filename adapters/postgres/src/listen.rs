@@ -3,7 +3,8 @@
 //! Statements that make work available notify channel [`CHANNEL`] with `task:<ns>:<queue>` or
 //! `ticker:<ns>` (names cannot contain `:`). The listener turns them into
 //! [`Wakeup`]s on the store's [`Signal`]. An operator's retry or a rename, which put tasks
-//! below what claims know of their queue's floors (`tasks/floors.rs`), also send
+//! below what claims know of their queue's floors (`tasks/floors.rs`), also send (and so
+//! does a create late in a long transaction)
 //! `floor:<ns>:<queue>`, on which every store forgets that queue's floors. The connection is never
 //! pooled: a pooled connection would be handed to a statement and stop listening. When it
 //! dies, the listener reconnects with backoff, listens again and sends [`Wakeup::Resync`]

@@ -471,3 +471,51 @@ async fn another_processs_rename_is_claimed_at_once() {
         "renamed in another process"
     );
 }
+
+/// A transaction open longer than the trailing walk reaches back enqueues at its end (its
+/// task's key is the transaction's start), while younger tasks are claimed past it: its
+/// commit tells every store to forget the queue's floors, so the task is claimed at once,
+/// not a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_transactions_enqueue_is_claimed_at_once_after_its_commit() {
+    let db = fresh_database().await;
+    let store = db.store(Arc::new(StorageClock)).await;
+    let (app, q) = app_queue(&store).await;
+    let mut conn = AsyncPgConnection::establish(db.url()).await.unwrap();
+    let (enqueue, enqueue_now) = tokio::sync::oneshot::channel::<()>();
+    let (app2, q2) = (app.clone(), q.clone());
+    let held = tokio::spawn(async move {
+        conn.transaction(async |conn| {
+            diesel_async::RunQueryDsl::execute(diesel::sql_query("SELECT 1"), conn).await?;
+            enqueue_now.await.unwrap();
+            enqueue_in(conn, &app2, &q2, &[task(json!("long transaction"))])
+                .await
+                .unwrap();
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await
+        .unwrap();
+    });
+    // Younger tasks, created and claimed while the transaction is open, 6 s past its start.
+    let me = worker("w");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(6) {
+        store
+            .create_tasks(&app, &q, &[task(json!("younger"))])
+            .await
+            .unwrap();
+        let got = store
+            .retain_tasks(&app, &me, std::slice::from_ref(&q), 1)
+            .await
+            .unwrap();
+        assert_eq!(got.tasks[0].payload, json!("younger"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    enqueue.send(()).unwrap();
+    held.await.unwrap();
+    assert_eq!(
+        claim_within(&store, &app, &q, Duration::from_secs(5)).await,
+        Some(json!("long transaction")),
+        "claimed within 5 s of its commit"
+    );
+}

@@ -62,11 +62,18 @@ macro_rules! create_sql {
     };
 }
 
-/// Wakes the queue's workers from the statement itself when it inserted something.
+/// Wakes the queue's workers from the statement itself when it inserted something; and
+/// when the transaction has been open a while already (an `enqueue_in` at the end of a long
+/// one: its tasks' keys are the transaction's start, and claims may pass them before it
+/// commits, further back than the trailing walk reaches), tells every store to forget the
+/// queue's floors once it commits (`floors.rs`).
 macro_rules! notify_tail {
     () => {
         " CROSS JOIN (SELECT pg_notify('pgqueue', 'task:' || $2 || ':' || $3) \
-                      FROM (SELECT 1 FROM ins LIMIT 1) AS one) AS notified"
+                      FROM (SELECT 1 FROM ins LIMIT 1) AS one) AS notified \
+          LEFT JOIN (SELECT pg_notify('pgqueue', 'floor:' || $2 || ':' || $3) \
+                     FROM (SELECT 1 FROM ins LIMIT 1) AS one \
+                     WHERE now() < clock_timestamp() - interval '1 second') AS floored ON true"
     };
 }
 

@@ -27,7 +27,9 @@
 //!   pays the walk over everything claimed since);
 //! - at once, where this store knows something waits below a floor: a failed claim, an
 //!   operator's retry, a queue deleted or renamed — its own, or another process's, which
-//!   says so with a `floor:<namespace>:<queue>` notification (`listen.rs`).
+//!   says so with a `floor:<namespace>:<queue>` notification (`listen.rs`); a create sends
+//!   one too when its transaction was open over a second before it (`create.rs`), as an
+//!   `enqueue_in` at the end of a long transaction is.
 //!
 //! A claim in flight while its queue is forgotten began before what was forgotten for (its
 //! snapshot may not see the retried task) and must not learn floors above it: every forget
