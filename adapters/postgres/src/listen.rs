@@ -72,12 +72,21 @@ pub(crate) async fn notify_below_floors(
     ns: &Namespace,
     queue: &QueueName,
 ) -> Result<(), PgError> {
+    notify_all(
+        conn,
+        vec![format!("task:{ns}:{queue}"), format!("floor:{ns}:{queue}")],
+    )
+    .await
+}
+
+/// Sends each of `payloads` on [`CHANNEL`] from `conn`, in one statement.
+pub(crate) async fn notify_all(
+    conn: &mut AsyncPgConnection,
+    payloads: Vec<String>,
+) -> Result<(), PgError> {
     diesel::sql_query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
         .bind::<diesel::sql_types::Text, _>(CHANNEL)
-        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(vec![
-            format!("task:{ns}:{queue}"),
-            format!("floor:{ns}:{queue}"),
-        ])
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(payloads)
         .execute(conn)
         .await?;
     Ok(())

@@ -223,15 +223,7 @@ async fn a_task_committed_behind_a_floor_is_claimed_by_the_trailing_walk() {
         .unwrap();
     });
     let late = made_rx.await.unwrap();
-    store
-        .create_tasks(&app, &q, &[task(json!("early commit"))])
-        .await
-        .unwrap();
-    let got = store
-        .retain_tasks(&app, &me, std::slice::from_ref(&q), 1)
-        .await
-        .unwrap();
-    assert_eq!(got.tasks[0].payload, json!("early commit"));
+    created_then_claimed((&store, &store), (&app, &q), "early commit").await;
     tx_done.send(()).unwrap();
     held.await.unwrap();
     // Behind the floor now: found by the next period's walk from an older floor, once.
@@ -383,6 +375,34 @@ async fn claim_within(
     None
 }
 
+/// A minute after what was created so far, `payload` is created in `q` by `operator` and
+/// claimed by `workers`, whose floor is then above every older task of `q`.
+async fn claimed_a_minute_later(
+    clock: &pgqueue_ports::ManualClock,
+    (workers, operator): (&pgqueue_postgres::PgStore, &pgqueue_postgres::PgStore),
+    (app, q): (&Namespace, &QueueName),
+    payload: &str,
+) {
+    clock.advance(TimeDelta::minutes(1));
+    created_then_claimed((workers, operator), (app, q), payload).await;
+}
+
+/// `payload` is created in `q` by `operator`, then claimed by `workers` (the next task).
+async fn created_then_claimed(
+    (workers, operator): (&pgqueue_postgres::PgStore, &pgqueue_postgres::PgStore),
+    (app, q): (&Namespace, &QueueName),
+    payload: &str,
+) {
+    operator
+        .create_tasks(app, q, &[task(json!(payload))])
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_within(workers, app, q, Duration::from_secs(5)).await,
+        Some(json!(payload))
+    );
+}
+
 /// The worker's process knows a floor above an old task; an operator's process retries it
 /// (one by one, then by status): the worker claims it at once — well before its floors'
 /// `FORGET_AFTER`, and the task is older than the trailing walk reaches.
@@ -399,16 +419,8 @@ async fn another_processs_operator_retry_is_claimed_at_once() {
     for made in &old {
         operator.cancel_task(&app, made.task().id).await.unwrap();
     }
-    clock.advance(TimeDelta::minutes(1));
-    operator
-        .create_tasks(&app, &q, &[task(json!("young"))])
-        .await
-        .unwrap();
+    claimed_a_minute_later(&clock, (&workers, &operator), (&app, &q), "young").await;
     let soon = Duration::from_secs(5);
-    assert_eq!(
-        claim_within(&workers, &app, &q, soon).await,
-        Some(json!("young"))
-    );
     operator.retry_task(&app, old[0].task().id).await.unwrap();
     assert_eq!(
         claim_within(&workers, &app, &q, soon).await,
@@ -446,16 +458,7 @@ async fn another_processs_rename_is_claimed_at_once() {
         .create_tasks(&app, &a, &[task(json!("from a"))])
         .await
         .unwrap();
-    clock.advance(TimeDelta::minutes(1));
-    operator
-        .create_tasks(&app, &b, &[task(json!("from b"))])
-        .await
-        .unwrap();
-    let soon = Duration::from_secs(5);
-    assert_eq!(
-        claim_within(&workers, &app, &b, soon).await,
-        Some(json!("from b"))
-    );
+    claimed_a_minute_later(&clock, (&workers, &operator), (&app, &b), "from b").await;
     operator.delete_queue(&app, &b).await.unwrap();
     let rename = pgqueue_domain::QueueMeta {
         queue: Some("b".into()),
@@ -466,7 +469,7 @@ async fn another_processs_rename_is_claimed_at_once() {
         .await
         .unwrap();
     assert_eq!(
-        claim_within(&workers, &app, &b, soon).await,
+        claim_within(&workers, &app, &b, Duration::from_secs(5)).await,
         Some(json!("from a")),
         "renamed in another process"
     );
@@ -497,18 +500,9 @@ async fn a_long_transactions_enqueue_is_claimed_at_once_after_its_commit() {
         .unwrap();
     });
     // Younger tasks, created and claimed while the transaction is open, 6 s past its start.
-    let me = worker("w");
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(6) {
-        store
-            .create_tasks(&app, &q, &[task(json!("younger"))])
-            .await
-            .unwrap();
-        let got = store
-            .retain_tasks(&app, &me, std::slice::from_ref(&q), 1)
-            .await
-            .unwrap();
-        assert_eq!(got.tasks[0].payload, json!("younger"));
+        created_then_claimed((&store, &store), (&app, &q), "younger").await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     enqueue.send(()).unwrap();

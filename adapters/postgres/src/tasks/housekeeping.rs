@@ -8,7 +8,7 @@ use crate::listing::Count;
 use crate::sql::{
     Now, end_attempt_set, ended_states, open_states, plus, record_events, recorded, with_now,
 };
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use pgqueue_domain::{Namespace, QueueName, State, Task};
 
@@ -50,16 +50,11 @@ pub(crate) async fn rescue(
         .collect();
     woken.sort();
     woken.dedup();
-    if !woken.is_empty() {
-        let notified =
-            diesel::sql_query("SELECT pg_notify('pgqueue', p) FROM unnest($1::text[]) AS p")
-                .bind::<Array<Text>, _>(woken)
-                .execute(conn)
-                .await;
-        if let Err(e) = notified {
-            // A lost wake-up only delays the next retain until a poll; the rescue stands.
-            tracing::warn!(error = %e, "cannot notify rescued tasks");
-        }
+    if !woken.is_empty()
+        && let Err(e) = crate::listen::notify_all(conn, woken).await
+    {
+        // A lost wake-up only delays the next retain until a poll; the rescue stands.
+        tracing::warn!(error = %e, "cannot notify rescued tasks");
     }
     Ok(tasks)
 }
