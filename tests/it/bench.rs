@@ -1,5 +1,6 @@
 //! `pgqueue bench`'s long-running workloads in their smoke form, on the real binary: `soak`
-//! with phases of seconds instead of minutes must report every figure of every phase;
+//! with phases of seconds instead of minutes (over three queues) must report every figure of
+//! every phase;
 //! `churn` for seconds instead of an hour its before/after figures; W1b and W2 their WAL
 //! figures per task.
 
@@ -24,9 +25,12 @@ async fn the_soak_smoke_reports_every_phase() {
             "3s",
             "--soak-autovacuum",
             "off",
+            "--soak-queues",
+            "3",
         ],
     )
     .await;
+    assert!(text.contains("over 3 queues"), "{text}");
     for phase in ["clean", "idle_in_tx", "recovery"] {
         for name in [
             "jobs_s",
@@ -45,7 +49,7 @@ async fn the_soak_smoke_reports_every_phase() {
         let jobs = figure(&text, &format!("soak_{phase}_jobs_s"));
         assert!(
             jobs > 100.0,
-            "{phase}: kept up with a 200/s producer? {jobs}"
+            "{phase}: kept up with a 200/s producer over three queues? {jobs}"
         );
     }
 }

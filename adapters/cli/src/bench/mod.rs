@@ -110,6 +110,10 @@ pub struct BenchArgs {
     /// `churn`: how long tasks are created, drained and deleted before W1b and W2 run again.
     #[arg(long = "churn-duration", default_value = "1h", value_parser = crate::cli::parse_duration)]
     pub churn_duration: pgqueue_domain::Duration,
+    /// `soak`: how many queues the producer spreads its tasks over (round robin), all served
+    /// by the one worker runtime (which then claims naming several queues).
+    #[arg(long = "soak-queues", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub soak_queues: u32,
     /// `soak`: autovacuum of pgqueue's tables during the run, `on` or `off`.
     #[arg(long = "soak-autovacuum", default_value = "on", value_parser = ["on", "off"])]
     pub soak_autovacuum: String,

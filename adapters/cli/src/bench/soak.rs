@@ -5,7 +5,9 @@
 //! latency (create → handler start) p50/p99, the queue depth at the end, and the dead tuples
 //! and size (tables + indexes) of pgqueue's tables. The queue's `ttl` is one minute, task
 //! events are kept a minute, and the runtime's clean-up runs every 10 s, so retention is
-//! bounded, as issue 17's targets assume.
+//! bounded, as issue 17's targets assume. With `--soak-queues N` the producer spreads its
+//! tasks over N queues and the one runtime serves them all, so each claim names several
+//! queues (the shape of a worker binary with several handlers).
 
 use super::latency::percentile;
 use super::report::Report;
@@ -40,6 +42,15 @@ pub(super) struct Soak<'a> {
     pub durations: [Duration; 3],
     /// Table-level autovacuum on or off for the run.
     pub autovacuum: bool,
+    /// The queues the producer spreads its tasks over, round robin; the first is `bench`.
+    pub queues: Vec<String>,
+}
+
+/// The soak's queues: `bench`, then `bench-2` … `bench-<n>`.
+fn queue_names(n: u32) -> Vec<String> {
+    std::iter::once("bench".to_string())
+        .chain((2..=n).map(|i| format!("bench-{i}")))
+        .collect()
 }
 
 /// Who vacuums during the soak, for its notes: a table's `autovacuum_enabled` means nothing
@@ -128,11 +139,10 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
     let phase = Arc::new(AtomicUsize::new(0));
     let done: Arc<Vec<AtomicU64>> = Arc::new(PHASES.iter().map(|_| AtomicU64::new(0)).collect());
     let latencies: Arc<Mutex<Vec<Vec<f64>>>> = Arc::new(Mutex::new(vec![Vec::new(); PHASES.len()]));
-    let (p, d, l) = (phase.clone(), done.clone(), latencies.clone());
-    let worker = Worker::new(m.clone())
-        .concurrency(32)
-        .name("bench@soak")?
-        .handle("bench", move |payload: Value| {
+    let mut worker = Worker::new(m.clone()).concurrency(32).name("bench@soak")?;
+    for queue in &soak.queues {
+        let (p, d, l) = (phase.clone(), done.clone(), latencies.clone());
+        worker = worker.handle(queue, move |payload: Value| {
             let started = micros_now();
             let (p, d, l) = (p.clone(), d.clone(), l.clone());
             async move {
@@ -146,6 +156,7 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
                 Ok::<_, String>(Value::Null)
             }
         })?;
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(worker.run(async {
         let _ = stopped.await;
@@ -183,13 +194,15 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
         let start = Instant::now();
         let mut tick = tokio::time::interval(Duration::from_millis(10));
         let mut created = 0u64;
+        let mut next = soak.queues.iter().cycle();
         while start.elapsed() < soak.durations[i] {
             tick.tick().await;
             let due = (soak.rate * start.elapsed().as_secs_f64()) as u64;
             let k = due.saturating_sub(created).min(1000) as usize;
             if k > 0 {
                 let t = micros_now();
-                m.create_tasks("bench", vec![TaskMeta::new(json!({ "t": t })); k])
+                let queue = next.next().map_or("bench", String::as_str);
+                m.create_tasks(queue, vec![TaskMeta::new(json!({ "t": t })); k])
                     .await?;
                 created += k as u64;
             }
@@ -198,9 +211,9 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
         let after = tables(&stats).await?;
         let depth = stats
             .query_one(
-                "SELECT count(*) FROM tasks WHERE queue = 'bench' AND namespace = $1 \
+                "SELECT count(*) FROM tasks WHERE queue = ANY($2) AND namespace = $1 \
                  AND state IN ('new', 'retry')",
-                &[&m.namespace().as_str()],
+                &[&m.namespace().as_str(), &soak.queues],
             )
             .await
             .map_err(sql_error)?
@@ -209,8 +222,12 @@ pub(super) async fn run(m: &Manager, soak: Soak<'_>, report: &mut Report) -> Res
             c.batch_execute("ROLLBACK").await.map_err(sql_error)?;
         }
         let lat = latencies.lock().map(|l| l[i].clone()).unwrap_or_default();
+        let spread = match soak.queues.len() {
+            1 => String::new(),
+            n => format!(" over {n} queues"),
+        };
         let note = format!(
-            "{:.0} s, producer {:.0}/s, autovacuum {setting}",
+            "{:.0} s, producer {:.0}/s{spread}, autovacuum {setting}",
             secs, soak.rate
         );
         let rate = done[i].load(Ordering::Relaxed) as f64 / secs;
@@ -283,14 +300,15 @@ pub(super) async fn from_args(
     let m = fresh(store, manager, "soak").await?;
     // Retention bounded as issue 17's target asks: ended tasks live a minute, and the
     // runtime's clean-up looks every 10 s (below).
-    m.update_queue(
-        "bench",
-        QueueMeta {
+    let queues = queue_names(args.soak_queues);
+    for queue in &queues {
+        m.register_queue(QueueMeta {
+            queue: Some(queue.clone()),
             ttl: Some(pgqueue_domain::Duration::from_secs(60)),
             ..Default::default()
-        },
-    )
-    .await?;
+        })
+        .await?;
+    }
     let soak = Soak {
         url,
         rate: rate.max(1.0),
@@ -300,9 +318,12 @@ pub(super) async fn from_args(
             args.soak_recovery.to_std(),
         ],
         autovacuum: args.soak_autovacuum == "on",
+        queues: queues.clone(),
     };
     run(&m, soak, report).await?;
-    m.delete_queue("bench").await?;
+    for queue in &queues {
+        m.delete_queue(queue).await?;
+    }
     Ok(())
 }
 
